@@ -1,0 +1,192 @@
+/* lstmlm: deep LSTM language models regularised with dropout on the
+ * non-recurrent connections only (Zaremba, Sutskever & Vinyals, 2014).
+ *
+ * The library never prints and never exits: every fallible call returns an
+ * lm_status and fills an lm_error with a one-line message for the caller. */
+#ifndef LSTMLM_H
+#define LSTMLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    LM_OK = 0,
+    LM_EIO,      /* a file could not be opened, read or written */
+    LM_EDATA,    /* input text is malformed or too short */
+    LM_ENOMEM,   /* an allocation failed */
+    LM_EARG,     /* an argument or configuration value is out of range */
+    LM_EFORMAT,  /* a checkpoint is truncated, corrupted or foreign */
+} lm_status;
+
+typedef struct {
+    char msg[512];
+} lm_error;
+
+/* ------------------------------------------------------------ configuration */
+
+typedef struct {
+    int layers;      /* L, number of stacked LSTM layers */
+    int hidden;      /* n, units per layer and embedding size */
+    int steps;       /* truncated-BPTT window length */
+    int batch;       /* B, parallel streams */
+    float dropout;   /* p, drop probability at the L+1 non-recurrent sites */
+    float init;      /* parameters ~ U[-init, init] */
+    float lr;        /* initial SGD learning rate */
+    int max_epoch;   /* epochs at the initial rate */
+    int epochs;      /* total epochs */
+    float decay;     /* lr divisor per epoch after max_epoch */
+    float clip;      /* max global L2 norm of the gradient */
+    uint64_t seed;   /* seeds initialisation and dropout masks */
+    int threads;     /* worker threads for BLAS and elementwise loops */
+} lm_config;
+
+/* Fill cfg with a preset of the paper ("small", "medium", "large").
+ * @return LM_OK, or LM_EARG for an unknown name (cfg untouched). */
+lm_status lm_config_preset(lm_config *cfg, const char *name, lm_error *err);
+
+/* Check every field is in range. @return LM_OK or LM_EARG with the field named. */
+lm_status lm_config_validate(const lm_config *cfg, lm_error *err);
+
+/* Learning rate of epoch `epoch` (1-based): lr / decay^max(epoch - max_epoch, 0). */
+float lm_config_lr_at(const lm_config *cfg, int epoch);
+
+/* ------------------------------------------------------------ text and vocabulary */
+
+typedef struct lm_vocab lm_vocab;
+
+typedef struct {
+    int32_t *ids;    /* (n) word ids, each line end contributing "<eos>" */
+    size_t n;
+} lm_tokens;
+
+/* Build the vocabulary of a training file: every distinct word plus "<eos>",
+ * ordered by decreasing count, ties by byte order. */
+lm_status lm_vocab_build(lm_vocab **out, const char *path, lm_error *err);
+/* Vocabulary from an explicit list of words (ids in list order). */
+lm_status lm_vocab_from_words(lm_vocab **out, const char *const *words, int n, lm_error *err);
+void lm_vocab_free(lm_vocab *v);
+int lm_vocab_size(const lm_vocab *v);
+const char *lm_vocab_word(const lm_vocab *v, int id);
+/* @return the id of `word`, or -1. */
+int lm_vocab_find(const lm_vocab *v, const char *word);
+
+/* Read a text file and map it to ids. A word missing from the vocabulary maps
+ * to "<unk>" when the vocabulary has it; otherwise it is an LM_EDATA error
+ * naming file, line and word. */
+lm_status lm_tokens_read(lm_tokens *out, const char *path, const lm_vocab *v, lm_error *err);
+void lm_tokens_free(lm_tokens *t);
+
+/* ------------------------------------------------------------ batching */
+
+/* The stream cut into `batch` contiguous parts read in parallel, served as
+ * windows of `steps` inputs and their next-word targets (TF ptb_producer). */
+typedef struct {
+    const int32_t *data;
+    size_t stream_len;   /* words per stream: n / batch */
+    size_t n_windows;    /* (stream_len - 1) / steps */
+    int batch, steps;
+} lm_batcher;
+
+lm_status lm_batcher_init(lm_batcher *bt, const lm_tokens *t, int batch, int steps, lm_error *err);
+/* Window w: x[t*batch + b] = stream b at position w*steps + t; y the word after. */
+void lm_batcher_window(const lm_batcher *bt, size_t w, int32_t *x, int32_t *y);
+
+/* ------------------------------------------------------------ model */
+
+typedef struct lm_model lm_model;
+
+/* Allocate a model of `cfg` sizes for vocabulary size V, with buffers for
+ * windows of up to cfg->steps x cfg->batch. Parameters are initialised from
+ * cfg->seed. */
+lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error *err);
+void lm_model_free(lm_model *m);
+const lm_config *lm_model_config(const lm_model *m);
+int lm_model_vocab_size(const lm_model *m);
+
+/* The parameter table: one contiguous buffer, tensors in a fixed order. */
+size_t lm_model_num_params(const lm_model *m);
+int lm_model_num_tensors(const lm_model *m);
+typedef struct {
+    char name[32];
+    int ndim;
+    size_t shape[2];
+    size_t offset;   /* in floats from the start of the buffer */
+    size_t size;     /* elements */
+} lm_tensor_info;
+const lm_tensor_info *lm_model_tensor(const lm_model *m, int i);
+float *lm_model_params(lm_model *m);   /* (num_params) */
+float *lm_model_grads(lm_model *m);    /* (num_params), valid after a backward */
+
+/* Zero the carried hidden and cell state of every stream. */
+void lm_model_reset_state(lm_model *m, int batch);
+
+/* Forward one window of T <= steps time steps and `batch` streams, x and y
+ * time-major (T, batch). State is carried in from the previous call and out to
+ * the next. With train != 0 dropout is applied with fresh masks; else none.
+ * @return the summed cross-entropy over the T*batch predictions (nats). */
+double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int batch, int train);
+
+/* Gradients (=, not +=) of loss = sum_t mean_b CE of the last forward. */
+void lm_model_backward(lm_model *m);
+
+/* Clip the global gradient norm to `clip` and take an SGD step.
+ * @return the norm before clipping. */
+double lm_model_sgd_step(lm_model *m, float lr, float clip);
+
+/* The RNG that draws dropout masks (one draw per mask). Saving it before a
+ * training forward and restoring it repeats the same masks. */
+uint64_t lm_model_rng_state(const lm_model *m);
+void lm_model_set_rng_state(lm_model *m, uint64_t state);
+
+/* Dropout masks of the last training forward: site 0 is the embedding output,
+ * site l the output of layer l going up (site L feeds the softmax). Each is
+ * (T, batch, hidden), values 0 or 1/(1-p). NULL when dropout was off. */
+const float *lm_model_dropout_mask(const lm_model *m, int site);
+
+/* ------------------------------------------------------------ training and evaluation */
+
+typedef struct {
+    double nll;          /* summed cross-entropy, nats */
+    size_t words;        /* predicted words */
+    double seconds;
+} lm_run_stats;
+
+/* Called after each window with the windows done so far. */
+typedef void (*lm_progress_fn)(void *user, size_t done, size_t total, const lm_run_stats *so_far);
+
+/* One epoch of truncated BPTT over `train` with learning rate lr (state reset
+ * at the start). */
+lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, lm_progress_fn progress,
+                         void *user, lm_run_stats *stats, lm_error *err);
+
+/* Perplexity-style evaluation without dropout: `batch` streams, windows of
+ * `steps`, state carried. batch = 1 evaluates the whole stream (last window
+ * may be shorter), as the paper's test protocol does. */
+lm_status lm_evaluate(lm_model *m, const lm_tokens *t, int batch, int steps, lm_progress_fn progress,
+                      void *user, lm_run_stats *stats, lm_error *err);
+
+/* exp(nll / words) */
+double lm_perplexity(const lm_run_stats *s);
+
+/* ------------------------------------------------------------ checkpoints */
+
+/* Write model and vocabulary atomically (temp file, fsync, rename). */
+lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const char *path, lm_error *err);
+/* Read and validate a checkpoint; on error nothing is allocated. */
+lm_status lm_checkpoint_load(lm_model **m, lm_vocab **v, const char *path, int threads, lm_error *err);
+
+/* ------------------------------------------------------------ runtime */
+
+/* Set BLAS and OpenMP thread counts (<= 0: leave as is). */
+void lm_set_threads(int threads);
+/* Name of the BLAS kernel set in use, e.g. "Haswell". */
+const char *lm_blas_kernel(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

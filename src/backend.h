@@ -1,0 +1,58 @@
+/* The compute backend seam: every numeric kernel the model needs, as a table
+ * of functions over backend memory. model.c orchestrates the LSTM once, in
+ * terms of these; a CUDA backend fills the same table.
+ * Shapes are row-major; "=" or "+=" says whether an output is overwritten or
+ * accumulated. */
+#ifndef LM_BACKEND_H
+#define LM_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lm_backend {
+    const char *name;
+    void *(*alloc)(size_t bytes);                       /* zeroed; NULL on failure */
+    void (*free)(void *p);
+    void (*upload)(void *dst, const void *src, size_t bytes);    /* host -> backend */
+    void (*download)(void *dst, const void *src, size_t bytes);  /* backend -> host */
+
+    /* C (m,n) = alpha * op(A) op(B) + beta * C; op(A) is (m,k), op(B) (k,n). */
+    void (*gemm)(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
+    /* out (rows, n) = emb[ids[r]]  (=) */
+    void (*embed_forward)(float *out, const int32_t *ids, const float *emb, size_t rows, int n);
+    /* demb[ids[r]] += dout[r]  (+=) */
+    void (*embed_backward)(float *demb, const int32_t *ids, const float *dout, size_t rows, int n);
+    /* mask[i] = u_i >= p ? 1/(1-p) : 0 with u_i uniform from (base, i);
+     * out = x * mask  (both =) */
+    void (*dropout_forward)(float *out, float *mask, const float *x, size_t count, float p, uint64_t base);
+    /* y = x * mask  (=) */
+    void (*mul)(float *y, const float *x, const float *mask, size_t count);
+    /* y += x */
+    void (*add)(float *y, const float *x, size_t count);
+    /* y (rows, cols) = b1 + b2 broadcast over rows  (=) */
+    void (*bias_rows)(float *y, const float *b1, const float *b2, size_t rows, int cols);
+    /* One LSTM step for B rows. gates (B, 4n) holds pre-activations i,f,g,o
+     * and is overwritten with the activations; c, h, tanh_c (B, n) are = . */
+    void (*lstm_forward)(float *gates, float *c, float *h, float *tanh_c, const float *c_prev, int B, int n);
+    /* Its backward: dgates (B, 4n) = d pre-activations; dc_prev (B, n) = ;
+     * dh is dL/dh_t in total, dc is dL/dc_t from step t+1; dc_prev may alias dc. */
+    void (*lstm_backward)(float *dgates, float *dc_prev, const float *dh, const float *dc, const float *gates,
+                          const float *c_prev, const float *tanh_c, int B, int n);
+    /* logits (rows, V) += bias, then row_nll[r] = -log softmax(logits[r])[targets[r]].
+     * With want_grad, logits = dscale * (softmax - onehot(target))  (=). */
+    void (*softmax_xent)(float *logits, double *row_nll, const float *bias, const int32_t *targets, size_t rows,
+                         int V, float dscale, int want_grad);
+    /* db (cols) += sum over rows of dy (rows, cols) */
+    void (*col_sum)(float *db, const float *dy, size_t rows, int cols);
+    /* sum of squares, deterministic for any thread count */
+    double (*sumsq)(const float *x, size_t n);
+    /* y += a * x */
+    void (*axpy)(float *y, float a, const float *x, size_t n);
+    void (*zero)(float *x, size_t n);
+    void (*copy)(float *dst, const float *src, size_t n);
+} lm_backend;
+
+const lm_backend *lm_backend_cpu(void);
+
+#endif

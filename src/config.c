@@ -1,0 +1,55 @@
+/* Hyperparameters: the paper's three presets, range checks, the learning-rate
+ * schedule, and the thread settings of the runtime. */
+#include "internal.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+lm_status lm_config_preset(lm_config *cfg, const char *name, lm_error *err) {
+    /* layers hidden steps batch dropout init lr max_epoch epochs decay clip (SPEC.md section 2) */
+    static const struct {
+        const char *name;
+        lm_config cfg;
+    } presets[] = {
+        {"small", {2, 200, 20, 20, 0.0f, 0.1f, 1.0f, 4, 13, 2.0f, 5.0f, 1, 2}},
+        {"medium", {2, 650, 35, 20, 0.5f, 0.05f, 1.0f, 6, 39, 1.2f, 5.0f, 1, 2}},
+        {"large", {2, 1500, 35, 20, 0.65f, 0.04f, 1.0f, 14, 55, 1.15f, 10.0f, 1, 2}},
+    };
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
+        if (strcmp(name, presets[i].name) == 0) {
+            *cfg = presets[i].cfg;
+            return LM_OK;
+        }
+    return lm_fail(err, LM_EARG, "unknown preset \"%s\" (choose small, medium or large)", name);
+}
+
+lm_status lm_config_validate(const lm_config *c, lm_error *err) {
+    if (c->layers < 1 || c->layers > 8) return lm_fail(err, LM_EARG, "layers must be 1..8 (got %d)", c->layers);
+    if (c->hidden < 1 || c->hidden > 16384) return lm_fail(err, LM_EARG, "hidden must be 1..16384 (got %d)", c->hidden);
+    if (c->steps < 1 || c->steps > 10000) return lm_fail(err, LM_EARG, "steps must be 1..10000 (got %d)", c->steps);
+    if (c->batch < 1 || c->batch > 10000) return lm_fail(err, LM_EARG, "batch must be 1..10000 (got %d)", c->batch);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) return lm_fail(err, LM_EARG, "dropout must be in [0, 1) (got %g)", c->dropout);
+    if (!(c->init > 0.0f && c->init <= 10.0f)) return lm_fail(err, LM_EARG, "init must be in (0, 10] (got %g)", c->init);
+    if (!(c->lr > 0.0f && isfinite(c->lr))) return lm_fail(err, LM_EARG, "lr must be positive (got %g)", c->lr);
+    if (c->max_epoch < 0) return lm_fail(err, LM_EARG, "max-epoch must be >= 0 (got %d)", c->max_epoch);
+    if (c->epochs < 1) return lm_fail(err, LM_EARG, "epochs must be >= 1 (got %d)", c->epochs);
+    if (!(c->decay >= 1.0f && isfinite(c->decay))) return lm_fail(err, LM_EARG, "decay must be >= 1 (got %g)", c->decay);
+    if (!(c->clip >= 0.0f && isfinite(c->clip))) return lm_fail(err, LM_EARG, "clip must be >= 0, 0 = off (got %g)", c->clip);
+    if (c->threads < 0 || c->threads > 1024) return lm_fail(err, LM_EARG, "threads must be 0..1024 (got %d)", c->threads);
+    return LM_OK;
+}
+
+float lm_config_lr_at(const lm_config *c, int epoch) {
+    int over = epoch - c->max_epoch;
+    return over > 0 ? (float)(c->lr / pow(c->decay, over)) : c->lr;
+}
+
+void lm_set_threads(int threads) {
+    if (threads <= 0) return;
+    openblas_set_num_threads(threads);
+    omp_set_num_threads(threads);
+}
+
+const char *lm_blas_kernel(void) { return openblas_get_corename(); }

@@ -1,0 +1,207 @@
+/* The deep LSTM language model: allocation, initialisation, and the forward
+ * and backward passes of one truncated-BPTT window, written once in terms of
+ * the backend table. Dropout sits at the L+1 non-recurrent sites only: the
+ * embedding output and each layer's output going up; never on h_{t-1} -> h_t
+ * or c_{t-1} -> c_t. */
+#include "internal.h"
+#include "model_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *balloc(const lm_backend *be, size_t count, size_t elem, int *ok) {
+    void *p = be->alloc(count * elem);
+    if (!p) *ok = 0;
+    return p;
+}
+
+lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error *err) {
+    *out = NULL;
+    lm_status st = lm_config_validate(cfg, err);
+    if (st != LM_OK) return st;
+    if (V < 2) return lm_fail(err, LM_EARG, "vocabulary size %d: need at least 2 words", V);
+    if (cfg->layers > LM_MAX_LAYERS) return lm_fail(err, LM_EARG, "at most %d layers", LM_MAX_LAYERS);
+
+    lm_model *m = calloc(1, sizeof *m);
+    if (!m) return lm_fail(err, LM_ENOMEM, "out of memory");
+    m->cfg = *cfg;
+    m->V = V, m->n = cfg->hidden, m->L = cfg->layers;
+    m->be = lm_backend_cpu();
+    m->n_tensors = lm_params_layout(m->tensors, V, m->n, m->L, &m->n_params);
+
+    const lm_backend *be = m->be;
+    const size_t n = (size_t)m->n;
+    m->T_max = cfg->steps, m->B_max = cfg->batch;
+    const size_t TB = (size_t)m->T_max * m->B_max, B = (size_t)m->B_max;
+    int ok = 1;
+    m->params = balloc(be, m->n_params, sizeof(float), &ok);
+    m->grads = balloc(be, m->n_params, sizeof(float), &ok);
+    m->x = balloc(be, TB, sizeof(int32_t), &ok);
+    m->y = balloc(be, TB, sizeof(int32_t), &ok);
+    m->emb_out = balloc(be, TB * n, sizeof(float), &ok);
+    for (int l = 0; l <= m->L; l++) {
+        m->drop[l] = balloc(be, TB * n, sizeof(float), &ok);
+        m->mask[l] = balloc(be, TB * n, sizeof(float), &ok);
+    }
+    for (int l = 0; l < m->L; l++) {
+        m->H[l] = balloc(be, TB * n + B * n, sizeof(float), &ok);
+        m->C[l] = balloc(be, TB * n + B * n, sizeof(float), &ok);
+        m->TC[l] = balloc(be, TB * n, sizeof(float), &ok);
+        m->G[l] = balloc(be, TB * 4 * n, sizeof(float), &ok);
+    }
+    m->logits = balloc(be, TB * (size_t)V, sizeof(float), &ok);
+    m->row_nll = balloc(be, TB, sizeof(double), &ok);
+    m->row_nll_host = calloc(TB, sizeof(double));
+    if (!m->row_nll_host) ok = 0;
+    m->dA = balloc(be, TB * n, sizeof(float), &ok);
+    m->dB = balloc(be, TB * n, sizeof(float), &ok);
+    m->dG = balloc(be, TB * 4 * n, sizeof(float), &ok);
+    m->dh_rec = balloc(be, B * n, sizeof(float), &ok);
+    m->dc = balloc(be, B * n, sizeof(float), &ok);
+    if (!ok) {
+        lm_model_free(m);
+        return lm_fail(err, LM_ENOMEM, "out of memory allocating the model (%zu parameters)", m->n_params);
+    }
+    lm_params_views(&m->p, m->params, m->tensors, m->L);
+    lm_params_views(&m->g, m->grads, m->tensors, m->L);
+
+    /* All parameters ~ U[-init, init], in table order, from the seeded RNG.
+     * Initialised on the host, then uploaded. */
+    float *host = malloc(m->n_params * sizeof *host);
+    if (!host) { lm_model_free(m); return lm_fail(err, LM_ENOMEM, "out of memory"); }
+    lm_rng_seed(&m->rng, cfg->seed);
+    for (size_t i = 0; i < m->n_params; i++) host[i] = cfg->init * (2.0f * lm_rng_uniform(&m->rng) - 1.0f);
+    be->upload(m->params, host, m->n_params * sizeof *host);
+    free(host);
+    *out = m;
+    return LM_OK;
+}
+
+void lm_model_free(lm_model *m) {
+    if (!m) return;
+    const lm_backend *be = m->be;
+    be->free(m->params), be->free(m->grads), be->free(m->x), be->free(m->y), be->free(m->emb_out);
+    for (int l = 0; l <= m->L; l++) be->free(m->drop[l]), be->free(m->mask[l]);
+    for (int l = 0; l < m->L; l++) be->free(m->H[l]), be->free(m->C[l]), be->free(m->TC[l]), be->free(m->G[l]);
+    be->free(m->logits), be->free(m->row_nll), free(m->row_nll_host), be->free(m->dA), be->free(m->dB), be->free(m->dG);
+    be->free(m->dh_rec), be->free(m->dc);
+    free(m);
+}
+
+const lm_config *lm_model_config(const lm_model *m) { return &m->cfg; }
+int lm_model_vocab_size(const lm_model *m) { return m->V; }
+size_t lm_model_num_params(const lm_model *m) { return m->n_params; }
+int lm_model_num_tensors(const lm_model *m) { return m->n_tensors; }
+const lm_tensor_info *lm_model_tensor(const lm_model *m, int i) {
+    return i >= 0 && i < m->n_tensors ? &m->tensors[i] : NULL;
+}
+float *lm_model_params(lm_model *m) { return m->params; }
+float *lm_model_grads(lm_model *m) { return m->grads; }
+uint64_t lm_model_rng_state(const lm_model *m) { return m->rng.state; }
+void lm_model_set_rng_state(lm_model *m, uint64_t state) { m->rng.state = state; }
+
+const float *lm_model_dropout_mask(const lm_model *m, int site) {
+    return m->dropout_on && site >= 0 && site <= m->L ? m->mask[site] : NULL;
+}
+
+void lm_model_reset_state(lm_model *m, int batch) {
+    const size_t bn = (size_t)batch * m->n;
+    for (int l = 0; l < m->L; l++) m->be->zero(m->H[l], bn), m->be->zero(m->C[l], bn);
+    m->prev_T = 0;
+    m->B = batch;
+}
+
+double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int B, int train) {
+    const lm_backend *be = m->be;
+    const int n = m->n, V = m->V, L = m->L;
+    const size_t Bn = (size_t)B * n, rows = (size_t)T * B;
+    const float p = m->cfg.dropout;
+
+    /* The state carried out of the previous window becomes slot 0. */
+    if (m->prev_T > 0)
+        for (int l = 0; l < L; l++) {
+            be->copy(m->H[l], m->H[l] + (size_t)m->prev_T * Bn, Bn);
+            be->copy(m->C[l], m->C[l] + (size_t)m->prev_T * Bn, Bn);
+        }
+    m->T = T, m->B = B, m->prev_T = T;
+    m->dropout_on = train && p > 0.0f;
+    be->upload(m->x, x, rows * sizeof *x);
+    be->upload(m->y, y, rows * sizeof *y);
+
+    be->embed_forward(m->emb_out, m->x, m->p.emb, rows, n);
+    m->X[0] = m->emb_out;
+    if (m->dropout_on) {
+        be->dropout_forward(m->drop[0], m->mask[0], m->emb_out, rows * n, p, lm_rng_next(&m->rng));
+        m->X[0] = m->drop[0];
+    }
+    for (int l = 0; l < L; l++) {
+        float *G = m->G[l], *H = m->H[l], *C = m->C[l];
+        /* Input projections of the whole window in one product. */
+        be->bias_rows(G, m->p.b_ih[l], m->p.b_hh[l], rows, 4 * n);
+        be->gemm(0, 1, (int)rows, 4 * n, n, 1.0f, m->X[l], n, m->p.w_ih[l], n, 1.0f, G, 4 * n);
+        for (int t = 0; t < T; t++) {
+            float *Gt = G + (size_t)t * 4 * Bn;
+            be->gemm(0, 1, B, 4 * n, n, 1.0f, H + t * Bn, n, m->p.w_hh[l], n, 1.0f, Gt, 4 * n);
+            be->lstm_forward(Gt, C + (t + 1) * Bn, H + (t + 1) * Bn, m->TC[l] + t * Bn, C + t * Bn, B, n);
+        }
+        m->X[l + 1] = H + Bn;  /* slots 1..T: the layer's outputs, (T*B, n) */
+        if (m->dropout_on) {
+            be->dropout_forward(m->drop[l + 1], m->mask[l + 1], H + Bn, rows * n, p, lm_rng_next(&m->rng));
+            m->X[l + 1] = m->drop[l + 1];
+        }
+    }
+    be->gemm(0, 1, (int)rows, V, n, 1.0f, m->X[L], n, m->p.out_w, n, 0.0f, m->logits, V);
+    /* loss = sum_t mean_b CE, so dloss/dlogits carries 1/B */
+    be->softmax_xent(m->logits, m->row_nll, m->p.out_b, m->y, rows, V, 1.0f / (float)B, train);
+
+    be->download(m->row_nll_host, m->row_nll, rows * sizeof *m->row_nll_host);
+    double sum = 0.0;
+    for (size_t r = 0; r < rows; r++) sum += m->row_nll_host[r];
+    return sum;
+}
+
+void lm_model_backward(lm_model *m) {
+    const lm_backend *be = m->be;
+    const int n = m->n, V = m->V, L = m->L, T = m->T, B = m->B;
+    const size_t Bn = (size_t)B * n, rows = (size_t)T * B;
+    lm_views *g = &m->g, *p = &m->p;
+
+    be->zero(m->grads, m->n_params);
+    /* Output layer: dlogits (rows, V) is in m->logits. */
+    be->col_sum(g->out_b, m->logits, rows, V);
+    be->gemm(1, 0, V, n, (int)rows, 1.0f, m->logits, V, m->X[L], n, 1.0f, g->out_w, n);
+    float *dIn = m->dA, *dOut = m->dB;  /* dOut: dL/dh of the layer being processed */
+    be->gemm(0, 0, (int)rows, n, V, 1.0f, m->logits, V, p->out_w, n, 0.0f, dIn, n);
+    if (m->dropout_on) be->mul(dOut, dIn, m->mask[L], rows * n);
+    else { float *t = dOut; dOut = dIn, dIn = t; }
+
+    for (int l = L - 1; l >= 0; l--) {
+        float *G = m->G[l], *C = m->C[l], *dG = m->dG;
+        be->zero(m->dc, Bn);
+        for (int t = T - 1; t >= 0; t--) {
+            float *dh = dOut + t * Bn, *dGt = dG + (size_t)t * 4 * Bn;
+            if (t < T - 1) be->add(dh, m->dh_rec, Bn);  /* recurrent gradient from step t+1 */
+            be->lstm_backward(dGt, m->dc, dh, m->dc, G + (size_t)t * 4 * Bn, C + t * Bn, m->TC[l] + t * Bn, B, n);
+            if (t > 0) be->gemm(0, 0, B, n, 4 * n, 1.0f, dGt, 4 * n, p->w_hh[l], n, 0.0f, m->dh_rec, n);
+        }
+        /* Weight gradients of the whole window in one product each. */
+        be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->H[l], n, 1.0f, g->w_hh[l], n);
+        be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->X[l], n, 1.0f, g->w_ih[l], n);
+        be->col_sum(g->b_ih[l], dG, rows, 4 * n);
+        be->copy(g->b_hh[l], g->b_ih[l], 4 * (size_t)n);
+        be->gemm(0, 0, (int)rows, n, 4 * n, 1.0f, dG, 4 * n, p->w_ih[l], n, 0.0f, dIn, n);
+        if (m->dropout_on) be->mul(dOut, dIn, m->mask[l], rows * n);
+        else { float *t = dOut; dOut = dIn, dIn = t; }
+    }
+    be->embed_backward(g->emb, m->x, dOut, rows, n);
+}
+
+double lm_model_sgd_step(lm_model *m, float lr, float clip) {
+    const lm_backend *be = m->be;
+    double norm = sqrt(be->sumsq(m->grads, m->n_params));
+    double scale = 1.0;
+    if (clip > 0.0f && norm + 1e-6 > clip) scale = clip / (norm + 1e-6);  /* as torch clip_grad_norm_ */
+    be->axpy(m->params, (float)(-lr * scale), m->grads, m->n_params);
+    return norm;
+}

@@ -1,0 +1,66 @@
+/* The model's layout in memory, shared by the modules that orchestrate it
+ * (model.c, train.c, checkpoint.c). Callers outside the library see lm_model
+ * as opaque. */
+#ifndef LM_MODEL_IMPL_H
+#define LM_MODEL_IMPL_H
+
+#include "backend.h"
+#include "lstmlm.h"
+#include "rng.h"
+
+#define LM_MAX_LAYERS 8
+#define LM_MAX_TENSORS (3 + 4 * LM_MAX_LAYERS)
+
+/* Views into one contiguous buffer (parameters or gradients), PyTorch layout. */
+typedef struct {
+    float *emb;                    /* (V, n) */
+    float *w_ih[LM_MAX_LAYERS];    /* (4n, n) rows i,f,g,o */
+    float *w_hh[LM_MAX_LAYERS];    /* (4n, n) */
+    float *b_ih[LM_MAX_LAYERS];    /* (4n) */
+    float *b_hh[LM_MAX_LAYERS];    /* (4n) */
+    float *out_w;                  /* (V, n) */
+    float *out_b;                  /* (V) */
+} lm_views;
+
+/* Build the tensor table for (V, n, L); @return the number of tensors, and
+ * the total element count in *total. */
+int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, size_t *total);
+/* Point views at the tensors of `base` according to tab. */
+void lm_params_views(lm_views *v, float *base, const lm_tensor_info *tab, int L);
+
+struct lm_model {
+    lm_config cfg;
+    int V, n, L;
+    const lm_backend *be;
+
+    int n_tensors;
+    lm_tensor_info tensors[LM_MAX_TENSORS];
+    size_t n_params;
+    float *params, *grads;  /* (n_params) each */
+    lm_views p, g;
+
+    lm_rng rng;             /* initialisation, then one draw per dropout mask */
+
+    /* Activations of the last window, capacity T_max x B_max. */
+    int T_max, B_max;
+    int T, B;               /* of the last forward */
+    int prev_T;             /* slot of H/C holding the state to carry, 0 if none */
+    int dropout_on;         /* the last forward drew masks */
+    int32_t *x, *y;         /* (T, B) inputs and targets */
+    float *emb_out;         /* (T, B, n) embedding rows */
+    float *X[LM_MAX_LAYERS + 1];     /* (T, B, n) input of layer l after dropout; X[L] feeds the softmax */
+    float *drop[LM_MAX_LAYERS + 1];  /* (T, B, n) storage for X[l] when dropout is on */
+    float *mask[LM_MAX_LAYERS + 1];  /* (T, B, n) dropout masks, 0 or 1/(1-p) */
+    float *H[LM_MAX_LAYERS];         /* (T+1, B, n) h, slot 0 = carried-in state */
+    float *C[LM_MAX_LAYERS];         /* (T+1, B, n) c, slot 0 = carried-in state */
+    float *TC[LM_MAX_LAYERS];        /* (T, B, n) tanh(c_t) */
+    float *G[LM_MAX_LAYERS];         /* (T, B, 4n) gate activations i,f,g,o */
+    float *logits;                   /* (T*B, V) logits, then dloss/dlogits */
+    double *row_nll;                 /* (T*B) per-prediction cross-entropy */
+    double *row_nll_host;            /* (T*B) host copy */
+    float *dA, *dB;                  /* (T*B, n) gradient scratch */
+    float *dG;                       /* (T, B, 4n) */
+    float *dh_rec, *dc;              /* (B, n) */
+};
+
+#endif

@@ -1,0 +1,81 @@
+/* The training and evaluation loops over a token stream: batching into
+ * windows, carrying state, SGD with clipping, and the perplexity sums. */
+#include "internal.h"
+#include "model_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, lm_progress_fn progress, void *user,
+                         lm_run_stats *stats, lm_error *err) {
+    const lm_config *c = &m->cfg;
+    lm_batcher bt;
+    lm_status st = lm_batcher_init(&bt, train, c->batch, c->steps, err);
+    if (st != LM_OK) return st;
+    const size_t TB = (size_t)c->steps * c->batch;
+    int32_t *x = malloc(TB * sizeof *x), *y = malloc(TB * sizeof *y);
+    if (!x || !y) { free(x), free(y); return lm_fail(err, LM_ENOMEM, "out of memory"); }
+
+    *stats = (lm_run_stats){0};
+    const double t0 = lm_now();
+    lm_model_reset_state(m, c->batch);
+    for (size_t w = 0; w < bt.n_windows; w++) {
+        lm_batcher_window(&bt, w, x, y);
+        double nll = lm_model_forward(m, x, y, c->steps, c->batch, 1);
+        if (!isfinite(nll)) {
+            st = lm_fail(err, LM_EDATA, "training diverged: loss is %g at window %zu (try a lower --lr or --clip)",
+                         nll, w);
+            break;
+        }
+        lm_model_backward(m);
+        lm_model_sgd_step(m, lr, c->clip);
+        stats->nll += nll;
+        stats->words += TB;
+        stats->seconds = lm_now() - t0;
+        if (progress) progress(user, w + 1, bt.n_windows, stats);
+    }
+    free(x), free(y);
+    return st;
+}
+
+lm_status lm_evaluate(lm_model *m, const lm_tokens *t, int batch, int steps, lm_progress_fn progress, void *user,
+                      lm_run_stats *stats, lm_error *err) {
+    if (batch < 1 || batch > m->B_max || steps < 1 || steps > m->T_max)
+        return lm_fail(err, LM_EARG, "evaluation batch %d x steps %d exceeds the model's buffers (%d x %d)", batch,
+                       steps, m->B_max, m->T_max);
+    const size_t TB = (size_t)steps * batch;
+    int32_t *x = malloc(TB * sizeof *x), *y = malloc(TB * sizeof *y);
+    if (!x || !y) { free(x), free(y); return lm_fail(err, LM_ENOMEM, "out of memory"); }
+    lm_status st = LM_OK;
+    *stats = (lm_run_stats){0};
+    const double t0 = lm_now();
+    lm_model_reset_state(m, batch);
+    if (batch == 1) {
+        /* The whole stream in order; the last window may be shorter. */
+        if (t->n < 2) { st = lm_fail(err, LM_EDATA, "need at least 2 words to evaluate"); goto done; }
+        const size_t total = t->n - 1, n_win = (total + steps - 1) / steps;
+        for (size_t w = 0; w < n_win; w++) {
+            size_t start = w * (size_t)steps, len = total - start < (size_t)steps ? total - start : (size_t)steps;
+            stats->nll += lm_model_forward(m, t->ids + start, t->ids + start + 1, (int)len, 1, 0);
+            stats->words += len;
+            stats->seconds = lm_now() - t0;
+            if (progress) progress(user, w + 1, n_win, stats);
+        }
+    } else {
+        lm_batcher bt;
+        st = lm_batcher_init(&bt, t, batch, steps, err);
+        if (st != LM_OK) goto done;
+        for (size_t w = 0; w < bt.n_windows; w++) {
+            lm_batcher_window(&bt, w, x, y);
+            stats->nll += lm_model_forward(m, x, y, steps, batch, 0);
+            stats->words += TB;
+            stats->seconds = lm_now() - t0;
+            if (progress) progress(user, w + 1, bt.n_windows, stats);
+        }
+    }
+done:
+    free(x), free(y);
+    return st;
+}
+
+double lm_perplexity(const lm_run_stats *s) { return s->words ? exp(s->nll / (double)s->words) : NAN; }

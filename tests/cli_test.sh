@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# End-to-end test of the lstmlm command line: help texts, rejected options and
+# values, a missing data folder, and a tiny train -> eval round trip on a
+# generated corpus. Usage: cli_test.sh PATH/TO/lstmlm
+set -u
+bin=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect STATUS PHRASE -- command...: exit status and a phrase in stdout+stderr
+expect() {
+  local want=$1 phrase=$2; shift 3
+  local out status
+  out=$("$@" 2>&1); status=$?
+  [ "$status" -eq "$want" ] || fail "'$*' exited $status, expected $want: $out"
+  grep -qF -- "$phrase" <<<"$out" || fail "'$*' output lacks '$phrase': $out"
+}
+
+expect 0 "Commands:" -- "$bin" --help
+expect 2 "unknown command" -- "$bin" frobnicate
+for opt in --preset --data --out --layers --hidden --steps --batch --dropout --init --lr \
+           --max-epoch --epochs --decay --clip --seed --threads --quiet; do
+  expect 0 "$opt" -- "$bin" train --help
+done
+expect 0 "(preset: 650)" -- "$bin" train --preset medium --help
+for opt in --model --data --split --text --batch --steps --threads; do
+  expect 0 "$opt" -- "$bin" eval --help
+done
+expect 2 "unrecognized option" -- "$bin" train --no-such-flag
+expect 2 "expected an integer" -- "$bin" train --layers two
+expect 2 "expected an integer" -- "$bin" train --hidden 0
+expect 2 "expected a number" -- "$bin" train --lr fast
+expect 2 "dropout must be in" -- "$bin" train --dropout 1.5
+expect 2 "unknown preset" -- "$bin" train --preset huge
+expect 2 "--model FILE is required" -- "$bin" eval
+expect 1 "not found" -- "$bin" train --data "$work/none"
+
+# A tiny corpus: 3 files of random sentences over 30 words.
+mkdir -p "$work/data"
+for split in train:4000 valid:400 test:400; do
+  name=${split%%:*} n=${split##*:}
+  awk -v n="$n" -v seed="${#name}" 'BEGIN { srand(seed); line = "";
+    for (i = 0; i < n; i++) { line = line " w" int(rand() * 30);
+      if (rand() < 0.1) { print line; line = "" } } print line }' > "$work/data/ptb.$name.txt"
+done
+printf 'w1 w2\x00\n' > "$work/bad.txt"
+
+out=$("$bin" train --data "$work/data" --out "$work/run" --hidden 16 --layers 2 --steps 5 --batch 4 \
+      --epochs 2 --max-epoch 1 --dropout 0.2 --threads 1 2>&1) || fail "tiny training failed: $out"
+grep -q "test perplexity" <<<"$out" || fail "no test perplexity in: $out"
+[ -s "$work/run/model.ckpt" ] || fail "no checkpoint written"
+[ "$(grep -c '"epoch"' "$work/run/metrics.jsonl")" -eq 2 ] || fail "metrics.jsonl lacks 2 epoch lines"
+grep -q '"test_ppl"' "$work/run/metrics.jsonl" || fail "metrics.jsonl lacks test_ppl"
+test_ppl=$(sed -n 's/^test perplexity \([0-9.]*\).*/\1/p' <<<"$out")
+
+# eval on the checkpoint reproduces the training run's test perplexity.
+out=$("$bin" eval --model "$work/run/model.ckpt" --data "$work/data" 2>&1) || fail "eval failed: $out"
+grep -q "perplexity $test_ppl " <<<"$out" || fail "eval perplexity differs from training's $test_ppl: $out"
+expect 1 "NUL byte" -- "$bin" eval --model "$work/run/model.ckpt" --text "$work/bad.txt"
+expect 1 "not an lstmlm checkpoint" -- "$bin" eval --model "$work/data/ptb.test.txt" --data "$work/data"
+
+if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
+echo "cli: all checks passed"
