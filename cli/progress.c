@@ -28,12 +28,12 @@ static void fmt_duration(char *buf, size_t n, double s) {
     else snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
 }
 
-void progress_update(void *user, size_t done, size_t total, const lm_run_stats *s) {
+int progress_update(void *user, size_t done, size_t total, const lm_run_stats *s) {
     progress *p = user;
-    if (p->quiet || total == 0) return;
+    if (p->quiet || total == 0) return 0;
     double t = now();
     int tenth = (int)(10 * done / total);
-    if (p->tty ? (t - p->last_draw < 0.25 && done != total) : (tenth == p->last_tenth || done == total)) return;
+    if (p->tty ? (t - p->last_draw < 0.25 && done != total) : (tenth == p->last_tenth || done == total)) return 0;
     p->last_draw = t, p->last_tenth = tenth;
     double wps = s->seconds > 0 ? (double)s->words / s->seconds : 0;
     char eta[32];
@@ -41,6 +41,7 @@ void progress_update(void *user, size_t done, size_t total, const lm_run_stats *
     fprintf(stderr, "%s%s %5.1f%%  %8.0f words/s  ppl %8.2f  ETA %s%s", p->tty ? "\r" : "", p->label,
             100.0 * (double)done / (double)total, wps, lm_perplexity(s), eta, p->tty ? "\033[K" : "\n");
     fflush(stderr);
+    return 0;
 }
 
 void progress_end(progress *p) {

@@ -14,8 +14,8 @@ typedef struct {
 } progress;
 
 void progress_begin(progress *p, const char *label, int quiet);
-/* An lm_progress_fn: user is a progress*. */
-void progress_update(void *user, size_t done, size_t total, const lm_run_stats *s);
+/* An lm_progress_fn (never asks to stop): user is a progress*. */
+int progress_update(void *user, size_t done, size_t total, const lm_run_stats *s);
 /* Erase the in-place line (terminal) before other output. */
 void progress_end(progress *p);
 

@@ -137,6 +137,12 @@ void lm_model_backward(lm_model *m);
  * @return the norm before clipping. */
 double lm_model_sgd_step(lm_model *m, float lr, float clip);
 
+/* Per-prediction cross-entropy of the last forward: (T*batch) nats, time-major. */
+const double *lm_model_row_nll(const lm_model *m);
+/* Copy row `row` (t*batch + b) of the last evaluation forward's logits,
+ * output bias included, into out (V). Valid after a forward with train == 0. */
+void lm_model_logits_row(const lm_model *m, size_t row, float *out);
+
 /* The RNG that draws dropout masks (one draw per mask). Saving it before a
  * training forward and restoring it repeats the same masks. */
 uint64_t lm_model_rng_state(const lm_model *m);
@@ -155,13 +161,18 @@ typedef struct {
     double seconds;
 } lm_run_stats;
 
-/* Called after each window with the windows done so far. */
-typedef void (*lm_progress_fn)(void *user, size_t done, size_t total, const lm_run_stats *so_far);
+/* Called after each window with the windows done so far. Return nonzero to
+ * stop after this window (training stops at a consistent boundary). */
+typedef int (*lm_progress_fn)(void *user, size_t done, size_t total, const lm_run_stats *so_far);
 
-/* One epoch of truncated BPTT over `train` with learning rate lr (state reset
- * at the start). */
-lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, lm_progress_fn progress,
-                         void *user, lm_run_stats *stats, lm_error *err);
+/* One epoch of truncated BPTT over `train` with learning rate lr, from window
+ * `start`: 0 starts the epoch (carried state zeroed, *stats cleared); a
+ * larger value continues a resumed epoch (state and *stats as loaded).
+ * *done receives the windows completed (n_windows unless stopped). */
+lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, size_t start, lm_progress_fn progress,
+                         void *user, lm_run_stats *stats, size_t *done, lm_error *err);
+/* Windows per epoch of `train` for the model's batch and steps (0 if too short). */
+size_t lm_train_windows(const lm_model *m, const lm_tokens *train);
 
 /* Perplexity-style evaluation without dropout: `batch` streams, windows of
  * `steps`, state carried. batch = 1 evaluates the whole stream (last window
@@ -169,15 +180,54 @@ lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, lm_progr
 lm_status lm_evaluate(lm_model *m, const lm_tokens *t, int batch, int steps, lm_progress_fn progress,
                       void *user, lm_run_stats *stats, lm_error *err);
 
+/* Model averaging (SPEC.md section 3): perplexity of the arithmetic mean of
+ * the k models' next-word distributions, evaluated like lm_evaluate. Each
+ * model's own result goes to each[i] (may be NULL). The models must share the
+ * vocabulary size (the caller checks the words) and have buffers for batch x steps. */
+lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *t, int batch, int steps,
+                               lm_progress_fn progress, void *user, lm_run_stats *each, lm_run_stats *ensemble,
+                               lm_error *err);
+
 /* exp(nll / words) */
 double lm_perplexity(const lm_run_stats *s);
 
+/* ------------------------------------------------------------ generation */
+
+typedef struct {
+    float temperature;            /* logits / temperature; 0 = always the most likely word */
+    int top_k;                    /* sample among the k most likely words; 0 = all */
+    const unsigned char *banned;  /* (V) nonzero = never emitted; may be NULL */
+} lm_sample_opts;
+
+/* Condition on prefix (n_prefix ids, state reset first) and draw n_words
+ * words into out. *rng is the sampler's state (seed it with any value):
+ * same state, same words. */
+lm_status lm_sample(lm_model *m, const int32_t *prefix, size_t n_prefix, size_t n_words, const lm_sample_opts *opts,
+                    uint64_t *rng, int32_t *out, lm_error *err);
+
 /* ------------------------------------------------------------ checkpoints */
 
-/* Write model and vocabulary atomically (temp file, fsync, rename). */
-lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const char *path, lm_error *err);
-/* Read and validate a checkpoint; on error nothing is allocated. */
-lm_status lm_checkpoint_load(lm_model **m, lm_vocab **v, const char *path, int threads, lm_error *err);
+/* Where a training run stands at a window boundary: with the model's
+ * parameters, dropout RNG and carried state, everything needed to continue
+ * exactly as if never interrupted. */
+typedef struct {
+    int epoch;              /* epoch in progress, 1-based */
+    size_t window;          /* windows of that epoch already trained */
+    lm_run_stats partial;   /* training sums over those windows */
+    char *history;          /* metrics of completed epochs, JSON lines (malloc'd, may be NULL) */
+} lm_train_state;
+
+/* Write a safetensors checkpoint atomically (temp file, fsync, rename): the
+ * parameters under PyTorch names, and in "__metadata__" the format version,
+ * configuration and vocabulary. With ts, also the training state (carried
+ * h and c as tensors "train.h" and "train.c", the rest as metadata). */
+lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const lm_train_state *ts, const char *path,
+                             lm_error *err);
+/* Read and validate a checkpoint. With ts, the file must hold a training
+ * state, which is loaded into ts (free ts->history) and into the model.
+ * On error nothing is allocated. */
+lm_status lm_checkpoint_load(lm_model **m, lm_vocab **v, lm_train_state *ts, const char *path, int threads,
+                             lm_error *err);
 
 /* ------------------------------------------------------------ runtime */
 

@@ -1,222 +1,301 @@
-/* Checkpoint files, format version 1: configuration, vocabulary and the
- * parameter buffer, little-endian, followed by an FNV-1a checksum of all
- * preceding bytes. Written atomically (temp file, fsync, rename); read into
- * memory and bounds-checked field by field before anything is trusted.
- *
- *   "LSTMLMCK" u32 version
- *   i32 V, hidden, layers, steps, batch, max_epoch, epochs
- *   f32 dropout, init, lr, decay, clip   u64 seed
- *   V x (u32 length, bytes)              vocabulary, id order
- *   u64 n_params, f32[n_params]          tensors in lm_params_layout order
- *   u64 fnv1a */
+/* Checkpoints as safetensors files (format version 2; docs/FORMAT.md).
+ * Tensors: the parameter table under PyTorch names, plus "train.h" and
+ * "train.c" (L, B, n) when a training state is saved. Metadata (strings):
+ *   format "lstmlm", format_version "2",
+ *   config  JSON object of the hyperparameters and vocab_size,
+ *   vocab   the words in id order joined by "\n",
+ *   train_state (optional) JSON: epoch, window, rng, nll, words, seconds, history,
+ *   checksum  64-bit FNV-1a over config, vocab, train_state and
+ *             the data section, in hex: any changed byte is detected.
+ * Loading checks every tensor against the configuration before use. */
 #include "internal.h"
 #include "model_impl.h"
+#include "safetensors.h"
 
-#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define CK_MAGIC "LSTMLMCK"
-#define CK_VERSION 1u
+#define FORMAT_NAME "lstmlm"
+#define FORMAT_VERSION "2"
 
-_Static_assert(sizeof(float) == 4, "float must be IEEE binary32");
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the format is little-endian; add byte swaps");
-
-static uint64_t fnv1a(const unsigned char *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+/* FNV-1a, byte by byte, so hashing in pieces equals hashing the whole. */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
     return h;
 }
 
-/* A growable byte buffer for the writer. */
-typedef struct {
-    unsigned char *p;
-    size_t n, cap;
-    int failed;
-} wbuf;
-
-static void put(wbuf *b, const void *src, size_t n) {
-    if (b->failed) return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n) cap *= 2;
-        unsigned char *np = realloc(b->p, cap);
-        if (!np) { b->failed = 1; return; }
-        b->p = np, b->cap = cap;
-    }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
+static uint64_t hash_meta(const char *cfg, const char *vocab, const char *state) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = hash_bytes(h, cfg, strlen(cfg) + 1);
+    h = hash_bytes(h, vocab, strlen(vocab) + 1);
+    return state ? hash_bytes(h, state, strlen(state) + 1) : h;
 }
-/* The format is little-endian; so is every machine this builds for (checked). */
-static void put_u32(wbuf *b, uint32_t v) { put(b, &v, 4); }
-static void put_u64(wbuf *b, uint64_t v) { put(b, &v, 8); }
-static void put_f32(wbuf *b, float v) { put(b, &v, 4); }
 
-lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const char *path, lm_error *err) {
+static char *config_json(const lm_config *c, int V) {
+    json_t *j = json_pack("{s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:i, s:i, s:f, s:f, s:s}", "vocab_size", V,
+                          "layers", c->layers, "hidden", c->hidden, "steps", c->steps, "batch", c->batch, "dropout",
+                          (double)c->dropout, "init", (double)c->init, "lr", (double)c->lr, "max_epoch",
+                          c->max_epoch, "epochs", c->epochs, "decay", (double)c->decay, "clip", (double)c->clip,
+                          "gate_order", "i,f,g,o");
+    if (!j) return NULL;
+    char seed[32];
+    snprintf(seed, sizeof seed, "%" PRIu64, c->seed);  /* as a string: JSON integers are signed */
+    json_object_set_new(j, "seed", json_string(seed));
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    return s;
+}
+
+static char *vocab_string(const lm_vocab *v) {
+    size_t len = 1;
+    for (int i = 0; i < lm_vocab_size(v); i++) len += strlen(lm_vocab_word(v, i)) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s) return NULL;
+    for (int i = 0; i < lm_vocab_size(v); i++) {
+        size_t l = strlen(lm_vocab_word(v, i));
+        memcpy(p, lm_vocab_word(v, i), l);
+        p += l;
+        *p++ = '\n';
+    }
+    p[-1] = '\0';  /* V >= 2, so there is a last separator to drop */
+    return s;
+}
+
+lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const lm_train_state *ts, const char *path,
+                             lm_error *err) {
     if (lm_vocab_size(v) != m->V)
         return lm_fail(err, LM_EARG, "vocabulary has %d words but the model %d", lm_vocab_size(v), m->V);
-    const lm_config *c = &m->cfg;
-    wbuf b = {0};
-    put(&b, CK_MAGIC, 8);
-    put_u32(&b, CK_VERSION);
-    const int32_t ints[] = {m->V, c->hidden, c->layers, c->steps, c->batch, c->max_epoch, c->epochs};
-    for (size_t i = 0; i < 7; i++) put_u32(&b, (uint32_t)ints[i]);
-    const float floats[] = {c->dropout, c->init, c->lr, c->decay, c->clip};
-    for (size_t i = 0; i < 5; i++) put_f32(&b, floats[i]);
-    put_u64(&b, c->seed);
-    for (int i = 0; i < m->V; i++) {
-        const char *w = lm_vocab_word(v, i);
-        put_u32(&b, (uint32_t)strlen(w));
-        put(&b, w, strlen(w));
-    }
-    put_u64(&b, m->n_params);
-    size_t at = b.n;
-    put(&b, m->params, m->n_params * sizeof(float));  /* reserve, then download */
-    if (!b.failed) m->be->download(b.p + at, m->params, m->n_params * sizeof(float));
-    put_u64(&b, fnv1a(b.p, b.n));
-    if (b.failed) { free(b.p); return lm_fail(err, LM_ENOMEM, "out of memory writing %s", path); }
-
-    /* temp file in the same directory, fsync, rename: a crash keeps the old file */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
+    const size_t n = (size_t)m->n, L = (size_t)m->L, B = (size_t)m->B_max;
+    lm_st_tensor t[LM_MAX_TENSORS + 2];
+    float *host = malloc((m->n_params + 2 * L * B * n) * sizeof *host);
+    char *cfg = config_json(&m->cfg, m->V), *words = vocab_string(v), *state = NULL;
+    json_t *meta = json_object();
     lm_status st = LM_OK;
-    if (!tmp) { free(b.p); return lm_fail(err, LM_ENOMEM, "out of memory"); }
-    snprintf(tmp, plen + 8, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { st = lm_fail(err, LM_EIO, "%s: cannot create: %s", tmp, strerror(errno)); goto done; }
-    if (fwrite(b.p, 1, b.n, f) != b.n || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        st = lm_fail(err, LM_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        fclose(f);
-        remove(tmp);
-        goto done;
+    if (!host || !cfg || !words || !meta) { st = lm_fail(err, LM_ENOMEM, "out of memory saving %s", path); goto done; }
+    m->be->download(host, m->params, m->n_params * sizeof *host);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const lm_tensor_info *ti = &m->tensors[i];
+        t[i] = (lm_st_tensor){ti->name, host + ti->offset, ti->ndim, {ti->shape[0], ti->shape[1]}};
     }
-    if (fclose(f) != 0) { st = lm_fail(err, LM_EIO, "%s: close failed: %s", tmp, strerror(errno)); remove(tmp); goto done; }
-    if (rename(tmp, path) != 0) { st = lm_fail(err, LM_EIO, "%s: rename failed: %s", path, strerror(errno)); remove(tmp); }
+    int nt = m->n_tensors;
+    json_object_set_new(meta, "format", json_string(FORMAT_NAME));
+    json_object_set_new(meta, "format_version", json_string(FORMAT_VERSION));
+    json_object_set_new(meta, "config", json_string(cfg));
+    json_object_set_new(meta, "vocab", json_string(words));
+    if (ts) {
+        /* The carried state: slot prev_T of H and C (slot 0 if none yet). */
+        float *h = host + m->n_params, *c = h + L * B * n;
+        for (size_t l = 0; l < L; l++) {
+            m->be->download(h + l * B * n, m->H[l] + (size_t)m->prev_T * B * n, B * n * sizeof *h);
+            m->be->download(c + l * B * n, m->C[l] + (size_t)m->prev_T * B * n, B * n * sizeof *c);
+        }
+        t[nt++] = (lm_st_tensor){"train.h", h, 3, {L, B, n}};
+        t[nt++] = (lm_st_tensor){"train.c", c, 3, {L, B, n}};
+        char rng[32];
+        snprintf(rng, sizeof rng, "%" PRIu64, m->rng.state);
+        json_t *j = json_pack("{s:i, s:I, s:s, s:f, s:I, s:f, s:s}", "epoch", ts->epoch, "window",
+                              (json_int_t)ts->window, "rng", rng, "nll", ts->partial.nll, "words",
+                              (json_int_t)ts->partial.words, "seconds", ts->partial.seconds, "history",
+                              ts->history ? ts->history : "");
+        state = j ? json_dumps(j, JSON_COMPACT) : NULL;  /* reals print with 17 digits: exact */
+        json_decref(j);
+        if (!state) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
+        json_object_set_new(meta, "train_state", json_string(state));
+    }
+    uint64_t h = hash_meta(cfg, words, state);
+    for (int i = 0; i < nt; i++) {
+        size_t count = 1;
+        for (int d = 0; d < t[i].ndim; d++) count *= t[i].shape[d];
+        h = hash_bytes(h, t[i].data, count * sizeof(float));
+    }
+    char hex[20];
+    snprintf(hex, sizeof hex, "%016" PRIx64, h);
+    json_object_set_new(meta, "checksum", json_string(hex));
+    st = lm_st_save(path, t, nt, meta, err);
 done:
-    free(tmp);
-    free(b.p);
+    json_decref(meta);
+    free(host), free(cfg), free(words), free(state);
     return st;
 }
 
-/* Bounds-checked reader over the file image. */
-typedef struct {
-    const unsigned char *p;
-    size_t n, at;
-} rbuf;
-
-static int get(rbuf *r, void *dst, size_t n) {
-    if (n > r->n - r->at) return 0;
-    memcpy(dst, r->p + r->at, n);
-    r->at += n;
+/* Read an integer field of a JSON object into *out, within [lo, hi]. */
+static int get_int(json_t *o, const char *key, long lo, long hi, int *out) {
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) return 0;
+    *out = (int)json_integer_value(v);
     return 1;
 }
 
-lm_status lm_checkpoint_load(lm_model **out_m, lm_vocab **out_v, const char *path, int threads, lm_error *err) {
-    *out_m = NULL, *out_v = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return lm_fail(err, LM_EIO, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char *img = NULL;
-    size_t n = 0, cap = 0;
-    lm_status st = LM_OK;
-    char **words = NULL;
-    uint32_t V = 0;
-    lm_model *m = NULL;
-    lm_vocab *v = NULL;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1 << 20;
-            unsigned char *np = realloc(img, cap);
-            if (!np) { fclose(f); free(img); return lm_fail(err, LM_ENOMEM, "%s: out of memory", path); }
-            img = np;
-        }
-        size_t got = fread(img + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad_read = ferror(f);
-    fclose(f);
-    if (bad_read) { free(img); return lm_fail(err, LM_EIO, "%s: read error", path); }
+static int get_float(json_t *o, const char *key, float *out) {
+    json_t *v = json_object_get(o, key);
+    if (!json_is_number(v)) return 0;
+    *out = (float)json_number_value(v);
+    return 1;
+}
 
-    rbuf r = {img, n, 0};
-    char magic[8];
-    uint32_t version = 0;
-    if (!get(&r, magic, 8) || memcmp(magic, CK_MAGIC, 8) != 0) {
-        st = lm_fail(err, LM_EFORMAT, "%s: not an lstmlm checkpoint (bad magic)", path);
-        goto done;
+static int parse_u64(const char *s, uint64_t *out) {
+    if (!s || !*s) return 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || s[0] == '-') return 0;
+    *out = v;
+    return 1;
+}
+
+static lm_status parse_config(const char *text, lm_config *c, int *V, const char *path, lm_error *err) {
+    json_error_t jerr;
+    json_t *j = text ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    lm_status st = LM_OK;
+    if (!j || !json_is_object(j) ||
+        !(get_int(j, "vocab_size", 2, 1 << 24, V) && get_int(j, "layers", 1, LM_MAX_LAYERS, &c->layers) &&
+          get_int(j, "hidden", 1, 16384, &c->hidden) && get_int(j, "steps", 1, 10000, &c->steps) &&
+          get_int(j, "batch", 1, 10000, &c->batch) && get_float(j, "dropout", &c->dropout) &&
+          get_float(j, "init", &c->init) && get_float(j, "lr", &c->lr) &&
+          get_int(j, "max_epoch", 0, 1 << 30, &c->max_epoch) && get_int(j, "epochs", 1, 1 << 30, &c->epochs) &&
+          get_float(j, "decay", &c->decay) && get_float(j, "clip", &c->clip) &&
+          parse_u64(json_string_value(json_object_get(j, "seed")), &c->seed)))
+        st = lm_fail(err, LM_EFORMAT, "%s: metadata \"config\" is missing or incomplete", path);
+    else if (lm_config_validate(c, err) != LM_OK) {
+        lm_error inner = *err;
+        st = lm_fail(err, LM_EFORMAT, "%s: bad configuration: %s", path, inner.msg);
     }
-    if (!get(&r, &version, 4) || version != CK_VERSION) {
-        st = lm_fail(err, LM_EFORMAT, "%s: unsupported checkpoint version %u (this build reads %u)", path, version,
-                     CK_VERSION);
-        goto done;
+    json_decref(j);
+    return st;
+}
+
+/* Split the vocab string into words (in place) and build the vocabulary. */
+static lm_status parse_vocab(const char *text, int V, lm_vocab **out, const char *path, lm_error *err) {
+    if (!text) return lm_fail(err, LM_EFORMAT, "%s: metadata \"vocab\" is missing", path);
+    char *copy = strdup(text);
+    const char **words = malloc((size_t)V * sizeof *words);
+    lm_status st = LM_OK;
+    if (!copy || !words) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
+    int n = 0;
+    for (char *p = copy, *next; p; p = next, n++) {
+        next = strchr(p, '\n');
+        if (next) *next++ = '\0';
+        if (n >= V || !*p) { n = -1; break; }
+        words[n] = p;
     }
-    uint64_t stored_sum = 0;
-    if (n >= r.at + 8) memcpy(&stored_sum, img + n - 8, 8);
-    if (n < r.at + 8 || fnv1a(img, n - 8) != stored_sum) {
-        st = lm_fail(err, LM_EFORMAT, "%s: checksum mismatch (truncated or corrupted file)", path);
-        goto done;
-    }
-    r.n = n - 8;  /* the checksum is not payload */
-    int32_t ints[7];
-    float floats[5];
-    lm_config c;
-    if (!get(&r, ints, sizeof ints) || !get(&r, floats, sizeof floats) || !get(&r, &c.seed, 8)) {
-        st = lm_fail(err, LM_EFORMAT, "%s: truncated header", path);
-        goto done;
-    }
-    V = (uint32_t)ints[0];
-    c.hidden = ints[1], c.layers = ints[2], c.steps = ints[3], c.batch = ints[4], c.max_epoch = ints[5],
-    c.epochs = ints[6];
-    c.dropout = floats[0], c.init = floats[1], c.lr = floats[2], c.decay = floats[3], c.clip = floats[4];
-    c.threads = threads;
-    if ((st = lm_config_validate(&c, err)) != LM_OK || ints[0] < 2 || (size_t)V > r.n) {
-        if (st == LM_OK) lm_fail(err, LM_EFORMAT, "%s: vocabulary size %d is impossible", path, ints[0]);
-        else {
-            lm_error inner = *err;
-            lm_fail(err, LM_EFORMAT, "%s: bad configuration: %s", path, inner.msg);
-        }
-        st = LM_EFORMAT;
-        goto done;
-    }
-    words = calloc(V, sizeof *words);
-    if (!words) { st = lm_fail(err, LM_ENOMEM, "%s: out of memory", path); goto done; }
-    for (uint32_t i = 0; i < V; i++) {
-        uint32_t len;
-        if (!get(&r, &len, 4) || len == 0 || len > r.n - r.at) {
-            st = lm_fail(err, LM_EFORMAT, "%s: vocabulary entry %u is truncated", path, i);
-            goto done;
-        }
-        if (!(words[i] = malloc(len + 1))) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
-        get(&r, words[i], len);
-        words[i][len] = '\0';
-        if (strlen(words[i]) != len) { st = lm_fail(err, LM_EFORMAT, "%s: NUL inside vocabulary entry %u", path, i); goto done; }
-    }
-    if ((st = lm_vocab_from_words(&v, (const char *const *)words, (int)V, err)) != LM_OK) {
+    if (n != V) { st = lm_fail(err, LM_EFORMAT, "%s: vocabulary does not list vocab_size=%d non-empty words", path, V); goto done; }
+    if ((st = lm_vocab_from_words(out, words, V, err)) != LM_OK) {
         lm_error inner = *err;
         st = lm_fail(err, LM_EFORMAT, "%s: %s", path, inner.msg);
-        goto done;
     }
-    if ((st = lm_model_create(&m, &c, (int)V, err)) != LM_OK) goto done;
-    uint64_t n_params;
-    if (!get(&r, &n_params, 8) || n_params != m->n_params) {
-        st = lm_fail(err, LM_EFORMAT, "%s: parameter count does not match the configuration", path);
-        goto done;
-    }
-    if (r.n - r.at != n_params * sizeof(float)) {
-        st = lm_fail(err, LM_EFORMAT, "%s: parameter data has %zu bytes, expected %zu", path, r.n - r.at,
-                     (size_t)n_params * sizeof(float));
-        goto done;
-    }
-    m->be->upload(m->params, img + r.at, n_params * sizeof(float));
 done:
-    if (words)
-        for (uint32_t i = 0; i < V; i++) free(words[i]);
+    free(copy);
     free(words);
-    free(img);
+    return st;
+}
+
+/* The tensor `name` with exactly `ndim` dims of `shape`, or NULL. */
+static const float *tensor(const lm_st_file *f, const char *name, int ndim, const size_t *shape) {
+    const lm_st_entry *e = lm_st_find(f, name);
+    if (!e || e->ndim != ndim) return NULL;
+    for (int d = 0; d < ndim; d++)
+        if (e->shape[d] != shape[d]) return NULL;
+    return (const float *)(f->data + e->begin);
+}
+
+static lm_status load_train_state(lm_model *m, lm_train_state *ts, const lm_st_file *f, const char *path,
+                                  lm_error *err) {
+    const size_t n = (size_t)m->n, L = (size_t)m->L, B = (size_t)m->B_max, shape[3] = {L, B, n};
+    const float *h = tensor(f, "train.h", 3, shape), *c = tensor(f, "train.c", 3, shape);
+    const char *text = lm_st_meta(f, "train_state");
+    json_error_t jerr;
+    json_t *j = text ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *window = json_object_get(j, "window"), *words = json_object_get(j, "words");
+    json_t *nll = json_object_get(j, "nll"), *secs = json_object_get(j, "seconds");
+    const char *hist = json_string_value(json_object_get(j, "history"));
+    uint64_t rng;
+    int epoch;
+    lm_status st = LM_OK;
+    if (!h || !c || !j || !get_int(j, "epoch", 1, m->cfg.epochs + 1, &epoch) || !json_is_integer(window) ||
+        json_integer_value(window) < 0 || !json_is_integer(words) || json_integer_value(words) < 0 ||
+        !json_is_number(nll) || !json_is_number(secs) || !hist ||
+        !parse_u64(json_string_value(json_object_get(j, "rng")), &rng)) {
+        st = lm_fail(err, LM_EFORMAT, "%s: no complete training state (a model-only checkpoint cannot be resumed)",
+                     path);
+        goto done;
+    }
+    ts->epoch = epoch;
+    ts->window = (size_t)json_integer_value(window);
+    ts->partial = (lm_run_stats){json_number_value(nll), (size_t)json_integer_value(words), json_number_value(secs)};
+    if (!(ts->history = strdup(hist))) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
+    m->rng.state = rng;
+    for (size_t l = 0; l < L; l++) {
+        m->be->upload(m->H[l], h + l * B * n, B * n * sizeof *h);
+        m->be->upload(m->C[l], c + l * B * n, B * n * sizeof *c);
+    }
+    m->prev_T = 0;  /* slot 0 holds the carried state */
+    m->B = (int)B;
+done:
+    json_decref(j);
+    return st;
+}
+
+lm_status lm_checkpoint_load(lm_model **out_m, lm_vocab **out_v, lm_train_state *ts, const char *path, int threads,
+                             lm_error *err) {
+    *out_m = NULL, *out_v = NULL;
+    if (ts) memset(ts, 0, sizeof *ts);
+    lm_st_file f;
+    lm_status st = lm_st_load(&f, path, err);
+    if (st != LM_OK) return st;
+    lm_model *m = NULL;
+    lm_vocab *v = NULL;
+    const char *fmt = lm_st_meta(&f, "format"), *ver = lm_st_meta(&f, "format_version");
+    if (!fmt || strcmp(fmt, FORMAT_NAME) != 0) {
+        st = lm_fail(err, LM_EFORMAT, "%s: not an lstmlm checkpoint (no format=\"lstmlm\" in its metadata)", path);
+        goto done;
+    }
+    if (!ver || strcmp(ver, FORMAT_VERSION) != 0) {
+        st = lm_fail(err, LM_EFORMAT, "%s: checkpoint format version %s; this build reads version %s", path,
+                     ver ? ver : "(none)", FORMAT_VERSION);
+        goto done;
+    }
+    const char *cfg = lm_st_meta(&f, "config"), *words = lm_st_meta(&f, "vocab"), *state = lm_st_meta(&f, "train_state");
+    const char *sum = lm_st_meta(&f, "checksum");
+    char hex[20] = "";
+    if (cfg && words) {
+        uint64_t h = hash_bytes(hash_meta(cfg, words, state), f.data, f.data_size);
+        snprintf(hex, sizeof hex, "%016" PRIx64, h);
+    }
+    if (!cfg || !words || !sum || strcmp(sum, hex) != 0) {
+        st = lm_fail(err, LM_EFORMAT, "%s: checksum mismatch or missing: the file is corrupted or was modified", path);
+        goto done;
+    }
+    lm_config c = {0};
+    int V = 0;
+    if ((st = parse_config(lm_st_meta(&f, "config"), &c, &V, path, err)) != LM_OK) goto done;
+    c.threads = threads;
+    if ((st = parse_vocab(lm_st_meta(&f, "vocab"), V, &v, path, err)) != LM_OK) goto done;
+    if ((st = lm_model_create(&m, &c, V, err)) != LM_OK) goto done;
+    int expected = m->n_tensors;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const lm_tensor_info *ti = &m->tensors[i];
+        const float *src = tensor(&f, ti->name, ti->ndim, ti->shape);
+        if (!src) {
+            st = lm_fail(err, LM_EFORMAT, "%s: tensor %s is missing or its shape does not match the configuration",
+                         path, ti->name);
+            goto done;
+        }
+        m->be->upload(m->params + ti->offset, src, ti->size * sizeof *src);
+    }
+    if (lm_st_find(&f, "train.h")) expected += 2;
+    if (f.n != expected) {
+        st = lm_fail(err, LM_EFORMAT, "%s: %d tensors where %d were expected", path, f.n, expected);
+        goto done;
+    }
+    if (ts) st = load_train_state(m, ts, &f, path, err);
+done:
+    lm_st_free(&f);
     if (st != LM_OK) {
         lm_model_free(m);
         lm_vocab_free(v);
+        if (ts) free(ts->history), ts->history = NULL;
         return st;
     }
     *out_m = m, *out_v = v;

@@ -98,6 +98,12 @@ const lm_tensor_info *lm_model_tensor(const lm_model *m, int i) {
 }
 float *lm_model_params(lm_model *m) { return m->params; }
 float *lm_model_grads(lm_model *m) { return m->grads; }
+const double *lm_model_row_nll(const lm_model *m) { return m->row_nll_host; }
+
+void lm_model_logits_row(const lm_model *m, size_t row, float *out) {
+    m->be->download(out, m->logits + row * (size_t)m->V, (size_t)m->V * sizeof *out);
+}
+
 uint64_t lm_model_rng_state(const lm_model *m) { return m->rng.state; }
 void lm_model_set_rng_state(lm_model *m, uint64_t state) { m->rng.state = state; }
 

@@ -6,20 +6,30 @@
 #include <math.h>
 #include <stdlib.h>
 
-lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, lm_progress_fn progress, void *user,
-                         lm_run_stats *stats, lm_error *err) {
+size_t lm_train_windows(const lm_model *m, const lm_tokens *train) {
+    lm_batcher bt;
+    return lm_batcher_init(&bt, train, m->cfg.batch, m->cfg.steps, NULL) == LM_OK ? bt.n_windows : 0;
+}
+
+lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, size_t start, lm_progress_fn progress,
+                         void *user, lm_run_stats *stats, size_t *done, lm_error *err) {
     const lm_config *c = &m->cfg;
     lm_batcher bt;
+    *done = start;
     lm_status st = lm_batcher_init(&bt, train, c->batch, c->steps, err);
     if (st != LM_OK) return st;
+    if (start > bt.n_windows)
+        return lm_fail(err, LM_EARG, "resume point window %zu is past the epoch's %zu windows", start, bt.n_windows);
     const size_t TB = (size_t)c->steps * c->batch;
     int32_t *x = malloc(TB * sizeof *x), *y = malloc(TB * sizeof *y);
     if (!x || !y) { free(x), free(y); return lm_fail(err, LM_ENOMEM, "out of memory"); }
 
-    *stats = (lm_run_stats){0};
-    const double t0 = lm_now();
-    lm_model_reset_state(m, c->batch);
-    for (size_t w = 0; w < bt.n_windows; w++) {
+    if (start == 0) {
+        *stats = (lm_run_stats){0};
+        lm_model_reset_state(m, c->batch);
+    }
+    const double t0 = lm_now() - stats->seconds;
+    for (size_t w = start; w < bt.n_windows; w++) {
         lm_batcher_window(&bt, w, x, y);
         double nll = lm_model_forward(m, x, y, c->steps, c->batch, 1);
         if (!isfinite(nll)) {
@@ -32,7 +42,8 @@ lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, lm_progr
         stats->nll += nll;
         stats->words += TB;
         stats->seconds = lm_now() - t0;
-        if (progress) progress(user, w + 1, bt.n_windows, stats);
+        *done = w + 1;
+        if (progress && progress(user, w + 1, bt.n_windows, stats)) break;
     }
     free(x), free(y);
     return st;

@@ -51,16 +51,16 @@ printf 'w1 w2\x00\n' > "$work/bad.txt"
 out=$("$bin" train --data "$work/data" --out "$work/run" --hidden 16 --layers 2 --steps 5 --batch 4 \
       --epochs 2 --max-epoch 1 --dropout 0.2 --threads 1 2>&1) || fail "tiny training failed: $out"
 grep -q "test perplexity" <<<"$out" || fail "no test perplexity in: $out"
-[ -s "$work/run/model.ckpt" ] || fail "no checkpoint written"
+[ -s "$work/run/model.safetensors" ] || fail "no checkpoint written"
 [ "$(grep -c '"epoch"' "$work/run/metrics.jsonl")" -eq 2 ] || fail "metrics.jsonl lacks 2 epoch lines"
 grep -q '"test_ppl"' "$work/run/metrics.jsonl" || fail "metrics.jsonl lacks test_ppl"
 test_ppl=$(sed -n 's/^test perplexity \([0-9.]*\).*/\1/p' <<<"$out")
 
 # eval on the checkpoint reproduces the training run's test perplexity.
-out=$("$bin" eval --model "$work/run/model.ckpt" --data "$work/data" 2>&1) || fail "eval failed: $out"
+out=$("$bin" eval --model "$work/run/model.safetensors" --data "$work/data" 2>&1) || fail "eval failed: $out"
 grep -q "perplexity $test_ppl " <<<"$out" || fail "eval perplexity differs from training's $test_ppl: $out"
-expect 1 "NUL byte" -- "$bin" eval --model "$work/run/model.ckpt" --text "$work/bad.txt"
-expect 1 "not an lstmlm checkpoint" -- "$bin" eval --model "$work/data/ptb.test.txt" --data "$work/data"
+expect 1 "NUL byte" -- "$bin" eval --model "$work/run/model.safetensors" --text "$work/bad.txt"
+expect 1 "not a safetensors file" -- "$bin" eval --model "$work/data/ptb.test.txt" --data "$work/data"
 
 if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
 echo "cli: all checks passed"

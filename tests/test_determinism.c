@@ -23,7 +23,9 @@ static run_result run(uint64_t seed, int threads) {
     run_result r;
     for (int e = 0; e < 2; e++) {
         lm_run_stats s;
-        assert_int_equal(lm_train_epoch(m, &t, 0.5f, NULL, NULL, &s, &err), LM_OK);
+        size_t done;
+        assert_int_equal(lm_train_epoch(m, &t, 0.5f, 0, NULL, NULL, &s, &done, &err), LM_OK);
+        assert_int_equal(done, lm_train_windows(m, &t));
         r.nll[e] = s.nll;
     }
     r.n_params = lm_model_num_params(m);

@@ -1,0 +1,45 @@
+/* Shared pieces of the lstmlm subcommands: strict option-value parsing,
+ * locating PTB, the run directory layout, and the long-option ids. */
+#ifndef LM_CLI_COMMON_H
+#define LM_CLI_COMMON_H
+
+#include "lstmlm.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+extern const char *prog;
+
+/* Run directory layout. */
+#define RUN_MODEL "model.safetensors"    /* weights, config, vocabulary: for eval and sample */
+#define RUN_STATE "state.safetensors"    /* the model plus the training state: for --resume */
+#define RUN_METRICS "metrics.jsonl"      /* one JSON object per epoch, then the test result */
+#define RUN_INFO "run.json"              /* how the run was started (data folder, threads) */
+
+/* Each returns 1, or prints "prog: --opt: ..." and returns 0. */
+int parse_int(const char *opt, const char *s, int lo, int hi, int *out);
+int parse_float(const char *opt, const char *s, float *out);
+int parse_u64(const char *opt, const char *s, uint64_t *out);
+
+int file_exists(const char *path);
+int mkdir_p(const char *path);
+/* The PTB folder: given, else $LSTMLM_DATA, else ../shared/data/ptb, else data/ptb. */
+const char *find_data_dir(const char *given);
+/* buf = DIR/ptb.SPLIT.txt; prints how to get the data and returns 0 if missing. */
+int data_path(char *buf, size_t n, const char *dir, const char *split);
+/* Print "prog: message" to stderr. */
+void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+enum {
+    OPT_LAYERS = 256, OPT_HIDDEN, OPT_STEPS, OPT_BATCH, OPT_DROPOUT, OPT_INIT, OPT_LR, OPT_MAX_EPOCH,
+    OPT_EPOCHS, OPT_DECAY, OPT_CLIP, OPT_SEED, OPT_THREADS, OPT_DATA, OPT_OUT, OPT_PRESET, OPT_QUIET,
+    OPT_MODEL, OPT_SPLIT, OPT_TEXT, OPT_NO_TEST, OPT_RESUME, OPT_SAVE_EVERY, OPT_PREFIX, OPT_WORDS,
+    OPT_TEMPERATURE, OPT_TOPK, OPT_EXCLUDE, OPT_SAMPLES, OPT_OUTPUT,
+};
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+
+#endif

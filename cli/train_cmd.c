@@ -1,0 +1,350 @@
+/* `lstmlm train`: a full training run with per-epoch validation, the final
+ * test evaluation, checkpoints, metrics, exact resume and clean stops on
+ * SIGINT/SIGTERM. */
+#include "common.h"
+#include "progress.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) { stop_signal = sig; }
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    lm_model *m;
+    lm_vocab *v;
+    lm_train_state ts;   /* epoch in progress and the history of completed ones */
+    char state_path[1100], model_path[1100], metrics_path[1100];
+    double save_every;   /* seconds between mid-epoch state saves; 0 = every window */
+    double last_save;
+    progress pr;
+    lm_error err;
+    int save_failed;
+} trainer;
+
+static lm_status save_state(trainer *t, size_t window, const lm_run_stats *partial) {
+    t->ts.window = window;
+    t->ts.partial = *partial;
+    t->last_save = now();
+    return lm_checkpoint_save(t->m, t->v, &t->ts, t->state_path, &t->err);
+}
+
+/* Called after every window: progress, periodic state saves, stop requests. */
+static int on_window(void *user, size_t done, size_t total, const lm_run_stats *s) {
+    trainer *t = user;
+    progress_update(&t->pr, done, total, s);
+    if (stop_signal) return 1;
+    if (done < total && now() - t->last_save >= t->save_every && save_state(t, done, s) != LM_OK) {
+        t->save_failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int append_history(trainer *t, const char *line) {
+    size_t old = t->ts.history ? strlen(t->ts.history) : 0, add = strlen(line);
+    char *h = realloc(t->ts.history, old + add + 1);
+    if (!h) return 0;
+    memcpy(h + old, line, add + 1);
+    t->ts.history = h;
+    return 1;
+}
+
+static void train_usage(FILE *f, const lm_config *c) {
+    fprintf(f,
+            "Usage: %s train [options]\n"
+            "       %s train --resume RUN_DIR [--threads N] [--data DIR] [--quiet]\n"
+            "Train a regularised deep LSTM language model on PTB (Zaremba et al. 2014),\n"
+            "validating after every epoch and reporting test perplexity at the end.\n"
+            "\n"
+            "  --preset NAME     small | medium | large (default small); flags below override it\n"
+            "  --data DIR        folder with ptb.{train,valid,test}.txt\n"
+            "                    (default: $LSTMLM_DATA, else ../shared/data/ptb, else data/ptb)\n"
+            "  --out DIR         run directory (default runs/PRESET); must not hold a run already\n"
+            "  --resume DIR      continue the interrupted run in DIR exactly where it stopped\n"
+            "  --layers N        LSTM layers (preset: %d)\n"
+            "  --hidden N        units per layer and embedding size (preset: %d)\n"
+            "  --steps N         truncated-BPTT window (preset: %d)\n"
+            "  --batch N         parallel streams (preset: %d)\n"
+            "  --dropout P       drop probability on non-recurrent connections (preset: %g)\n"
+            "  --init X          parameters ~ U[-X, X] (preset: %g)\n"
+            "  --lr X            initial learning rate (preset: %g)\n"
+            "  --max-epoch N     epochs at the initial rate (preset: %d)\n"
+            "  --epochs N        total epochs (preset: %d)\n"
+            "  --decay X         lr divisor per epoch after max-epoch (preset: %g)\n"
+            "  --clip X          max global gradient norm, 0 = off (preset: %g)\n"
+            "  --seed N          RNG seed for initialisation and dropout (default %llu)\n"
+            "  --threads N       BLAS and OpenMP threads (default %d)\n"
+            "  --save-every S    also save the training state every S seconds within an epoch\n"
+            "                    (default 300; 0 = after every window)\n"
+            "  --no-test         skip the final test evaluation\n"
+            "  --quiet           no progress line\n"
+            "  -h, --help        this help\n"
+            "\n"
+            "RUN_DIR receives model.safetensors (after every epoch), state.safetensors (for\n"
+            "--resume), metrics.jsonl and run.json. SIGINT or SIGTERM saves the state at the\n"
+            "next window boundary and exits; --resume then continues bit-identically.\n",
+            prog, prog, c->layers, c->hidden, c->steps, c->batch, c->dropout, c->init, c->lr, c->max_epoch,
+            c->epochs, c->decay, c->clip, (unsigned long long)c->seed, c->threads);
+}
+
+static void print_config(const lm_config *c, int V, size_t n_params) {
+    printf("config: layers %d hidden %d steps %d batch %d dropout %g init %g lr %g max_epoch %d epochs %d "
+           "decay %g clip %g seed %llu threads %d\n",
+           c->layers, c->hidden, c->steps, c->batch, c->dropout, c->init, c->lr, c->max_epoch, c->epochs, c->decay,
+           c->clip, (unsigned long long)c->seed, c->threads);
+    printf("model: vocabulary %d, %zu parameters; BLAS kernel %s\n", V, n_params, lm_blas_kernel());
+}
+
+static int write_run_info(const char *dir, const char *data, int threads, const char *preset) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/%s", dir, RUN_INFO);
+    json_t *j = json_pack("{s:s, s:i, s:s}", "data", data, "threads", threads, "preset", preset);
+    int ok = j && json_dump_file(j, path, JSON_INDENT(2)) == 0;
+    json_decref(j);
+    if (!ok) report("cannot write %s", path);
+    return ok;
+}
+
+/* data and threads of a run, from its run.json (data_out must be freed). */
+static int read_run_info(const char *dir, char **data_out, int *threads) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/%s", dir, RUN_INFO);
+    json_error_t jerr;
+    json_t *j = json_load_file(path, 0, &jerr);
+    const char *data = json_string_value(json_object_get(j, "data"));
+    json_t *th = json_object_get(j, "threads");
+    int ok = data && json_is_integer(th);
+    if (ok) *data_out = strdup(data), *threads = (int)json_integer_value(th);
+    else report("%s: missing or unreadable (%s)", path, j ? "fields missing" : jerr.text);
+    json_decref(j);
+    return ok;
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *preset = "small", *data = NULL, *out = NULL, *resume = NULL;
+    int quiet = 0, no_test = 0, threads_given = 0, config_flags = 0;
+    float save_every = 300;
+    lm_config c;
+    trainer t;
+    memset(&t, 0, sizeof t);
+    /* The preset first, so the flags override it whatever their order. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--preset") == 0 && i + 1 < argc) preset = argv[i + 1];
+        else if (strncmp(argv[i], "--preset=", 9) == 0) preset = argv[i] + 9;
+    }
+    if (lm_config_preset(&c, preset, &t.err) != LM_OK) { report("%s", t.err.msg); return 2; }
+
+    static const struct option opts[] = {
+        {"preset", required_argument, 0, OPT_PRESET}, {"data", required_argument, 0, OPT_DATA},
+        {"out", required_argument, 0, OPT_OUT},       {"resume", required_argument, 0, OPT_RESUME},
+        {"layers", required_argument, 0, OPT_LAYERS}, {"hidden", required_argument, 0, OPT_HIDDEN},
+        {"steps", required_argument, 0, OPT_STEPS},   {"batch", required_argument, 0, OPT_BATCH},
+        {"dropout", required_argument, 0, OPT_DROPOUT}, {"init", required_argument, 0, OPT_INIT},
+        {"lr", required_argument, 0, OPT_LR},         {"max-epoch", required_argument, 0, OPT_MAX_EPOCH},
+        {"epochs", required_argument, 0, OPT_EPOCHS}, {"decay", required_argument, 0, OPT_DECAY},
+        {"clip", required_argument, 0, OPT_CLIP},     {"seed", required_argument, 0, OPT_SEED},
+        {"threads", required_argument, 0, OPT_THREADS}, {"save-every", required_argument, 0, OPT_SAVE_EVERY},
+        {"no-test", no_argument, 0, OPT_NO_TEST},     {"quiet", no_argument, 0, OPT_QUIET},
+        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
+    };
+    int o, ok = 1;
+    optind = 1;
+    while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        config_flags += o >= OPT_LAYERS && o <= OPT_SEED;
+        switch (o) {
+        case OPT_PRESET: config_flags++; break;
+        case OPT_DATA: data = optarg; break;
+        case OPT_OUT: out = optarg; break;
+        case OPT_RESUME: resume = optarg; break;
+        case OPT_LAYERS: ok = parse_int("layers", optarg, 1, 8, &c.layers); break;
+        case OPT_HIDDEN: ok = parse_int("hidden", optarg, 1, 16384, &c.hidden); break;
+        case OPT_STEPS: ok = parse_int("steps", optarg, 1, 10000, &c.steps); break;
+        case OPT_BATCH: ok = parse_int("batch", optarg, 1, 10000, &c.batch); break;
+        case OPT_DROPOUT: ok = parse_float("dropout", optarg, &c.dropout); break;
+        case OPT_INIT: ok = parse_float("init", optarg, &c.init); break;
+        case OPT_LR: ok = parse_float("lr", optarg, &c.lr); break;
+        case OPT_MAX_EPOCH: ok = parse_int("max-epoch", optarg, 0, 100000, &c.max_epoch); break;
+        case OPT_EPOCHS: ok = parse_int("epochs", optarg, 1, 100000, &c.epochs); break;
+        case OPT_DECAY: ok = parse_float("decay", optarg, &c.decay); break;
+        case OPT_CLIP: ok = parse_float("clip", optarg, &c.clip); break;
+        case OPT_SEED: ok = parse_u64("seed", optarg, &c.seed); break;
+        case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &c.threads), threads_given = 1; break;
+        case OPT_SAVE_EVERY:
+            ok = parse_float("save-every", optarg, &save_every);
+            if (ok && save_every < 0) report("--save-every: must be >= 0"), ok = 0;
+            break;
+        case OPT_NO_TEST: no_test = 1; break;
+        case OPT_QUIET: quiet = 1; break;
+        case 'h': train_usage(stdout, &c); return 0;
+        default: fprintf(stderr, "Try '%s train --help'.\n", prog); return 2;
+        }
+    }
+    if (!ok) return 2;
+    if (optind < argc) { report("train: unexpected argument \"%s\" (see --help)", argv[optind]); return 2; }
+    if (resume && (config_flags || out)) {
+        report("train: --resume continues a run with its own settings; drop the preset, hyperparameter and --out flags");
+        return 2;
+    }
+    if (lm_config_validate(&c, &t.err) != LM_OK) { report("train: %s", t.err.msg); return 2; }
+
+    char run_dir[1024], path[3][1100];
+    char *resume_data = NULL;
+    if (resume) {
+        int run_threads = c.threads;
+        snprintf(run_dir, sizeof run_dir, "%s", resume);
+        if (!read_run_info(run_dir, &resume_data, &run_threads)) return 1;
+        if (!data) data = resume_data;
+        if (!threads_given) c.threads = run_threads;
+        else if (c.threads != run_threads)
+            printf("note: %d threads instead of the run's %d: results are no longer bit-identical to an "
+                   "uninterrupted run\n", c.threads, run_threads);
+    } else {
+        snprintf(run_dir, sizeof run_dir, "%s", out ? out : "runs/");
+        if (!out) snprintf(run_dir, sizeof run_dir, "runs/%s", preset);
+    }
+    snprintf(t.state_path, sizeof t.state_path, "%s/%s", run_dir, RUN_STATE);
+    snprintf(t.model_path, sizeof t.model_path, "%s/%s", run_dir, RUN_MODEL);
+    snprintf(t.metrics_path, sizeof t.metrics_path, "%s/%s", run_dir, RUN_METRICS);
+    if (!resume && file_exists(t.state_path)) {
+        report("train: %s already holds a run; continue it with --resume %s, or choose another --out", run_dir,
+               run_dir);
+        free(resume_data);
+        return 2;
+    }
+    data = find_data_dir(data);
+    const char *splits[3] = {"train", "valid", "test"};
+    for (int i = 0; i < 3; i++)
+        if (!data_path(path[i], sizeof path[i], data, splits[i])) { free(resume_data); return 1; }
+
+    lm_set_threads(c.threads);
+    lm_tokens tok[3] = {{0}};
+    FILE *metrics = NULL;
+    int rc = 1;
+    if (resume) {
+        if (lm_checkpoint_load(&t.m, &t.v, &t.ts, t.state_path, c.threads, &t.err) != LM_OK) goto fail;
+        c = *lm_model_config(t.m);
+    } else {
+        if (lm_vocab_build(&t.v, path[0], &t.err) != LM_OK) goto fail;
+        if (lm_model_create(&t.m, &c, lm_vocab_size(t.v), &t.err) != LM_OK) goto fail;
+        t.ts.epoch = 1;
+    }
+    for (int i = 0; i < 3; i++)
+        if (lm_tokens_read(&tok[i], path[i], t.v, &t.err) != LM_OK) goto fail;
+    const size_t n_windows = lm_train_windows(t.m, &tok[0]);
+    if (n_windows == 0) {
+        report("%s: %zu words is shorter than one window of %d streams x %d steps", path[0], tok[0].n, c.batch, c.steps);
+        goto out;
+    }
+    printf("data: %s (train %zu, valid %zu, test %zu words)\n", data, tok[0].n, tok[1].n, tok[2].n);
+    print_config(&c, lm_vocab_size(t.v), lm_model_num_params(t.m));
+    if (!mkdir_p(run_dir)) {
+        report("cannot create run directory %s: %s", run_dir, strerror(errno));
+        goto out;
+    }
+    if (!resume && !write_run_info(run_dir, data, c.threads, preset)) goto out;
+    /* metrics.jsonl holds exactly the completed epochs, then grows. */
+    if (!(metrics = fopen(t.metrics_path, "w")) || (t.ts.history && fputs(t.ts.history, metrics) < 0)) {
+        report("cannot write %s: %s", t.metrics_path, strerror(errno));
+        goto out;
+    }
+    fflush(metrics);
+    if (resume) printf("resuming %s at epoch %d, window %zu of %zu\n", run_dir, t.ts.epoch, t.ts.window, n_windows);
+    else printf("run directory: %s\n", run_dir);
+    printf("\n%5s %9s %10s %10s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "time(s)", "words/s");
+    if (t.ts.history) printf("(epochs 1-%d: see %s)\n", t.ts.epoch - 1, t.metrics_path);
+    fflush(stdout);
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    t.save_every = save_every;
+    const double t_start = now();
+    for (; t.ts.epoch <= c.epochs; t.ts.epoch++) {
+        const int e = t.ts.epoch;
+        const float lr = lm_config_lr_at(&c, e);
+        char label[48];
+        lm_run_stats tr = t.ts.partial, va;
+        size_t done;
+        snprintf(label, sizeof label, "epoch %d/%d", e, c.epochs);
+        progress_begin(&t.pr, label, quiet);
+        t.last_save = now();
+        lm_status st = lm_train_epoch(t.m, &tok[0], lr, t.ts.window, on_window, &t, &tr, &done, &t.err);
+        progress_end(&t.pr);
+        if (st != LM_OK || t.save_failed) goto fail;
+        if (done < n_windows) {  /* stopped by a signal at a window boundary */
+            if (save_state(&t, done, &tr) != LM_OK) goto fail;
+            printf("\ninterrupted by signal %d: state saved at epoch %d, window %zu of %zu.\n"
+                   "Continue with: %s train --resume %s\n", (int)stop_signal, e, done, n_windows, prog, run_dir);
+            rc = 130;
+            goto out;
+        }
+        progress_begin(&t.pr, "validation", quiet);
+        st = lm_evaluate(t.m, &tok[1], c.batch, c.steps, progress_update, &t.pr, &va, &t.err);
+        progress_end(&t.pr);
+        if (st != LM_OK) goto fail;
+        const double wps = (double)tr.words / tr.seconds;
+        printf("%5d %9.4g %10.2f %10.2f %9.1f %9.0f\n", e, lr, lm_perplexity(&tr), lm_perplexity(&va),
+               tr.seconds + va.seconds, wps);
+        fflush(stdout);
+        char line[512];
+        snprintf(line, sizeof line,
+                 "{\"epoch\": %d, \"lr\": %.6g, \"train_ppl\": %.4f, \"valid_ppl\": %.4f, \"train_seconds\": %.2f, "
+                 "\"valid_seconds\": %.2f, \"train_words_per_s\": %.1f, \"valid_words_per_s\": %.1f}\n",
+                 e, lr, lm_perplexity(&tr), lm_perplexity(&va), tr.seconds, va.seconds, wps,
+                 (double)va.words / va.seconds);
+        if (!append_history(&t, line)) { report("out of memory"); goto out; }
+        fputs(line, metrics);
+        fflush(metrics);
+        /* The model for users, then the state for resuming the next epoch. */
+        if (lm_checkpoint_save(t.m, t.v, NULL, t.model_path, &t.err) != LM_OK) goto fail;
+        t.ts.epoch = e + 1;
+        if (save_state(&t, 0, &(lm_run_stats){0}) != LM_OK) goto fail;
+        t.ts.epoch = e;  /* the loop increments it */
+        t.ts.window = 0, t.ts.partial = (lm_run_stats){0};
+        if (stop_signal) {
+            printf("\ninterrupted by signal %d after epoch %d.\nContinue with: %s train --resume %s\n",
+                   (int)stop_signal, e, prog, run_dir);
+            rc = 130;
+            goto out;
+        }
+    }
+    if (!file_exists(t.model_path) && lm_checkpoint_save(t.m, t.v, NULL, t.model_path, &t.err) != LM_OK) goto fail;
+    if (!no_test) {
+        lm_run_stats te;
+        progress_begin(&t.pr, "test", quiet);
+        lm_status st = lm_evaluate(t.m, &tok[2], 1, c.steps, progress_update, &t.pr, &te, &t.err);
+        progress_end(&t.pr);
+        if (st != LM_OK) goto fail;
+        printf("\ntest perplexity %.2f (%zu words predicted, batch 1, state carried; %.1fs)\n", lm_perplexity(&te),
+               te.words, te.seconds);
+        fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu, \"test_seconds\": %.2f}\n", lm_perplexity(&te),
+                te.words, te.seconds);
+    }
+    printf("done in %.0fs; model saved to %s\n", now() - t_start, t.model_path);
+    rc = 0;
+    goto out;
+fail:
+    report("%s", t.err.msg);
+out:
+    if (metrics && fclose(metrics) != 0) {
+        report("writing %s failed", t.metrics_path);
+        rc = 1;
+    }
+    lm_model_free(t.m);
+    for (int i = 0; i < 3; i++) lm_tokens_free(&tok[i]);
+    lm_vocab_free(t.v);
+    free(t.ts.history);
+    free(resume_data);
+    return rc;
+}

@@ -1,0 +1,75 @@
+/* Model averaging: the mixture's probability of each target word is the mean
+ * of the models' probabilities, so only each model's per-word cross-entropy
+ * is needed: nll_mix = -log(mean_k exp(-nll_k)), computed stably. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Windows of the evaluation layout: batch 1 = the whole stream in order. */
+static size_t eval_windows(const lm_tokens *t, int batch, int steps, lm_batcher *bt, lm_error *err, lm_status *st) {
+    if (batch == 1) return t->n >= 2 ? (t->n - 1 + (size_t)steps - 1) / (size_t)steps : 0;
+    *st = lm_batcher_init(bt, t, batch, steps, err);
+    return *st == LM_OK ? bt->n_windows : 0;
+}
+
+lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *t, int batch, int steps,
+                               lm_progress_fn progress, void *user, lm_run_stats *each, lm_run_stats *ens,
+                               lm_error *err) {
+    if (k < 1) return lm_fail(err, LM_EARG, "an ensemble needs at least one model");
+    for (int i = 0; i < k; i++) {
+        const lm_config *c = lm_model_config(models[i]);
+        if (lm_model_vocab_size(models[i]) != lm_model_vocab_size(models[0]))
+            return lm_fail(err, LM_EARG, "model %d has %d words, model 1 has %d: an ensemble needs one vocabulary",
+                           i + 1, lm_model_vocab_size(models[i]), lm_model_vocab_size(models[0]));
+        if (batch > c->batch || steps > c->steps)
+            return lm_fail(err, LM_EARG, "model %d can evaluate at most batch %d x steps %d", i + 1, c->batch, c->steps);
+    }
+    if (t->n < 2) return lm_fail(err, LM_EDATA, "need at least 2 words to evaluate");
+    lm_batcher bt;
+    lm_status st = LM_OK;
+    const size_t n_win = eval_windows(t, batch, steps, &bt, err, &st);
+    if (st != LM_OK) return st;
+    const size_t TB = (size_t)steps * batch;
+    int32_t *x = malloc(TB * sizeof *x), *y = malloc(TB * sizeof *y);
+    double *mix = malloc(TB * (size_t)k * sizeof *mix);
+    if (!x || !y || !mix) { free(x), free(y), free(mix); return lm_fail(err, LM_ENOMEM, "out of memory"); }
+    *ens = (lm_run_stats){0};
+    for (int i = 0; i < k; i++) {
+        lm_model_reset_state(models[i], batch);
+        if (each) each[i] = (lm_run_stats){0};
+    }
+    const double t0 = lm_now(), log_k = log((double)k);
+    for (size_t w = 0; w < n_win; w++) {
+        const int32_t *xs = x, *ys = y;
+        int T = steps;
+        if (batch == 1) {
+            size_t start = w * (size_t)steps, total = t->n - 1;
+            T = (int)(total - start < (size_t)steps ? total - start : (size_t)steps);
+            xs = t->ids + start, ys = t->ids + start + 1;
+        } else {
+            lm_batcher_window(&bt, w, x, y);
+        }
+        const size_t rows = (size_t)T * batch;
+        for (int i = 0; i < k; i++) {
+            double nll = lm_model_forward(models[i], xs, ys, T, batch, 0);
+            if (each) each[i].nll += nll, each[i].words += rows;
+            const double *row = lm_model_row_nll(models[i]);
+            for (size_t r = 0; r < rows; r++) mix[r * k + i] = -row[r];
+        }
+        for (size_t r = 0; r < rows; r++) {  /* -log(mean exp(-nll)) by log-sum-exp */
+            const double *lp = mix + r * k;
+            double mx = lp[0], s = 0;
+            for (int i = 1; i < k; i++) mx = fmax(mx, lp[i]);
+            for (int i = 0; i < k; i++) s += exp(lp[i] - mx);
+            ens->nll += -(mx + log(s) - log_k);
+        }
+        ens->words += rows;
+        ens->seconds = lm_now() - t0;
+        if (progress) progress(user, w + 1, n_win, ens);
+    }
+    if (each)
+        for (int i = 0; i < k; i++) each[i].seconds = ens->seconds;
+    free(x), free(y), free(mix);
+    return LM_OK;
+}

@@ -1,0 +1,56 @@
+/* safetensors files: an 8-byte little-endian header length, a JSON header
+ * (jansson) naming each tensor's dtype, shape and byte range, then the raw
+ * little-endian tensor data. Only F32 tensors, which is all lstmlm stores. */
+#ifndef LM_SAFETENSORS_H
+#define LM_SAFETENSORS_H
+
+#include "lstmlm.h"
+
+#include <jansson.h>
+
+#define LM_ST_MAX_DIMS 4
+
+typedef struct {
+    const char *name;
+    const float *data;  /* host memory */
+    int ndim;
+    size_t shape[LM_ST_MAX_DIMS];
+} lm_st_tensor;
+
+/* Write tensors and string metadata (meta: object of string values, may be
+ * NULL) to `path` atomically: temp file, fsync, rename, fsync of the folder.
+ * On error the previous file at `path` is untouched. */
+lm_status lm_st_save(const char *path, const lm_st_tensor *tensors, int n, json_t *meta, lm_error *err);
+
+typedef struct {
+    char *name;
+    int ndim;
+    size_t shape[LM_ST_MAX_DIMS];
+    size_t begin, end;  /* byte range in the data section */
+} lm_st_entry;
+
+typedef struct {
+    unsigned char *image;       /* the whole file */
+    size_t size;
+    const unsigned char *data;  /* data section */
+    size_t data_size;
+    json_t *meta;               /* "__metadata__" object, or NULL */
+    lm_st_entry *entries;
+    int n;
+} lm_st_file;
+
+/* Read `path` and validate its structure: header length inside the file,
+ * well-formed JSON without duplicate keys, string-valued metadata, F32 dtypes,
+ * shapes whose byte size equals the offsets' span, ranges inside the data
+ * section, not overlapping and covering it exactly. On error nothing is kept. */
+lm_status lm_st_load(lm_st_file *f, const char *path, lm_error *err);
+/* The same checks over a file image already in memory (used by the fuzzer);
+ * the image is borrowed, not freed by lm_st_free. */
+lm_status lm_st_parse(lm_st_file *f, const unsigned char *image, size_t size, const char *what, lm_error *err);
+void lm_st_free(lm_st_file *f);
+
+const lm_st_entry *lm_st_find(const lm_st_file *f, const char *name);
+/* A metadata string, or NULL. */
+const char *lm_st_meta(const lm_st_file *f, const char *key);
+
+#endif
