@@ -263,7 +263,7 @@ int cmd_train(int argc, char **argv) {
     if (resume) printf("resuming %s at epoch %d, window %zu of %zu\n", run_dir, t.ts.epoch, t.ts.window, n_windows);
     else printf("run directory: %s\n", run_dir);
     printf("\n%5s %9s %10s %10s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "time(s)", "words/s");
-    if (t.ts.history) printf("(epochs 1-%d: see %s)\n", t.ts.epoch - 1, t.metrics_path);
+    if (t.ts.history && *t.ts.history) printf("(epochs 1-%d: see %s)\n", t.ts.epoch - 1, t.metrics_path);
     fflush(stdout);
 
     signal(SIGINT, on_signal);

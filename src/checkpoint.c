@@ -237,13 +237,11 @@ done:
     return st;
 }
 
-lm_status lm_checkpoint_load(lm_model **out_m, lm_vocab **out_v, lm_train_state *ts, const char *path, int threads,
-                             lm_error *err) {
-    *out_m = NULL, *out_v = NULL;
-    if (ts) memset(ts, 0, sizeof *ts);
-    lm_st_file f;
-    lm_status st = lm_st_load(&f, path, err);
-    if (st != LM_OK) return st;
+/* Everything after the safetensors structure is known to be sound. */
+static lm_status load_parsed(lm_model **out_m, lm_vocab **out_v, lm_train_state *ts, lm_st_file *fp, const char *path,
+                             int threads, lm_error *err) {
+    lm_st_file f = *fp;
+    lm_status st = LM_OK;
     lm_model *m = NULL;
     lm_vocab *v = NULL;
     const char *fmt = lm_st_meta(&f, "format"), *ver = lm_st_meta(&f, "format_version");
@@ -291,7 +289,6 @@ lm_status lm_checkpoint_load(lm_model **out_m, lm_vocab **out_v, lm_train_state 
     }
     if (ts) st = load_train_state(m, ts, &f, path, err);
 done:
-    lm_st_free(&f);
     if (st != LM_OK) {
         lm_model_free(m);
         lm_vocab_free(v);
@@ -300,4 +297,28 @@ done:
     }
     *out_m = m, *out_v = v;
     return LM_OK;
+}
+
+lm_status lm_checkpoint_load(lm_model **out_m, lm_vocab **out_v, lm_train_state *ts, const char *path, int threads,
+                             lm_error *err) {
+    *out_m = NULL, *out_v = NULL;
+    if (ts) memset(ts, 0, sizeof *ts);
+    lm_st_file f;
+    lm_status st = lm_st_load(&f, path, err);
+    if (st != LM_OK) return st;
+    st = load_parsed(out_m, out_v, ts, &f, path, threads, err);
+    lm_st_free(&f);
+    return st;
+}
+
+lm_status lm_checkpoint_load_image(lm_model **out_m, lm_vocab **out_v, lm_train_state *ts, const unsigned char *image,
+                                   size_t size, lm_error *err) {
+    *out_m = NULL, *out_v = NULL;
+    if (ts) memset(ts, 0, sizeof *ts);
+    lm_st_file f;
+    lm_status st = lm_st_parse(&f, image, size, "(memory)", err);
+    if (st != LM_OK) return st;
+    st = load_parsed(out_m, out_v, ts, &f, "(memory)", 1, err);
+    lm_st_free(&f);
+    return st;
 }

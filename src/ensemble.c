@@ -19,6 +19,9 @@ lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *
     if (k < 1) return lm_fail(err, LM_EARG, "an ensemble needs at least one model");
     for (int i = 0; i < k; i++) {
         const lm_config *c = lm_model_config(models[i]);
+        for (int j = 0; j < i; j++)
+            if (models[j] == models[i])
+                return lm_fail(err, LM_EARG, "models %d and %d are the same object; load the file twice", j + 1, i + 1);
         if (lm_model_vocab_size(models[i]) != lm_model_vocab_size(models[0]))
             return lm_fail(err, LM_EARG, "model %d has %d words, model 1 has %d: an ensemble needs one vocabulary",
                            i + 1, lm_model_vocab_size(models[i]), lm_model_vocab_size(models[0]));

@@ -53,4 +53,8 @@ const lm_st_entry *lm_st_find(const lm_st_file *f, const char *name);
 /* A metadata string, or NULL. */
 const char *lm_st_meta(const lm_st_file *f, const char *key);
 
+/* lm_checkpoint_load over a file image in memory (for the fuzzer). */
+lm_status lm_checkpoint_load_image(lm_model **m, lm_vocab **v, lm_train_state *ts, const unsigned char *image,
+                                   size_t size, lm_error *err);
+
 #endif

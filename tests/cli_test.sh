@@ -62,5 +62,45 @@ grep -q "perplexity $test_ppl " <<<"$out" || fail "eval perplexity differs from 
 expect 1 "NUL byte" -- "$bin" eval --model "$work/run/model.safetensors" --text "$work/bad.txt"
 expect 1 "not a safetensors file" -- "$bin" eval --model "$work/data/ptb.test.txt" --data "$work/data"
 
+# Sampling, model averaging and plotting on the tiny model.
+model="$work/run/model.safetensors"
+a=$("$bin" sample --model "$model" --prefix "w1 w2" --words 30 --seed 5 --exclude "w3,<eos>" 2>&1) || fail "sample failed: $a"
+b=$("$bin" sample --model "$model" --prefix "w1 w2" --words 30 --seed 5 --exclude "w3,<eos>" 2>&1)
+[ "$a" = "$b" ] || fail "same seed gave different samples: '$a' vs '$b'"
+[ "$(wc -w <<<"$a")" -eq 32 ] || fail "expected prefix + 30 words: $a"
+grep -qw w3 <<<"${a#w1 w2}" && fail "an excluded word was sampled: $a"
+expect 1 '"zebra", "Quux"' -- "$bin" sample --model "$model" --prefix "w1 zebra Quux"
+expect 2 "--temperature" -- "$bin" sample --model "$model" --temperature -1
+out=$("$bin" eval --model "$model" --model "$model" --data "$work/data" 2>&1) || fail "ensemble eval failed: $out"
+grep -q "perplexity $test_ppl  ensemble of 2" <<<"$out" || fail "a model averaged with itself should keep $test_ppl: $out"
+if command -v gnuplot >/dev/null; then
+  out=$("$bin" plot "$work/run" -o "$work/curves.png" 2>&1) || fail "plot failed: $out"
+  [ "$(head -c 4 "$work/curves.png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "plot did not write a PNG"
+fi
+expect 2 "-o FILE.png is required" -- "$bin" plot "$work/run"
+
+# Exact resume: an uninterrupted run against one killed with SIGKILL early in
+# epoch 1, resumed, stopped with SIGINT after epoch 1, resumed to the end.
+args=(--data "$work/data" --hidden 64 --layers 2 --steps 10 --batch 8 --epochs 3 --max-epoch 1
+      --dropout 0.3 --threads 2 --quiet)
+"$bin" train "${args[@]}" --out "$work/ref" >/dev/null 2>&1 || fail "reference run failed"
+"$bin" train "${args[@]}" --out "$work/cut" --save-every 0 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 1000); do [ -f "$work/cut/state.safetensors" ] && break; sleep 0.005; done
+kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+grep -q test_ppl "$work/cut/metrics.jsonl" 2>/dev/null && fail "the run finished before it could be killed"
+expect 2 "already holds a run" -- "$bin" train "${args[@]}" --out "$work/cut"
+"$bin" train --resume "$work/cut" --save-every 0 > "$work/resume1.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 2000); do [ -s "$work/cut/metrics.jsonl" ] && break; sleep 0.005; done
+kill -INT "$pid"; wait "$pid"; status=$?
+[ "$status" -eq 130 ] || [ "$status" -eq 0 ] || fail "SIGINT: exit status $status: $(cat "$work/resume1.log")"
+[ "$status" -eq 130 ] && ! grep -q "train --resume" "$work/resume1.log" && fail "SIGINT did not say how to resume"
+out=$("$bin" train --resume "$work/cut" 2>&1) || fail "final resume failed: $out"
+cmp -s "$work/ref/model.safetensors" "$work/cut/model.safetensors" || fail "resumed weights differ from the uninterrupted run"
+strip() { sed 's/"[a-z_]*seconds": [0-9.]*//g; s/"[a-z_]*words_per_s": [0-9.]*//g' "$1"; }
+[ "$(strip "$work/ref/metrics.jsonl")" = "$(strip "$work/cut/metrics.jsonl")" ] ||
+  fail "resumed perplexities differ: $(strip "$work/ref/metrics.jsonl") vs $(strip "$work/cut/metrics.jsonl")"
+
 if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
 echo "cli: all checks passed"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Build the checkpoint-reader fuzzer with clang (libFuzzer + ASan + UBSan) in
+# build-fuzz/ and run it for a fixed number of executions (default 2,000,000).
+# Not part of the default test run: `ctest --test-dir build-fuzz -L fuzz` or
+# this script. Usage: tests/fuzz.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-2000000}
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DLSTMLM_FUZZ=ON -DBUILD_TESTING=ON >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_checkpoint fuzz_seed
+corpus=build-fuzz/fuzz-corpus
+mkdir -p "$corpus"
+build-fuzz/tests/fuzz_seed "$corpus"
+exec build-fuzz/tests/fuzz_checkpoint -runs="$runs" -max_len=65536 -timeout=10 "$corpus"
