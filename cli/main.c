@@ -19,6 +19,7 @@ static void usage(FILE *f) {
             "  eval      perplexity of a saved model, or of several averaged, on a split or text file\n"
             "  sample    generate text from a saved model, conditioned on a prefix\n"
             "  plot      draw learning curves of one or more runs into a PNG\n"
+            "  bench     training and evaluation throughput of the presets\n"
             "\n"
             "`%s COMMAND --help` lists each command's options. --version prints the version.\n",
             prog, prog);
@@ -32,7 +33,8 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*run)(int, char **);
-    } commands[] = {{"train", cmd_train}, {"eval", cmd_eval}, {"sample", cmd_sample}, {"plot", cmd_plot}};
+    } commands[] = {{"train", cmd_train}, {"eval", cmd_eval}, {"sample", cmd_sample}, {"plot", cmd_plot},
+                    {"bench", cmd_bench}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     report("unknown command \"%s\"", cmd);

@@ -233,6 +233,9 @@ lm_status lm_checkpoint_load(lm_model **m, lm_vocab **v, lm_train_state *ts, con
 
 /* Set BLAS and OpenMP thread counts (<= 0: leave as is). */
 void lm_set_threads(int threads);
+/* GFLOP/s of a size^3 single-precision BLAS product on the current threads,
+ * median of reps (a reference for benchmarks). */
+double lm_sgemm_gflops(int size, int reps);
 /* Name of the BLAS kernel set in use, e.g. "Haswell". */
 const char *lm_blas_kernel(void);
 

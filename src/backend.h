@@ -21,7 +21,7 @@ typedef struct lm_backend {
                  const float *B, int ldb, float beta, float *C, int ldc);
     /* out (rows, n) = emb[ids[r]]  (=) */
     void (*embed_forward)(float *out, const int32_t *ids, const float *emb, size_t rows, int n);
-    /* demb[ids[r]] += dout[r]  (+=) */
+    /* demb[ids[r]] += dout[r]  (+=; rows with repeated ids accumulate) */
     void (*embed_backward)(float *demb, const int32_t *ids, const float *dout, size_t rows, int n);
     /* mask[i] = u_i >= p ? 1/(1-p) : 0 with u_i uniform from (base, i);
      * out = x * mask  (both =) */
@@ -43,7 +43,7 @@ typedef struct lm_backend {
      * With want_grad, logits = dscale * (softmax - onehot(target))  (=). */
     void (*softmax_xent)(float *logits, double *row_nll, const float *bias, const int32_t *targets, size_t rows,
                          int V, float dscale, int want_grad);
-    /* db (cols) += sum over rows of dy (rows, cols) */
+    /* db (cols) = sum over rows of dy (rows, cols) */
     void (*col_sum)(float *db, const float *dy, size_t rows, int cols);
     /* sum of squares, deterministic for any thread count */
     double (*sumsq)(const float *x, size_t n);

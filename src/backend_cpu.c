@@ -3,6 +3,7 @@
  * when they are big enough to pay for it. Reductions use fixed chunks so
  * results do not depend on the thread count. */
 #include "backend.h"
+#include "fastmath.h"
 #include "internal.h"
 #include "rng.h"
 
@@ -61,43 +62,96 @@ static void cpu_bias_rows(float *y, const float *b1, const float *b2, size_t row
     for (size_t r = 1; r < rows; r++) memcpy(y + r * cols, y, (size_t)cols * sizeof *y);
 }
 
-/* sigm(x) = 1/(1+exp(-x)) */
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* One row of the LSTM step: gates (4n) i,f,g,o pre-activations in,
+ * activations out. Separate functions with restrict arguments let the
+ * compiler vectorise the loops. */
+static void lstm_row_forward(float *restrict gi, float *restrict gf, float *restrict gg, float *restrict go,
+                             float *restrict c, float *restrict h, float *restrict tanh_c,
+                             const float *restrict c_prev, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        float i = lm_sigmf(gi[j]), f = lm_sigmf(gf[j]), g = lm_tanhf(gg[j]), o = lm_sigmf(go[j]);
+        float cc = f * c_prev[j] + i * g;  /* c_t = f . c_{t-1} + i . g */
+        float tc = lm_tanhf(cc);
+        gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
+        c[j] = cc, tanh_c[j] = tc, h[j] = o * tc;  /* h_t = o . tanh(c_t) */
+    }
+}
 
 static void cpu_lstm_forward(float *gates, float *c, float *h, float *tanh_c, const float *c_prev, int B, int n) {
+    const size_t N = (size_t)n;
 #pragma omp parallel for schedule(static) if ((size_t)B * n >= PAR_MIN / 2)
     for (int b = 0; b < B; b++) {
-        float *gi = gates + (size_t)b * 4 * n, *gf = gi + n, *gg = gf + n, *go = gg + n;
-        const float *cp = c_prev + (size_t)b * n;
-        float *cb = c + (size_t)b * n, *hb = h + (size_t)b * n, *tb = tanh_c + (size_t)b * n;
-        for (int j = 0; j < n; j++) {
-            float i = sigm(gi[j]), f = sigm(gf[j]), g = tanhf(gg[j]), o = sigm(go[j]);
-            float cc = f * cp[j] + i * g;  /* c_t = f . c_{t-1} + i . g */
-            float tc = tanhf(cc);
-            gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
-            cb[j] = cc, tb[j] = tc, hb[j] = o * tc;  /* h_t = o . tanh(c_t) */
-        }
+        float *g = gates + (size_t)b * 4 * N;
+        const size_t o = (size_t)b * N;
+        lstm_row_forward(g, g + N, g + 2 * N, g + 3 * N, c + o, h + o, tanh_c + o, c_prev + o, N);
+    }
+}
+
+/* dc may equal dc_prev (in place): each element is read before written, so
+ * those two are not restrict. */
+static void lstm_row_backward(float *restrict di, float *restrict df, float *restrict dg, float *restrict dout,
+                              float *dc_prev, const float *restrict dh, const float *dc, const float *restrict gi,
+                              const float *restrict gf, const float *restrict gg, const float *restrict go,
+                              const float *restrict c_prev, const float *restrict tanh_c, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        float i = gi[j], f = gf[j], g = gg[j], og = go[j], tc = tanh_c[j], dhj = dh[j];
+        float dct = dc[j] + dhj * og * (1.0f - tc * tc);
+        dout[j] = dhj * tc * og * (1.0f - og);
+        di[j] = dct * g * i * (1.0f - i);
+        dg[j] = dct * i * (1.0f - g * g);
+        df[j] = dct * c_prev[j] * f * (1.0f - f);
+        dc_prev[j] = dct * f;
     }
 }
 
 static void cpu_lstm_backward(float *dgates, float *dc_prev, const float *dh, const float *dc, const float *gates,
                               const float *c_prev, const float *tanh_c, int B, int n) {
+    const size_t N = (size_t)n;
 #pragma omp parallel for schedule(static) if ((size_t)B * n >= PAR_MIN / 2)
     for (int b = 0; b < B; b++) {
-        const float *gi = gates + (size_t)b * 4 * n, *gf = gi + n, *gg = gf + n, *go = gg + n;
-        float *di = dgates + (size_t)b * 4 * n, *df = di + n, *dg = df + n, *dout = dg + n;
-        const size_t o = (size_t)b * n;
-        for (int j = 0; j < n; j++) {
-            float i = gi[j], f = gf[j], g = gg[j], og = go[j], tc = tanh_c[o + j];
-            float dhj = dh[o + j];
-            float dct = dc[o + j] + dhj * og * (1.0f - tc * tc);
-            dout[j] = dhj * tc * og * (1.0f - og);
-            di[j] = dct * g * i * (1.0f - i);
-            dg[j] = dct * i * (1.0f - g * g);
-            df[j] = dct * c_prev[o + j] * f * (1.0f - f);
-            dc_prev[o + j] = dct * f;
-        }
+        float *d = dgates + (size_t)b * 4 * N;
+        const float *g = gates + (size_t)b * 4 * N;
+        const size_t o = (size_t)b * N;
+        lstm_row_backward(d, d + N, d + 2 * N, d + 3 * N, dc_prev + o, dh + o, dc + o, g, g + N, g + 2 * N, g + 3 * N,
+                          c_prev + o, tanh_c + o, N);
     }
+}
+
+/* Sums and maxima over a row in 16 independent lanes, so the loops vectorise
+ * without reassociation flags; lanes are combined in a fixed order. */
+enum { LANES = 16 };
+
+static float row_max(const float *z, int V) {
+    float m[LANES];
+    for (int l = 0; l < LANES; l++) m[l] = -INFINITY;
+    int j = 0;
+    for (; j + LANES <= V; j += LANES)
+        for (int l = 0; l < LANES; l++) m[l] = z[j + l] > m[l] ? z[j + l] : m[l];
+    for (; j < V; j++) m[0] = z[j] > m[0] ? z[j] : m[0];
+    float mx = m[0];
+    for (int l = 1; l < LANES; l++) mx = m[l] > mx ? m[l] : mx;
+    return mx;
+}
+
+/* z = exp(z - mx) when store, returns the sum of exp(z - mx). */
+static float row_exp_sum(float *z, int V, float mx, int store) {
+    float acc[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= V; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float e = lm_expf(z[j + l] - mx);
+            if (store) z[j + l] = e;
+            acc[l] += e;
+        }
+    for (; j < V; j++) {
+        float e = lm_expf(z[j] - mx);
+        if (store) z[j] = e;
+        acc[0] += e;
+    }
+    float s = 0;
+    for (int l = 0; l < LANES; l++) s += acc[l];
+    return s;
 }
 
 static void cpu_softmax_xent(float *logits, double *row_nll, const float *bias, const int32_t *targets, size_t rows,
@@ -105,26 +159,15 @@ static void cpu_softmax_xent(float *logits, double *row_nll, const float *bias, 
 #pragma omp parallel for schedule(static) if (rows * (size_t)V >= PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         float *z = logits + r * V;
-        float mx = -INFINITY;
-        for (int j = 0; j < V; j++) {
-            z[j] += bias[j];
-            mx = z[j] > mx ? z[j] : mx;
-        }
-        const float zt = z[targets[r]];
-        double sum = 0.0;
-        if (want_grad) {
-            float s = 0.0f;
-            for (int j = 0; j < V; j++) s += (z[j] = expf(z[j] - mx));
-            sum = s;
+        for (int j = 0; j < V; j++) z[j] += bias[j];
+        const float mx = row_max(z, V), zt = z[targets[r]];
+        const float s = row_exp_sum(z, V, mx, want_grad);
+        if (want_grad) {  /* dz = dscale * (softmax - onehot) */
             const float k = dscale / s;
             for (int j = 0; j < V; j++) z[j] *= k;
             z[targets[r]] -= dscale;
-        } else {
-            float s = 0.0f;
-            for (int j = 0; j < V; j++) s += expf(z[j] - mx);
-            sum = s;
         }
-        row_nll[r] = (double)mx + log(sum) - (double)zt;  /* log-sum-exp - z_target */
+        row_nll[r] = (double)mx + log((double)s) - (double)zt;  /* log-sum-exp - z_target */
     }
 }
 
@@ -133,6 +176,7 @@ static void cpu_col_sum(float *db, const float *dy, size_t rows, int cols) {
 #pragma omp parallel for schedule(static) if (rows * (size_t)cols >= PAR_MIN)
     for (int j0 = 0; j0 < cols; j0 += BLK) {
         int j1 = j0 + BLK < cols ? j0 + BLK : cols;
+        for (int j = j0; j < j1; j++) db[j] = 0.0f;
         for (size_t r = 0; r < rows; r++) {
             const float *row = dy + r * cols;
             for (int j = j0; j < j1; j++) db[j] += row[j];

@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 lm_status lm_config_preset(lm_config *cfg, const char *name, lm_error *err) {
@@ -53,3 +54,29 @@ void lm_set_threads(int threads) {
 }
 
 const char *lm_blas_kernel(void) { return openblas_get_corename(); }
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double lm_sgemm_gflops(int size, int reps) {
+    const size_t n = (size_t)size;
+    float *a = lm_alloc(n * n * sizeof *a), *b = lm_alloc(n * n * sizeof *b), *c = lm_alloc(n * n * sizeof *c);
+    double rates[64], r = 0;
+    if (reps > 64) reps = 64;
+    if (a && b && c && reps > 0) {
+        for (size_t i = 0; i < n * n; i++) a[i] = b[i] = 1.0f / (float)(1 + i % 7);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, size, size, size, 1.0f, a, size, b, size, 0.0f, c, size);
+        for (int k = 0; k < reps; k++) {
+            double t0 = lm_now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, size, size, size, 1.0f, a, size, b, size, 0.0f, c,
+                        size);
+            rates[k] = 2.0 * (double)n * n * n / (lm_now() - t0) / 1e9;
+        }
+        qsort(rates, (size_t)reps, sizeof *rates, cmp_double);
+        r = rates[reps / 2];
+    }
+    free(a), free(b), free(c);
+    return r;
+}

@@ -59,6 +59,10 @@ lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error 
     m->dG = balloc(be, TB * 4 * n, sizeof(float), &ok);
     m->dh_rec = balloc(be, B * n, sizeof(float), &ok);
     m->dc = balloc(be, B * n, sizeof(float), &ok);
+    m->x_host = calloc(TB, sizeof *m->x_host);
+    m->touched = calloc(TB, sizeof *m->touched);
+    m->touched_mark = calloc((size_t)V, 1);
+    if (!m->x_host || !m->touched || !m->touched_mark) ok = 0;
     if (!ok) {
         lm_model_free(m);
         return lm_fail(err, LM_ENOMEM, "out of memory allocating the model (%zu parameters)", m->n_params);
@@ -86,6 +90,7 @@ void lm_model_free(lm_model *m) {
     for (int l = 0; l < m->L; l++) be->free(m->H[l]), be->free(m->C[l]), be->free(m->TC[l]), be->free(m->G[l]);
     be->free(m->logits), be->free(m->row_nll), free(m->row_nll_host), be->free(m->dA), be->free(m->dB), be->free(m->dG);
     be->free(m->dh_rec), be->free(m->dc);
+    free(m->x_host), free(m->touched), free(m->touched_mark);
     free(m);
 }
 
@@ -133,6 +138,7 @@ double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, 
     m->T = T, m->B = B, m->prev_T = T;
     m->dropout_on = train && p > 0.0f;
     be->upload(m->x, x, rows * sizeof *x);
+    memcpy(m->x_host, x, rows * sizeof *x);
     be->upload(m->y, y, rows * sizeof *y);
 
     be->embed_forward(m->emb_out, m->x, m->p.emb, rows, n);
@@ -167,16 +173,17 @@ double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, 
     return sum;
 }
 
+/* Every gradient is written (=) by the one product or sum that makes it, so
+ * nothing is zeroed up front except the embedding rows of the last window. */
 void lm_model_backward(lm_model *m) {
     const lm_backend *be = m->be;
     const int n = m->n, V = m->V, L = m->L, T = m->T, B = m->B;
     const size_t Bn = (size_t)B * n, rows = (size_t)T * B;
     lm_views *g = &m->g, *p = &m->p;
 
-    be->zero(m->grads, m->n_params);
     /* Output layer: dlogits (rows, V) is in m->logits. */
     be->col_sum(g->out_b, m->logits, rows, V);
-    be->gemm(1, 0, V, n, (int)rows, 1.0f, m->logits, V, m->X[L], n, 1.0f, g->out_w, n);
+    be->gemm(1, 0, V, n, (int)rows, 1.0f, m->logits, V, m->X[L], n, 0.0f, g->out_w, n);
     float *dIn = m->dA, *dOut = m->dB;  /* dOut: dL/dh of the layer being processed */
     be->gemm(0, 0, (int)rows, n, V, 1.0f, m->logits, V, p->out_w, n, 0.0f, dIn, n);
     if (m->dropout_on) be->mul(dOut, dIn, m->mask[L], rows * n);
@@ -192,22 +199,38 @@ void lm_model_backward(lm_model *m) {
             if (t > 0) be->gemm(0, 0, B, n, 4 * n, 1.0f, dGt, 4 * n, p->w_hh[l], n, 0.0f, m->dh_rec, n);
         }
         /* Weight gradients of the whole window in one product each. */
-        be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->H[l], n, 1.0f, g->w_hh[l], n);
-        be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->X[l], n, 1.0f, g->w_ih[l], n);
+        be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->H[l], n, 0.0f, g->w_hh[l], n);
+        be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->X[l], n, 0.0f, g->w_ih[l], n);
         be->col_sum(g->b_ih[l], dG, rows, 4 * n);
         be->copy(g->b_hh[l], g->b_ih[l], 4 * (size_t)n);
         be->gemm(0, 0, (int)rows, n, 4 * n, 1.0f, dG, 4 * n, p->w_ih[l], n, 0.0f, dIn, n);
         if (m->dropout_on) be->mul(dOut, dIn, m->mask[l], rows * n);
         else { float *t = dOut; dOut = dIn, dIn = t; }
     }
+    for (size_t k = 0; k < m->n_touched; k++) be->zero(g->emb + (size_t)m->touched[k] * n, (size_t)n);
+    m->n_touched = 0;
+    for (size_t r = 0; r < rows; r++) {
+        int32_t id = m->x_host[r];
+        if (!m->touched_mark[id]) m->touched_mark[id] = 1, m->touched[m->n_touched++] = id;
+    }
+    for (size_t k = 0; k < m->n_touched; k++) m->touched_mark[m->touched[k]] = 0;
     be->embed_backward(g->emb, m->x, dOut, rows, n);
 }
 
+/* The embedding (tensor 0) contributes only its touched rows; the rest of the
+ * buffer is dense. */
 double lm_model_sgd_step(lm_model *m, float lr, float clip) {
     const lm_backend *be = m->be;
-    double norm = sqrt(be->sumsq(m->grads, m->n_params));
-    double scale = 1.0;
+    const size_t n = (size_t)m->n, emb = m->tensors[0].size;
+    double ss = be->sumsq(m->grads + emb, m->n_params - emb);
+    for (size_t k = 0; k < m->n_touched; k++) ss += be->sumsq(m->g.emb + (size_t)m->touched[k] * n, n);
+    double norm = sqrt(ss), scale = 1.0;
     if (clip > 0.0f && norm + 1e-6 > clip) scale = clip / (norm + 1e-6);  /* as torch clip_grad_norm_ */
-    be->axpy(m->params, (float)(-lr * scale), m->grads, m->n_params);
+    const float a = (float)(-lr * scale);
+    be->axpy(m->params + emb, a, m->grads + emb, m->n_params - emb);
+    for (size_t k = 0; k < m->n_touched; k++) {
+        const size_t off = (size_t)m->touched[k] * n;
+        be->axpy(m->p.emb + off, a, m->g.emb + off, n);
+    }
     return norm;
 }

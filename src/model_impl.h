@@ -61,6 +61,12 @@ struct lm_model {
     float *dA, *dB;                  /* (T*B, n) gradient scratch */
     float *dG;                       /* (T, B, 4n) */
     float *dh_rec, *dc;              /* (B, n) */
+    /* The embedding gradient is sparse: only rows of words in the window are
+     * non-zero, so only they are zeroed, normed and applied. */
+    int32_t *x_host;                 /* (T*B) inputs of the last forward */
+    int32_t *touched;                /* distinct ids of the last backward, first-seen order */
+    size_t n_touched;
+    unsigned char *touched_mark;     /* (V) scratch flags, all 0 between calls */
 };
 
 #endif

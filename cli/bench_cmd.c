@@ -1,0 +1,139 @@
+/* `lstmlm bench`: steady-state training and evaluation throughput of the
+ * paper's presets on synthetic data, as words/s and as achieved GFLOP/s
+ * against a large sgemm measured in the same run. Each preset runs in its own
+ * process so its peak resident memory is its own. */
+#include "common.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void bench_usage(FILE *f) {
+    fprintf(f,
+            "Usage: %s bench [options] [PRESET...]\n"
+            "Training and evaluation throughput of presets (default: small medium large) on\n"
+            "synthetic data: words/s, GFLOP/s by the formula 6 (L 8n^2 + nV) per trained word\n"
+            "(2 (L 8n^2 + nV) per evaluated word), that as a fraction of a 2048^3 sgemm measured\n"
+            "in the same run, and peak resident memory. Median of repetitions, warm-up excluded.\n"
+            "\n"
+            "  --windows N     timed windows per repetition (default 8)\n"
+            "  --reps N        repetitions (default 5)\n"
+            "  --threads N     BLAS and OpenMP threads (default 2)\n"
+            "  --vocab N       vocabulary size (default 10000, PTB's)\n"
+            "  -h, --help      this help\n",
+            prog);
+}
+
+/* One preset in this process: prints its result line. */
+static int run_preset(const char *name, int windows, int reps, int V, double sgemm) {
+    lm_config c;
+    lm_error err;
+    if (lm_config_preset(&c, name, &err) != LM_OK) { report("%s", err.msg); return 1; }
+    lm_model *m;
+    if (lm_model_create(&m, &c, V, &err) != LM_OK) { report("%s", err.msg); return 1; }
+    const size_t TB = (size_t)c.steps * c.batch;
+    int32_t *x = malloc(TB * sizeof *x), *y = malloc(TB * sizeof *y);
+    uint64_t s = 12345;
+    for (size_t i = 0; i < TB; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (int32_t)((s >> 33) % (uint64_t)V);
+        y[i] = (int32_t)((s >> 13) % (uint64_t)V);
+    }
+    double train[64], eval[64];
+    lm_model_reset_state(m, c.batch);
+    for (int w = 0; w < 3; w++) {  /* warm-up: first touches, thread start-up */
+        lm_model_forward(m, x, y, c.steps, c.batch, 1);
+        lm_model_backward(m);
+        lm_model_sgd_step(m, 0.01f, c.clip);
+    }
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        for (int w = 0; w < windows; w++) {
+            lm_model_forward(m, x, y, c.steps, c.batch, 1);
+            lm_model_backward(m);
+            lm_model_sgd_step(m, 0.01f, c.clip);
+        }
+        train[r] = (double)TB * windows / (now() - t0);
+    }
+    lm_model_forward(m, x, y, c.steps, c.batch, 0);
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        for (int w = 0; w < windows; w++) lm_model_forward(m, x, y, c.steps, c.batch, 0);
+        eval[r] = (double)TB * windows / (now() - t0);
+    }
+    const double fwd = 2.0 * ((double)c.layers * 8.0 * c.hidden * c.hidden + (double)c.hidden * V);
+    const double tw = median(train, reps), ew = median(eval, reps);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("%-7s %10.0f %10.0f %9.1f %7.1f%% %9.1f %7.1f%% %9.0f\n", name, tw, ew, tw * 3 * fwd / 1e9,
+           100 * tw * 3 * fwd / 1e9 / sgemm, ew * fwd / 1e9, 100 * ew * fwd / 1e9 / sgemm, ru.ru_maxrss / 1024.0);
+    fflush(stdout);
+    free(x), free(y);
+    lm_model_free(m);
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+    int windows = 8, reps = 5, threads = 2, V = 10000, ok = 1, o;
+    static const struct option opts[] = {
+        {"windows", required_argument, 0, OPT_WORDS}, {"reps", required_argument, 0, OPT_SAMPLES},
+        {"threads", required_argument, 0, OPT_THREADS}, {"vocab", required_argument, 0, OPT_TEXT},
+        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
+    };
+    optind = 1;
+    while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case OPT_WORDS: ok = parse_int("windows", optarg, 1, 100000, &windows); break;
+        case OPT_SAMPLES: ok = parse_int("reps", optarg, 1, 64, &reps); break;
+        case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &threads); break;
+        case OPT_TEXT: ok = parse_int("vocab", optarg, 2, 1 << 24, &V); break;
+        case 'h': bench_usage(stdout); return 0;
+        default: fprintf(stderr, "Try '%s bench --help'.\n", prog); return 2;
+        }
+    }
+    if (!ok) return 2;
+    const char *all[] = {"small", "medium", "large"};
+    const char **presets = optind < argc ? (const char **)argv + optind : all;
+    int n = optind < argc ? argc - optind : 3;
+    lm_config probe;
+    lm_error err;
+    for (int i = 0; i < n; i++)
+        if (lm_config_preset(&probe, presets[i], &err) != LM_OK) { report("bench: %s", err.msg); return 2; }
+    lm_set_threads(threads);
+    const char *core = getenv("OPENBLAS_CORETYPE");
+    double sgemm = lm_sgemm_gflops(2048, 5);
+    printf("lstmlm bench: %d threads, BLAS kernel %s (OPENBLAS_CORETYPE=%s), vocabulary %d\n", threads,
+           lm_blas_kernel(), core ? core : "(unset)", V);
+    printf("sgemm 2048^3: %.1f GFLOP/s (median of 5)\n", sgemm);
+    printf("%-7s %10s %10s %9s %8s %9s %8s %9s\n", "preset", "train w/s", "eval w/s", "trainGF/s", "of sgemm",
+           "evalGF/s", "of sgemm", "peak MiB");
+    fflush(stdout);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) _exit(run_preset(presets[i], windows, reps, V, sgemm));
+        int status = 1;
+        if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;
+    }
+    return rc;
+}
