@@ -28,17 +28,21 @@ typedef struct lm_backend {
     void (*dropout_forward)(float *out, float *mask, const float *x, size_t count, float p, uint64_t base);
     /* y = x * mask  (=) */
     void (*mul)(float *y, const float *x, const float *mask, size_t count);
-    /* y += x */
-    void (*add)(float *y, const float *x, size_t count);
     /* y (rows, cols) = b1 + b2 broadcast over rows  (=) */
     void (*bias_rows)(float *y, const float *b1, const float *b2, size_t rows, int cols);
-    /* One LSTM step for B rows. gates (B, 4n) holds pre-activations i,f,g,o
-     * and is overwritten with the activations; c, h, tanh_c (B, n) are = . */
-    void (*lstm_forward)(float *gates, float *c, float *h, float *tanh_c, const float *c_prev, int B, int n);
-    /* Its backward: dgates (B, 4n) = d pre-activations; dc_prev (B, n) = ;
-     * dh is dL/dh_t in total, dc is dL/dc_t from step t+1; dc_prev may alias dc. */
-    void (*lstm_backward)(float *dgates, float *dc_prev, const float *dh, const float *dc, const float *gates,
-                          const float *c_prev, const float *tanh_c, int B, int n);
+    /* The recurrence of one layer over a window of T steps and B streams.
+     * In: G (T, B, 4n) holding the input projections plus biases (gate blocks
+     * i,f,g,o); H, C (T+1, B, n) with slot 0 the carried-in state.
+     * Out: G = gate activations, H and C slots 1..T, TC (T, B, n) = tanh(c_t).
+     * Computes per step: G_t += H_{t-1} W_hh^T, then the cell
+     * c_t = sigm(f) c_{t-1} + sigm(i) tanh(g), h_t = sigm(o) tanh(c_t). */
+    void (*lstm_layer_forward)(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B, int n);
+    /* Its backward (truncated BPTT: no gradient leaves the window).
+     * In: dH (T, B, n) = dL/dh_t from the layer above, overwritten (scratch);
+     * G, C, TC as left by the forward. Out: dG (T, B, 4n) = dL/d(pre-activations)  (=).
+     * Scratch: dc, dh_rec (B, n). */
+    void (*lstm_layer_backward)(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
+                                const float *TC, const float *W_hh, int T, int B, int n);
     /* logits (rows, V) += bias, then row_nll[r] = -log softmax(logits[r])[targets[r]].
      * With want_grad, logits = dscale * (softmax - onehot(target))  (=). */
     void (*softmax_xent)(float *logits, double *row_nll, const float *bias, const int32_t *targets, size_t rows,

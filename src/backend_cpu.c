@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,10 +54,6 @@ static void cpu_mul(float *y, const float *x, const float *mask, size_t count) {
     for (size_t i = 0; i < count; i++) y[i] = x[i] * mask[i];
 }
 
-static void cpu_add(float *y, const float *x, size_t count) {
-    for (size_t i = 0; i < count; i++) y[i] += x[i];
-}
-
 static void cpu_bias_rows(float *y, const float *b1, const float *b2, size_t rows, int cols) {
     for (int j = 0; j < cols; j++) y[j] = b1[j] + b2[j];
     for (size_t r = 1; r < rows; r++) memcpy(y + r * cols, y, (size_t)cols * sizeof *y);
@@ -78,13 +75,39 @@ static void lstm_row_forward(float *restrict gi, float *restrict gf, float *rest
     }
 }
 
-static void cpu_lstm_forward(float *gates, float *c, float *h, float *tanh_c, const float *c_prev, int B, int n) {
-    const size_t N = (size_t)n;
-#pragma omp parallel for schedule(static) if ((size_t)B * n >= PAR_MIN / 2)
-    for (int b = 0; b < B; b++) {
-        float *g = gates + (size_t)b * 4 * N;
-        const size_t o = (size_t)b * N;
-        lstm_row_forward(g, g + N, g + 2 * N, g + 3 * N, c + o, h + o, tanh_c + o, c_prev + o, N);
+/* The recurrence is split across threads by hidden unit: thread k owns
+ * units [j0, j1) of every gate block, so its slice of W_hh products and of the
+ * cell update depend only on its own columns plus the previous step's full h.
+ * One barrier per time step; OpenBLAS (OpenMP build) runs single-threaded
+ * inside the region, so the M = B products are split by us, not by it. */
+static void unit_slice(int n, size_t *j0, size_t *j1) {
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    size_t chunk = ((size_t)n + (size_t)nt - 1) / (size_t)nt;
+    chunk = (chunk + 15) / 16 * 16;  /* whole cache lines per thread */
+    *j0 = (size_t)id * chunk < (size_t)n ? (size_t)id * chunk : (size_t)n;
+    *j1 = *j0 + chunk < (size_t)n ? *j0 + chunk : (size_t)n;
+}
+
+static void cpu_lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B, int n) {
+    const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
+#pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
+    {
+        size_t j0, j1;
+        unit_slice(n, &j0, &j1);
+        const int w = (int)(j1 - j0);
+        for (int t = 0; t < T && w > 0; t++) {
+            float *Gt = G + (size_t)t * B * G4;
+            for (size_t q = 0; q < 4; q++)  /* gate block q, units j0..j1 */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, w, n, 1.0f, H + t * Bn, n,
+                            W_hh + (q * N + j0) * N, n, 1.0f, Gt + q * N + j0, (int)G4);
+            for (int b = 0; b < B; b++) {
+                float *g = Gt + b * G4 + j0;
+                const size_t o = b * N + j0;
+                lstm_row_forward(g, g + N, g + 2 * N, g + 3 * N, C + (t + 1) * Bn + o, H + (t + 1) * Bn + o,
+                                 TC + t * Bn + o, C + t * Bn + o, (size_t)w);
+            }
+#pragma omp barrier
+        }
     }
 }
 
@@ -105,16 +128,30 @@ static void lstm_row_backward(float *restrict di, float *restrict df, float *res
     }
 }
 
-static void cpu_lstm_backward(float *dgates, float *dc_prev, const float *dh, const float *dc, const float *gates,
-                              const float *c_prev, const float *tanh_c, int B, int n) {
-    const size_t N = (size_t)n;
-#pragma omp parallel for schedule(static) if ((size_t)B * n >= PAR_MIN / 2)
-    for (int b = 0; b < B; b++) {
-        float *d = dgates + (size_t)b * 4 * N;
-        const float *g = gates + (size_t)b * 4 * N;
-        const size_t o = (size_t)b * N;
-        lstm_row_backward(d, d + N, d + 2 * N, d + 3 * N, dc_prev + o, dh + o, dc + o, g, g + N, g + 2 * N, g + 3 * N,
-                          c_prev + o, tanh_c + o, N);
+static void cpu_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
+                                    const float *TC, const float *W_hh, int T, int B, int n) {
+    const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
+#pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
+    {
+        size_t j0, j1;
+        unit_slice(n, &j0, &j1);
+        const int w = (int)(j1 - j0);
+        for (int b = 0; b < B && w > 0; b++) memset(dc + b * N + j0, 0, (size_t)w * sizeof *dc);
+        for (int t = T - 1; t >= 0; t--) {
+            for (int b = 0; b < B && w > 0; b++) {
+                const size_t o = b * N + j0;
+                float *dh = dH + t * Bn + o, *d = dG + (size_t)t * B * G4 + b * G4 + j0;
+                const float *g = G + (size_t)t * B * G4 + b * G4 + j0;
+                if (t < T - 1)  /* the recurrent gradient from step t+1 */
+                    for (int j = 0; j < w; j++) dh[j] += dh_rec[o + j];
+                lstm_row_backward(d, d + N, d + 2 * N, d + 3 * N, dc + o, dh, dc + o, g, g + N, g + 2 * N, g + 3 * N,
+                                  C + t * Bn + o, TC + t * Bn + o, (size_t)w);
+            }
+#pragma omp barrier
+            if (t > 0 && w > 0)  /* dh_rec[:, j0..j1] = dG_t (B, 4n) W_hh[:, j0..j1] */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, w, (int)G4, 1.0f, dG + (size_t)t * B * G4,
+                            (int)G4, W_hh + j0, n, 0.0f, dh_rec + j0, n);
+        }
     }
 }
 
@@ -219,10 +256,9 @@ static const lm_backend cpu_backend = {
     .embed_backward = cpu_embed_backward,
     .dropout_forward = cpu_dropout_forward,
     .mul = cpu_mul,
-    .add = cpu_add,
     .bias_rows = cpu_bias_rows,
-    .lstm_forward = cpu_lstm_forward,
-    .lstm_backward = cpu_lstm_backward,
+    .lstm_layer_forward = cpu_lstm_layer_forward,
+    .lstm_layer_backward = cpu_lstm_layer_backward,
     .softmax_xent = cpu_softmax_xent,
     .col_sum = cpu_col_sum,
     .sumsq = cpu_sumsq,

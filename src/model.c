@@ -152,11 +152,7 @@ double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, 
         /* Input projections of the whole window in one product. */
         be->bias_rows(G, m->p.b_ih[l], m->p.b_hh[l], rows, 4 * n);
         be->gemm(0, 1, (int)rows, 4 * n, n, 1.0f, m->X[l], n, m->p.w_ih[l], n, 1.0f, G, 4 * n);
-        for (int t = 0; t < T; t++) {
-            float *Gt = G + (size_t)t * 4 * Bn;
-            be->gemm(0, 1, B, 4 * n, n, 1.0f, H + t * Bn, n, m->p.w_hh[l], n, 1.0f, Gt, 4 * n);
-            be->lstm_forward(Gt, C + (t + 1) * Bn, H + (t + 1) * Bn, m->TC[l] + t * Bn, C + t * Bn, B, n);
-        }
+        be->lstm_layer_forward(G, H, C, m->TC[l], m->p.w_hh[l], T, B, n);
         m->X[l + 1] = H + Bn;  /* slots 1..T: the layer's outputs, (T*B, n) */
         if (m->dropout_on) {
             be->dropout_forward(m->drop[l + 1], m->mask[l + 1], H + Bn, rows * n, p, lm_rng_next(&m->rng));
@@ -178,7 +174,7 @@ double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, 
 void lm_model_backward(lm_model *m) {
     const lm_backend *be = m->be;
     const int n = m->n, V = m->V, L = m->L, T = m->T, B = m->B;
-    const size_t Bn = (size_t)B * n, rows = (size_t)T * B;
+    const size_t rows = (size_t)T * B;
     lm_views *g = &m->g, *p = &m->p;
 
     /* Output layer: dlogits (rows, V) is in m->logits. */
@@ -190,14 +186,8 @@ void lm_model_backward(lm_model *m) {
     else { float *t = dOut; dOut = dIn, dIn = t; }
 
     for (int l = L - 1; l >= 0; l--) {
-        float *G = m->G[l], *C = m->C[l], *dG = m->dG;
-        be->zero(m->dc, Bn);
-        for (int t = T - 1; t >= 0; t--) {
-            float *dh = dOut + t * Bn, *dGt = dG + (size_t)t * 4 * Bn;
-            if (t < T - 1) be->add(dh, m->dh_rec, Bn);  /* recurrent gradient from step t+1 */
-            be->lstm_backward(dGt, m->dc, dh, m->dc, G + (size_t)t * 4 * Bn, C + t * Bn, m->TC[l] + t * Bn, B, n);
-            if (t > 0) be->gemm(0, 0, B, n, 4 * n, 1.0f, dGt, 4 * n, p->w_hh[l], n, 0.0f, m->dh_rec, n);
-        }
+        float *dG = m->dG;
+        be->lstm_layer_backward(dG, dOut, m->dc, m->dh_rec, m->G[l], m->C[l], m->TC[l], p->w_hh[l], T, B, n);
         /* Weight gradients of the whole window in one product each. */
         be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->H[l], n, 0.0f, g->w_hh[l], n);
         be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->X[l], n, 0.0f, g->w_ih[l], n);
