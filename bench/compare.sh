@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Side-by-side throughput: lstmlm's benchmark and the PyTorch reference
+# (../shared/bench/torch_ptb.py, run the way its README says is its best:
+# jemalloc, passive OpenMP waiting, OpenBLAS threads = threads) for the same
+# presets, in one command, same machine, same environment. Prints words/s of
+# both and the ratio ours/PyTorch, plus peak resident memory of training.
+#
+#   bench/compare.sh                         # environment as it is
+#   env -u OPENBLAS_CORETYPE bench/compare.sh   # what users get: OpenBLAS picks its kernel
+#
+# Variables: PRESETS (default "small medium large"), THREADS (2),
+# TORCH_STEPS (30 timed+warm-up training steps, 30 eval steps), WINDOWS/REPS for ours.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+presets=${PRESETS:-small medium large}
+threads=${THREADS:-2}
+steps=${TORCH_STEPS:-30}
+torch=${TORCH_PTB:-../shared/bench/torch_ptb.py}
+[ -x build/lstmlm ] || scripts/build.sh
+[ -f "$torch" ] || { echo "no $torch" >&2; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; threads $threads"
+# Which OpenBLAS kernel PyTorch's OpenBLAS picks under this environment.
+tk=$(/usr/bin/python3 - <<'PY' 2>/dev/null || echo "?"
+import ctypes, torch
+for line in open("/proc/self/maps"):
+    if "libopenblas" in line:
+        lib = ctypes.CDLL(line.split()[-1]); lib.openblas_get_corename.restype = ctypes.c_char_p
+        print(lib.openblas_get_corename().decode(), line.split()[-1]); break
+PY
+)
+echo "PyTorch's OpenBLAS: ${tk:-not loaded}"
+# shellcheck disable=SC2086  # presets is a list
+/usr/bin/time -f "%M" -o "$out/ours.mem" build/lstmlm bench --threads "$threads" \
+  --windows "${WINDOWS:-8}" --reps "${REPS:-5}" $presets | tee "$out/ours"
+
+printf '\n%-7s %10s %10s %6s | %10s %10s %6s | %8s %8s\n' preset "ours tr" "torch tr" ratio \
+  "ours ev" "torch ev" ratio "our MiB" "torchMiB"
+for p in $presets; do
+  /usr/bin/time -f "%M" -o "$out/t.mem" /usr/bin/python3 "$torch" --config "$p" --max-steps "$steps" \
+    --threads "$threads" > "$out/t.train" 2>&1
+  /usr/bin/python3 "$torch" --config "$p" --eval-steps "$steps" --threads "$threads" > "$out/t.eval" 2>&1
+  ttr=$(sed -n 's/^TRAIN words\/s \([0-9]*\).*/\1/p' "$out/t.train")
+  tev=$(sed -n 's/^EVAL words\/s \([0-9]*\).*/\1/p' "$out/t.eval")
+  read -r otr oev omem < <(awk -v p="$p" '$1 == p {print $2, $3, $9}' "$out/ours")
+  printf '%-7s %10.0f %10.0f %5.2fx | %10.0f %10.0f %5.2fx | %8.0f %8.0f\n' "$p" "$otr" "$ttr" \
+    "$(echo "$otr / $ttr" | bc -l)" "$oev" "$tev" "$(echo "$oev / $tev" | bc -l)" "$omem" \
+    "$(echo "$(cat "$out/t.mem") / 1024" | bc -l)"
+done
