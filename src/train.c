@@ -1,5 +1,5 @@
-/* The training and evaluation loops over a token stream: batching into
- * windows, carrying state, SGD with clipping, and the perplexity sums. */
+/* The training loop over a token stream: batching into windows, carrying
+ * state, SGD with clipping, the perplexity sums; and stop/resume points. */
 #include "internal.h"
 #include "model_impl.h"
 
@@ -51,42 +51,7 @@ lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, size_t s
 
 lm_status lm_evaluate(lm_model *m, const lm_tokens *t, int batch, int steps, lm_progress_fn progress, void *user,
                       lm_run_stats *stats, lm_error *err) {
-    if (batch < 1 || batch > m->B_max || steps < 1 || steps > m->T_max)
-        return lm_fail(err, LM_EARG, "evaluation batch %d x steps %d exceeds the model's buffers (%d x %d)", batch,
-                       steps, m->B_max, m->T_max);
-    const size_t TB = (size_t)steps * batch;
-    int32_t *x = malloc(TB * sizeof *x), *y = malloc(TB * sizeof *y);
-    if (!x || !y) { free(x), free(y); return lm_fail(err, LM_ENOMEM, "out of memory"); }
-    lm_status st = LM_OK;
-    *stats = (lm_run_stats){0};
-    const double t0 = lm_now();
-    lm_model_reset_state(m, batch);
-    if (batch == 1) {
-        /* The whole stream in order; the last window may be shorter. */
-        if (t->n < 2) { st = lm_fail(err, LM_EDATA, "need at least 2 words to evaluate"); goto done; }
-        const size_t total = t->n - 1, n_win = (total + steps - 1) / steps;
-        for (size_t w = 0; w < n_win; w++) {
-            size_t start = w * (size_t)steps, len = total - start < (size_t)steps ? total - start : (size_t)steps;
-            stats->nll += lm_model_forward(m, t->ids + start, t->ids + start + 1, (int)len, 1, 0);
-            stats->words += len;
-            stats->seconds = lm_now() - t0;
-            if (progress) progress(user, w + 1, n_win, stats);
-        }
-    } else {
-        lm_batcher bt;
-        st = lm_batcher_init(&bt, t, batch, steps, err);
-        if (st != LM_OK) goto done;
-        for (size_t w = 0; w < bt.n_windows; w++) {
-            lm_batcher_window(&bt, w, x, y);
-            stats->nll += lm_model_forward(m, x, y, steps, batch, 0);
-            stats->words += TB;
-            stats->seconds = lm_now() - t0;
-            if (progress) progress(user, w + 1, bt.n_windows, stats);
-        }
-    }
-done:
-    free(x), free(y);
-    return st;
+    return lm_evaluate_ensemble(&m, 1, t, batch, steps, progress, user, NULL, stats, err);  /* one model */
 }
 
 double lm_perplexity(const lm_run_stats *s) { return s->words ? exp(s->nll / (double)s->words) : NAN; }

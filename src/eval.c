@@ -1,6 +1,8 @@
-/* Model averaging: the mixture's probability of each target word is the mean
- * of the models' probabilities, so only each model's per-word cross-entropy
- * is needed: nll_mix = -log(mean_k exp(-nll_k)), computed stably. */
+/* Evaluation without dropout, of one model or of the average of several
+ * (model averaging). The mixture's probability of each target word is the
+ * mean of the models' probabilities, so only each model's per-word
+ * cross-entropy is needed: nll_mix = -log(mean_k exp(-nll_k)), computed
+ * stably; with one model that is its own cross-entropy, exactly. */
 #include "internal.h"
 
 #include <math.h>
@@ -17,6 +19,7 @@ lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *
                                lm_progress_fn progress, void *user, lm_run_stats *each, lm_run_stats *ens,
                                lm_error *err) {
     if (k < 1) return lm_fail(err, LM_EARG, "an ensemble needs at least one model");
+    if (batch < 1 || steps < 1) return lm_fail(err, LM_EARG, "evaluation batch and steps must be positive");
     for (int i = 0; i < k; i++) {
         const lm_config *c = lm_model_config(models[i]);
         for (int j = 0; j < i; j++)
