@@ -42,7 +42,11 @@ typedef struct {
     float clip;      /* max global L2 norm of the gradient */
     uint64_t seed;   /* seeds initialisation and dropout masks */
     int threads;     /* worker threads for BLAS and elementwise loops */
+    int task;        /* LM_TASK_LM, or LM_TASK_TRANSLATE: source <sep> target <eos> */
+    int reverse_source;  /* translation: feed the source words in reverse order */
 } lm_config;
+
+enum { LM_TASK_LM = 0, LM_TASK_TRANSLATE = 1 };
 
 /* Fill cfg with a preset of the paper ("small", "medium", "large").
  * @return LM_OK, or LM_EARG for an unknown name (cfg untouched). */
@@ -127,7 +131,9 @@ void lm_model_reset_state(lm_model *m, int batch);
 /* Forward one window of T <= steps time steps and `batch` streams, x and y
  * time-major (T, batch). State is carried in from the previous call and out to
  * the next. With train != 0 dropout is applied with fresh masks; else none.
- * @return the summed cross-entropy over the T*batch predictions (nats). */
+ * A negative y marks a position without a prediction (padding, or a source
+ * word in translation): it adds no loss and no gradient.
+ * @return the summed cross-entropy over the predictions (nats). */
 double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int batch, int train);
 
 /* Gradients (=, not +=) of loss = sum_t mean_b CE of the last forward. */
@@ -142,6 +148,10 @@ const double *lm_model_row_nll(const lm_model *m);
 /* Copy row `row` (t*batch + b) of the last evaluation forward's logits,
  * output bias included, into out (V). Valid after a forward with train == 0. */
 void lm_model_logits_row(const lm_model *m, size_t row, float *out);
+
+/* Keep the carried state of rows[0..n) as the new streams 0..n-1 (a beam
+ * search reorders and duplicates hypotheses this way). n <= the model's batch. */
+lm_status lm_model_gather_state(lm_model *m, const int32_t *rows, int n, lm_error *err);
 
 /* The RNG that draws dropout masks (one draw per mask). Saving it before a
  * training forward and restoring it repeats the same masks. */
@@ -204,6 +214,74 @@ typedef struct {
  * same state, same words. */
 lm_status lm_sample(lm_model *m, const int32_t *prefix, size_t n_prefix, size_t n_words, const lm_sample_opts *opts,
                     uint64_t *rng, int32_t *out, lm_error *err);
+
+/* ------------------------------------------------------------ translation */
+
+/* Aligned sentence pairs as the paper trains on them: each example is the
+ * source words (reversed if asked), "<sep>", the target words, "<eos>"; the
+ * loss counts only the target words and "<eos>". */
+typedef struct {
+    int32_t *ids;        /* all examples concatenated */
+    size_t *start;       /* (n + 1) offsets of the examples in ids */
+    uint32_t *src_len;   /* (n) source words in each example (before "<sep>") */
+    size_t n;
+    size_t max_len;      /* longest example, tokens */
+    size_t target_words; /* predicted words: target words + "<eos>" over all examples */
+} lm_pairs;
+
+/* A joint source+target vocabulary from two training files: "<eos>",
+ * "<sep>", "<unk>" (ids 0, 1, 2), then every word seen at least min_count
+ * times in either file, by decreasing count. */
+lm_status lm_pairs_vocab(lm_vocab **out, const char *src_path, const char *tgt_path, int min_count, lm_error *err);
+/* Read two aligned files (one sentence per line). Mismatched line counts,
+ * empty lines and examples longer than max_len tokens are LM_EDATA errors
+ * naming the file and line. Unknown words map to "<unk>". */
+lm_status lm_pairs_read(lm_pairs *out, const char *src_path, const char *tgt_path, const lm_vocab *v, int reverse,
+                        size_t max_len, lm_error *err);
+void lm_pairs_free(lm_pairs *p);
+/* Ids of a source sentence as the model reads it: words (reversed when the
+ * model was trained so), then "<sep>". out has room for n + 1. */
+size_t lm_pairs_source(const lm_model *m, const lm_vocab *v, const int32_t *words, size_t n, int32_t *out);
+
+/* One epoch over the pairs: batches of similar length (the model's batch
+ * size), padded, state zero at every batch, in an order shuffled by seed. */
+lm_status lm_pairs_train_epoch(lm_model *m, const lm_pairs *p, float lr, uint64_t seed, lm_progress_fn progress,
+                               void *user, lm_run_stats *stats, lm_error *err);
+/* Conditional perplexity of the targets given the sources, without dropout. */
+lm_status lm_pairs_evaluate(lm_model *m, const lm_pairs *p, int batch, lm_progress_fn progress, void *user,
+                            lm_run_stats *stats, lm_error *err);
+
+typedef struct {
+    int beam;            /* hypotheses kept; 1 = greedy decoding */
+    size_t max_len;      /* most target words before stopping */
+    float length_norm;   /* rank finished hypotheses by logp / len^length_norm; 0 = raw logp */
+} lm_beam_opts;
+
+/* Beam search for the best target given a prepared source (lm_pairs_source);
+ * the vocabulary must be lm_pairs_vocab's ("<eos>" id 0, "<sep>" id 1, which
+ * is never emitted). Search stops when no live hypothesis can beat the best
+ * finished one, or after max_len words.
+ * Writes at most cap target ids (without "<eos>") to out, their count to
+ * *n_out and the hypothesis' log-probability (including "<eos>" when it
+ * finished) to *logp. */
+lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_beam_opts *o, int32_t *out,
+                       size_t cap, size_t *n_out, double *logp, lm_error *err);
+
+/* Corpus BLEU-4 on white-space tokens, one reference per hypothesis, as
+ * multi-bleu.perl computes it: clipped n-gram precisions, brevity penalty
+ * exp(1 - r/c) when c < r, zero if any precision is zero. */
+typedef struct {
+    double bleu;          /* 0..1 */
+    double precision[4];  /* modified n-gram precisions, n = 1..4 */
+    size_t matches[4], totals[4];
+    double brevity_penalty;
+    size_t hyp_len, ref_len;
+} lm_bleu;
+
+lm_status lm_bleu_lines(lm_bleu *out, const char *const *hyp, const char *const *ref, size_t n, lm_error *err);
+/* The same over two files of as many lines (an empty hypothesis line is
+ * allowed: a system may output nothing; an empty reference is an error). */
+lm_status lm_bleu_files(lm_bleu *out, const char *hyp_path, const char *ref_path, lm_error *err);
 
 /* ------------------------------------------------------------ checkpoints */
 

@@ -44,7 +44,8 @@ typedef struct lm_backend {
     void (*lstm_layer_backward)(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
                                 const float *TC, const float *W_hh, int T, int B, int n);
     /* logits (rows, V) += bias, then row_nll[r] = -log softmax(logits[r])[targets[r]].
-     * With want_grad, logits = dscale * (softmax - onehot(target))  (=). */
+     * With want_grad, logits = dscale * (softmax - onehot(target))  (=).
+     * A negative target marks a row without a prediction: nll 0, gradient 0. */
     void (*softmax_xent)(float *logits, double *row_nll, const float *bias, const int32_t *targets, size_t rows,
                          int V, float dscale, int want_grad);
     /* db (cols) = sum over rows of dy (rows, cols) */

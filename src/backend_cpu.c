@@ -196,6 +196,12 @@ static void cpu_softmax_xent(float *logits, double *row_nll, const float *bias, 
 #pragma omp parallel for schedule(static) if (rows * (size_t)V >= PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         float *z = logits + r * V;
+        if (targets[r] < 0) {  /* no prediction here: no loss, no gradient */
+            row_nll[r] = 0.0;
+            if (want_grad) memset(z, 0, (size_t)V * sizeof *z);
+            else for (int j = 0; j < V; j++) z[j] += bias[j];
+            continue;
+        }
         for (int j = 0; j < V; j++) z[j] += bias[j];
         const float mx = row_max(z, V), zt = z[targets[r]];
         const float s = row_exp_sum(z, V, mx, want_grad);

@@ -44,6 +44,8 @@ static char *config_json(const lm_config *c, int V) {
     char seed[32];
     snprintf(seed, sizeof seed, "%" PRIu64, c->seed);  /* as a string: JSON integers are signed */
     json_object_set_new(j, "seed", json_string(seed));
+    json_object_set_new(j, "task", json_string(c->task == LM_TASK_TRANSLATE ? "translation" : "lm"));
+    json_object_set_new(j, "reverse_source", json_boolean(c->reverse_source));
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     return s;
@@ -158,9 +160,18 @@ static lm_status parse_config(const char *text, lm_config *c, int *V, const char
           get_float(j, "decay", &c->decay) && get_float(j, "clip", &c->clip) &&
           parse_u64(json_string_value(json_object_get(j, "seed")), &c->seed)))
         st = lm_fail(err, LM_EFORMAT, "%s: metadata \"config\" is missing or incomplete", path);
+    else if (json_object_get(j, "task") && (!json_is_string(json_object_get(j, "task")) ||
+                                            (strcmp(json_string_value(json_object_get(j, "task")), "lm") &&
+                                             strcmp(json_string_value(json_object_get(j, "task")), "translation"))))
+        st = lm_fail(err, LM_EFORMAT, "%s: unknown task in the configuration", path);
     else if (lm_config_validate(c, err) != LM_OK) {
         lm_error inner = *err;
         st = lm_fail(err, LM_EFORMAT, "%s: bad configuration: %s", path, inner.msg);
+    }
+    if (st == LM_OK) {  /* optional: absent in language-model files written before translation existed */
+        const char *task = json_string_value(json_object_get(j, "task"));
+        c->task = task && !strcmp(task, "translation") ? LM_TASK_TRANSLATE : LM_TASK_LM;
+        c->reverse_source = json_is_true(json_object_get(j, "reverse_source"));
     }
     json_decref(j);
     return st;

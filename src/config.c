@@ -14,9 +14,9 @@ lm_status lm_config_preset(lm_config *cfg, const char *name, lm_error *err) {
         const char *name;
         lm_config cfg;
     } presets[] = {
-        {"small", {2, 200, 20, 20, 0.0f, 0.1f, 1.0f, 4, 13, 2.0f, 5.0f, 1, 2}},
-        {"medium", {2, 650, 35, 20, 0.5f, 0.05f, 1.0f, 6, 39, 1.2f, 5.0f, 1, 2}},
-        {"large", {2, 1500, 35, 20, 0.65f, 0.04f, 1.0f, 14, 55, 1.15f, 10.0f, 1, 2}},
+        {"small", {2, 200, 20, 20, 0.0f, 0.1f, 1.0f, 4, 13, 2.0f, 5.0f, 1, 2, LM_TASK_LM, 0}},
+        {"medium", {2, 650, 35, 20, 0.5f, 0.05f, 1.0f, 6, 39, 1.2f, 5.0f, 1, 2, LM_TASK_LM, 0}},
+        {"large", {2, 1500, 35, 20, 0.65f, 0.04f, 1.0f, 14, 55, 1.15f, 10.0f, 1, 2, LM_TASK_LM, 0}},
     };
     for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
         if (strcmp(name, presets[i].name) == 0) {

@@ -116,6 +116,26 @@ const float *lm_model_dropout_mask(const lm_model *m, int site) {
     return m->dropout_on && site >= 0 && site <= m->L ? m->mask[site] : NULL;
 }
 
+lm_status lm_model_gather_state(lm_model *m, const int32_t *rows, int n, lm_error *err) {
+    if (n < 1 || n > m->B_max) return lm_fail(err, LM_EARG, "gather of %d streams: the model holds 1..%d", n, m->B_max);
+    for (int i = 0; i < n; i++)
+        if (rows[i] < 0 || rows[i] >= m->B) return lm_fail(err, LM_EARG, "stream %d does not exist", rows[i]);
+    const size_t N = (size_t)m->n, slot = (size_t)m->prev_T * m->B * N;
+    float *old = malloc((size_t)m->B * N * sizeof *old), *neu = malloc((size_t)n * N * sizeof *neu);
+    if (!old || !neu) { free(old), free(neu); return lm_fail(err, LM_ENOMEM, "out of memory"); }
+    for (int l = 0; l < m->L; l++)
+        for (int hc = 0; hc < 2; hc++) {
+            float *buf = hc ? m->C[l] : m->H[l];
+            m->be->download(old, buf + slot, (size_t)m->B * N * sizeof *old);
+            for (int i = 0; i < n; i++) memcpy(neu + i * N, old + (size_t)rows[i] * N, N * sizeof *neu);
+            m->be->upload(buf, neu, (size_t)n * N * sizeof *neu);  /* into slot 0 */
+        }
+    free(old), free(neu);
+    m->prev_T = 0;
+    m->B = n;
+    return LM_OK;
+}
+
 void lm_model_reset_state(lm_model *m, int batch) {
     const size_t bn = (size_t)batch * m->n;
     for (int l = 0; l < m->L; l++) m->be->zero(m->H[l], bn), m->be->zero(m->C[l], bn);

@@ -10,7 +10,7 @@ int main(int argc, char **argv) {
     lm_vocab *v;
     lm_model *m;
     lm_error err;
-    lm_config c = {1, 3, 2, 2, 0.5f, 0.1f, 1.0f, 1, 2, 2.0f, 5.0f, 7, 1};
+    lm_config c = {1, 3, 2, 2, 0.5f, 0.1f, 1.0f, 1, 2, 2.0f, 5.0f, 7, 1, LM_TASK_LM, 0};
     char path[4096];
     if (lm_vocab_from_words(&v, words, 4, &err) || lm_model_create(&m, &c, 4, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
     lm_train_state ts = {1, 3, {12.5, 24, 1.0}, "{\"epoch\": 1}\n"};

@@ -1,0 +1,266 @@
+/* Translation as language modelling (SPEC.md section 4): aligned sentence
+ * pairs become "source <sep> target <eos>" examples; batches group examples
+ * of similar length, padded, with the loss masked to the target part and the
+ * state zero at the start of every example. */
+#include "internal.h"
+#include "model_impl.h"
+#include "rng.h"
+#include "text.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char SEP[] = "<sep>";
+
+/* Sentences of a text: [first, end) word ranges, one per line. */
+typedef struct {
+    lm_text text;
+    size_t *first;  /* (lines + 1) index of each line's first word; its <eos> ends it */
+    size_t lines;
+} sentences;
+
+static lm_status read_sentences(sentences *s, const char *path, lm_error *err) {
+    memset(s, 0, sizeof *s);
+    lm_status st = lm_text_read(&s->text, path, err);
+    if (st != LM_OK) return st;
+    size_t lines = 0;
+    for (size_t i = 0; i < s->text.n; i++) lines += s->text.words[i] == LM_EOS;
+    s->first = malloc((lines + 1) * sizeof *s->first);
+    if (!s->first) { lm_text_free(&s->text); return lm_fail(err, LM_ENOMEM, "out of memory"); }
+    size_t k = 0;
+    s->first[0] = 0;
+    for (size_t i = 0; i < s->text.n; i++)
+        if (s->text.words[i] == LM_EOS) {
+            if (i == s->first[k]) {
+                st = lm_fail(err, LM_EDATA, "%s:%u: empty line (every line must hold a sentence)", path,
+                             s->text.lines[i]);
+                free(s->first), lm_text_free(&s->text);
+                return st;
+            }
+            s->first[++k] = i + 1;
+        }
+    s->lines = lines;
+    return LM_OK;
+}
+
+static void free_sentences(sentences *s) {
+    free(s->first);
+    lm_text_free(&s->text);
+}
+
+typedef struct {
+    const char *word;
+    size_t count;
+} word_count;
+
+static int by_word(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static int by_count(const void *a, const void *b) {
+    const word_count *x = a, *y = b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return strcmp(x->word, y->word);
+}
+
+lm_status lm_pairs_vocab(lm_vocab **out, const char *src_path, const char *tgt_path, int min_count, lm_error *err) {
+    *out = NULL;
+    if (min_count < 1) return lm_fail(err, LM_EARG, "min-count must be >= 1");
+    sentences s[2];
+    lm_status st = read_sentences(&s[0], src_path, err);
+    if (st != LM_OK) return st;
+    if ((st = read_sentences(&s[1], tgt_path, err)) != LM_OK) { free_sentences(&s[0]); return st; }
+    /* Sort every word occurrence, then count runs: no hash table needed. */
+    const size_t total = s[0].text.n + s[1].text.n;
+    const char **all = malloc(total * sizeof *all);
+    word_count *wc = malloc(total * sizeof *wc);
+    const char **names = malloc((total + 3) * sizeof *names);
+    if (!all || !wc || !names) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
+    size_t n = 0, kinds = 0;
+    for (int f = 0; f < 2; f++)
+        for (size_t i = 0; i < s[f].text.n; i++)
+            if (s[f].text.words[i] != LM_EOS) all[n++] = s[f].text.words[i];
+    qsort(all, n, sizeof *all, by_word);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && strcmp(all[j], all[i]) == 0) j++;
+        const char *w = all[i];
+        if (j - i >= (size_t)min_count && strcmp(w, LM_EOS) && strcmp(w, SEP) && strcmp(w, LM_UNK))
+            wc[kinds++] = (word_count){w, j - i};
+        i = j;
+    }
+    qsort(wc, kinds, sizeof *wc, by_count);
+    names[0] = LM_EOS, names[1] = SEP, names[2] = LM_UNK;
+    for (size_t i = 0; i < kinds; i++) names[3 + i] = wc[i].word;
+    st = lm_vocab_from_words(out, names, (int)(kinds + 3), err);
+done:
+    free(all), free(wc), free(names);
+    free_sentences(&s[0]), free_sentences(&s[1]);
+    return st;
+}
+
+void lm_pairs_free(lm_pairs *p) {
+    free(p->ids), free(p->start), free(p->src_len);
+    memset(p, 0, sizeof *p);
+}
+
+/* Map a word to its id or <unk>. */
+static int32_t word_id(const lm_vocab *v, const char *w, int unk) {
+    int id = lm_vocab_find(v, w);
+    return id >= 0 ? id : unk;
+}
+
+lm_status lm_pairs_read(lm_pairs *p, const char *src_path, const char *tgt_path, const lm_vocab *v, int reverse,
+                        size_t max_len, lm_error *err) {
+    memset(p, 0, sizeof *p);
+    const int eos = lm_vocab_find(v, LM_EOS), sep = lm_vocab_find(v, SEP), unk = lm_vocab_find(v, LM_UNK);
+    if (eos < 0 || sep < 0 || unk < 0) return lm_fail(err, LM_EARG, "the vocabulary lacks <eos>, <sep> or <unk>");
+    sentences s[2];
+    lm_status st = read_sentences(&s[0], src_path, err);
+    if (st != LM_OK) return st;
+    if ((st = read_sentences(&s[1], tgt_path, err)) != LM_OK) { free_sentences(&s[0]); return st; }
+    if (s[0].lines != s[1].lines) {
+        st = lm_fail(err, LM_EDATA, "%s has %zu lines but %s has %zu: the files must be aligned line by line",
+                     src_path, s[0].lines, tgt_path, s[1].lines);
+        goto done;
+    }
+    const size_t n = s[0].lines;
+    /* each line contributes its words plus <eos>: source words + <sep>, target words + <eos> */
+    p->ids = malloc((s[0].text.n + s[1].text.n) * sizeof *p->ids);
+    p->start = malloc((n + 1) * sizeof *p->start);
+    p->src_len = malloc((n ? n : 1) * sizeof *p->src_len);
+    if (!p->ids || !p->start || !p->src_len) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const size_t s0 = s[0].first[i], s1 = s[0].first[i + 1] - 1;  /* source words [s0, s1) */
+        const size_t t0 = s[1].first[i], t1 = s[1].first[i + 1] - 1;
+        const size_t len = (s1 - s0) + 1 + (t1 - t0) + 1;
+        if (len > max_len) {
+            st = lm_fail(err, LM_EDATA, "%s:%u: sentence pair of %zu tokens is longer than the limit of %zu "
+                         "(raise --max-len)", src_path, s[0].text.lines[s0], len, max_len);
+            goto done;
+        }
+        p->start[i] = at;
+        p->src_len[i] = (uint32_t)(s1 - s0);
+        for (size_t k = 0; k < s1 - s0; k++)
+            p->ids[at++] = word_id(v, s[0].text.words[reverse ? s1 - 1 - k : s0 + k], unk);
+        p->ids[at++] = sep;
+        for (size_t k = t0; k < t1; k++) p->ids[at++] = word_id(v, s[1].text.words[k], unk);
+        p->ids[at++] = eos;
+        p->target_words += (t1 - t0) + 1;
+        if (len > p->max_len) p->max_len = len;
+    }
+    p->start[n] = at;
+    p->n = n;
+done:
+    free_sentences(&s[0]), free_sentences(&s[1]);
+    if (st != LM_OK) lm_pairs_free(p);
+    return st;
+}
+
+size_t lm_pairs_source(const lm_model *m, const lm_vocab *v, const int32_t *words, size_t n, int32_t *out) {
+    for (size_t k = 0; k < n; k++) out[k] = words[m->cfg.reverse_source ? n - 1 - k : k];
+    out[n] = lm_vocab_find(v, SEP);
+    return n + 1;
+}
+
+/* Example order for batching: by length, ties by position (deterministic). */
+typedef struct {
+    size_t len, idx;
+} keyed;
+
+static int by_length(const void *a, const void *b) {
+    const keyed *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static size_t *length_order(const lm_pairs *p) {
+    keyed *k = malloc((p->n ? p->n : 1) * sizeof *k);
+    size_t *order = malloc((p->n ? p->n : 1) * sizeof *order);
+    if (k && order) {
+        for (size_t i = 0; i < p->n; i++) k[i] = (keyed){p->start[i + 1] - p->start[i], i};
+        qsort(k, p->n, sizeof *k, by_length);
+        for (size_t i = 0; i < p->n; i++) order[i] = k[i].idx;
+    } else {
+        free(order), order = NULL;
+    }
+    free(k);
+    return order;
+}
+
+/* Fill x, y (T, B) time-major for examples order[0..B): inputs are the
+ * example without its last token, targets the example shifted by one with
+ * source positions and padding at -1. @return T. */
+static int make_batch(const lm_pairs *p, const size_t *ex, int B, int32_t *x, int32_t *y, size_t *words) {
+    size_t T = 0;
+    for (int b = 0; b < B; b++) {
+        size_t len = p->start[ex[b] + 1] - p->start[ex[b]] - 1;
+        if (len > T) T = len;
+    }
+    *words = 0;
+    for (int b = 0; b < B; b++) {
+        const int32_t *seq = p->ids + p->start[ex[b]];
+        const size_t len = p->start[ex[b] + 1] - p->start[ex[b]] - 1, src = p->src_len[ex[b]];
+        for (size_t t = 0; t < T; t++) {
+            x[t * B + b] = t < len ? seq[t] : seq[len];  /* padding: repeat <eos>, masked anyway */
+            y[t * B + b] = t < len && t >= src ? seq[t + 1] : -1;
+            *words += t < len && t >= src;
+        }
+    }
+    return (int)T;
+}
+
+static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int train, float lr, uint64_t seed,
+                             lm_progress_fn progress, void *user, lm_run_stats *stats, lm_error *err) {
+    *stats = (lm_run_stats){0};
+    if (p->n == 0) return lm_fail(err, LM_EDATA, "no sentence pairs");
+    if (p->max_len - 1 > (size_t)m->T_max || batch > m->B_max || batch < 1)
+        return lm_fail(err, LM_EARG, "examples of %zu tokens or batches of %d exceed the model's %d x %d", p->max_len,
+                       batch, m->T_max + 1, m->B_max);
+    size_t *order = length_order(p);
+    const size_t n_batches = (p->n + (size_t)batch - 1) / (size_t)batch;
+    size_t *bo = malloc(n_batches * sizeof *bo);
+    int32_t *x = malloc((size_t)m->T_max * batch * sizeof *x), *y = malloc((size_t)m->T_max * batch * sizeof *y);
+    lm_status st = LM_OK;
+    if (!order || !bo || !x || !y) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
+    for (size_t i = 0; i < n_batches; i++) bo[i] = i;
+    if (train) {  /* Fisher-Yates over batches, from the epoch's seed */
+        lm_rng r;
+        lm_rng_seed(&r, seed);
+        for (size_t i = n_batches - 1; i > 0; i--) {
+            size_t j = (size_t)(lm_rng_next(&r) % (i + 1)), t = bo[i];
+            bo[i] = bo[j], bo[j] = t;
+        }
+    }
+    const double t0 = lm_now();
+    for (size_t k = 0; k < n_batches; k++) {
+        const size_t first = bo[k] * (size_t)batch;
+        const int B = (int)(first + (size_t)batch <= p->n ? (size_t)batch : p->n - first);
+        size_t words;
+        const int T = make_batch(p, order + first, B, x, y, &words);
+        lm_model_reset_state(m, B);  /* every example starts from a zero state */
+        double nll = lm_model_forward(m, x, y, T, B, train);
+        if (!isfinite(nll)) { st = lm_fail(err, LM_EDATA, "training diverged: loss %g (try a lower --lr)", nll); break; }
+        if (train) {
+            lm_model_backward(m);
+            lm_model_sgd_step(m, lr, m->cfg.clip);
+        }
+        stats->nll += nll;
+        stats->words += words;
+        stats->seconds = lm_now() - t0;
+        if (progress && progress(user, k + 1, n_batches, stats)) break;
+    }
+done:
+    free(order), free(bo), free(x), free(y);
+    return st;
+}
+
+lm_status lm_pairs_train_epoch(lm_model *m, const lm_pairs *p, float lr, uint64_t seed, lm_progress_fn progress,
+                               void *user, lm_run_stats *stats, lm_error *err) {
+    return run_batches(m, p, m->cfg.batch, 1, lr, seed, progress, user, stats, err);
+}
+
+lm_status lm_pairs_evaluate(lm_model *m, const lm_pairs *p, int batch, lm_progress_fn progress, void *user,
+                            lm_run_stats *stats, lm_error *err) {
+    return run_batches(m, p, batch, 0, 0.0f, 0, progress, user, stats, err);
+}

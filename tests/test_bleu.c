@@ -1,0 +1,79 @@
+/* Corpus BLEU-4 against hand-worked examples and against the values Moses'
+ * multi-bleu.perl prints for the same files (run once, by hand, outside the
+ * repository: BLEU x 100 with 6 decimals and the four precisions). */
+#include "test_util.h"
+
+#include <math.h>
+
+static void check(const char *const *hyp, const char *const *ref, size_t n, double bleu100, const double p100[4],
+                  double bp) {
+    lm_bleu b;
+    lm_error err;
+    assert_int_equal(lm_bleu_lines(&b, hyp, ref, n, &err), LM_OK);
+    printf("  BLEU %.6f (expected %.6f), p = %.4f/%.4f/%.4f/%.4f, BP %.6f\n", 100 * b.bleu, bleu100,
+           100 * b.precision[0], 100 * b.precision[1], 100 * b.precision[2], 100 * b.precision[3], b.brevity_penalty);
+    assert_true(fabs(100 * b.bleu - bleu100) < 5e-6);
+    for (int k = 0; k < 4; k++) assert_true(fabs(100 * b.precision[k] - p100[k]) < 5e-4);
+    assert_true(fabs(b.brevity_penalty - bp) < 5e-6);
+}
+
+static void hand_worked(void **state) {
+    (void)state;
+    /* identical: every precision 1, no penalty */
+    const char *same[] = {"the cat sat on the mat"};
+    check(same, same, 1, 100.0, (const double[]){100, 100, 100, 100}, 1.0);
+    /* c=6, r=7: p = 5/6, 4/5, 3/4, 2/3; BP = exp(1 - 7/6); BLEU = BP (1/3)^(1/4) */
+    const char *h[] = {"a b c d e f"}, *r[] = {"a b c d e g h"};
+    check(h, r, 1, 100 * exp(-1.0 / 6) * pow(1.0 / 3, 0.25), (const double[]){500.0 / 6, 80, 75, 200.0 / 3},
+          exp(-1.0 / 6));
+    /* clipping: "the" x7 against a reference holding it twice; no bigram matches, BLEU 0 */
+    const char *h2[] = {"the the the the the the the"}, *r2[] = {"the cat is on the mat"};
+    check(h2, r2, 1, 0.0, (const double[]){200.0 / 7, 0, 0, 0}, 1.0);
+    /* longer than the reference: no brevity penalty */
+    const char *h3[] = {"a b c d e f g"}, *r3[] = {"a b c d e"};
+    check(h3, r3, 1, 100 * pow(5.0 / 7 * 4.0 / 6 * 3.0 / 5 * 2.0 / 4, 0.25), (const double[]){500.0 / 7, 400.0 / 6, 60, 50},
+          1.0);
+}
+
+static void agrees_with_multi_bleu(void **state) {
+    (void)state;
+    const char *r[] = {"the cat is on the mat", "there is a cat on the mat today", "it is raining cats and dogs outside"};
+    const char *h[] = {"the cat the cat on the mat", "there is cat on mat today", "it is raining cats and dogs"};
+    check(h, r, 3, 46.458349, (const double[]){89.4737, 68.75, 38.4615, 30.0}, 0.900088);
+    const char *r3[] = {"un homme en t-shirt rouge fait du vélo .", "deux chiens jouent dans la neige .",
+                        "une femme lit un livre sur un banc .", "un enfant saute dans une piscine ."};
+    const char *h3[] = {"un homme en chemise rouge fait du vélo .", "deux chiens jouent dans la neige blanche .",
+                        "une femme lit sur un banc .", "un garçon saute dans la piscine bleue ."};
+    check(h3, r3, 4, 51.517152, (const double[]){84.375, 60.7143, 45.8333, 30.0}, 1.0);
+}
+
+static void files_and_errors(void **state) {
+    (void)state;
+    char hp[64], rp[64], short_ref[64], empty_ref[64];
+    const char hyp[] = "a b c d e f\n\n", ref[] = "a b c d e g h\nx y\n", one[] = "a b c d e g h\n",
+               holes[] = "a b\n\n";
+    write_temp(hp, hyp, sizeof hyp - 1);
+    write_temp(rp, ref, sizeof ref - 1);
+    write_temp(short_ref, one, sizeof one - 1);
+    write_temp(empty_ref, holes, sizeof holes - 1);
+    lm_bleu b;
+    lm_error err;
+    assert_int_equal(lm_bleu_files(&b, hp, rp, &err), LM_OK);  /* an empty hypothesis line is allowed */
+    assert_int_equal(b.hyp_len, 6);
+    assert_int_equal(b.ref_len, 9);
+    assert_int_equal(lm_bleu_files(&b, hp, short_ref, &err), LM_EDATA);
+    assert_non_null(strstr(err.msg, "lines"));
+    assert_int_equal(lm_bleu_files(&b, hp, empty_ref, &err), LM_EDATA);
+    assert_non_null(strstr(err.msg, "line 2 is empty"));
+    assert_int_equal(lm_bleu_files(&b, hp, "/nonexistent", &err), LM_EIO);
+    unlink(hp), unlink(rp), unlink(short_ref), unlink(empty_ref);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hand_worked),
+        cmocka_unit_test(agrees_with_multi_bleu),
+        cmocka_unit_test(files_and_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
