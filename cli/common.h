@@ -42,5 +42,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* translate-train, translate and bleu (argv[0] says which) */
+int cmd_translation(int argc, char **argv);
 
 #endif

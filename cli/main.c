@@ -20,6 +20,9 @@ static void usage(FILE *f) {
             "  sample    generate text from a saved model, conditioned on a prefix\n"
             "  plot      draw learning curves of one or more runs into a PNG\n"
             "  bench     training and evaluation throughput of the presets\n"
+            "  translate-train  train a translation model (source <sep> target) on aligned files\n"
+            "  translate        translate sentences with beam search\n"
+            "  bleu             corpus BLEU-4 of hypotheses against references\n"
             "\n"
             "`%s COMMAND --help` lists each command's options. --version prints the version.\n",
             prog, prog);
@@ -34,7 +37,8 @@ int main(int argc, char **argv) {
         const char *name;
         int (*run)(int, char **);
     } commands[] = {{"train", cmd_train}, {"eval", cmd_eval}, {"sample", cmd_sample}, {"plot", cmd_plot},
-                    {"bench", cmd_bench}};
+                    {"bench", cmd_bench}, {"translate-train", cmd_translation},
+                    {"translate", cmd_translation}, {"bleu", cmd_translation}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     report("unknown command \"%s\"", cmd);

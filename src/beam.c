@@ -23,6 +23,29 @@ static int by_logp(const void *a, const void *b) {
     return x->word < y->word ? -1 : x->word > y->word;
 }
 
+/* Keep the m best candidates seen so far in a min-heap (worst at the root),
+ * ordered as by_logp orders them; *n is the heap's size. */
+static void heap_offer(candidate *heap, int *n, int m, candidate c) {
+    if (*n == m) {
+        if (by_logp(&c, &heap[0]) >= 0) return;  /* not better than the worst kept */
+        heap[0] = heap[--*n];                     /* drop the worst, sift down */
+        for (int i = 0;;) {
+            int l = 2 * i + 1, r = l + 1, w = i;
+            if (l < *n && by_logp(&heap[l], &heap[w]) > 0) w = l;
+            if (r < *n && by_logp(&heap[r], &heap[w]) > 0) w = r;
+            if (w == i) break;
+            candidate t = heap[i];
+            heap[i] = heap[w], heap[w] = t, i = w;
+        }
+    }
+    int i = (*n)++;  /* sift up */
+    heap[i] = c;
+    while (i > 0 && by_logp(&heap[i], &heap[(i - 1) / 2]) > 0) {
+        candidate t = heap[i];
+        heap[i] = heap[(i - 1) / 2], heap[(i - 1) / 2] = t, i = (i - 1) / 2;
+    }
+}
+
 static double normalised(double logp, size_t len, float alpha) {
     return alpha > 0 ? logp / pow((double)(len ? len : 1), alpha) : logp;
 }
@@ -40,7 +63,7 @@ lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_b
     int32_t *step = calloc((size_t)K, sizeof *step);
     int32_t *dummy = calloc((size_t)(m->T_max > K ? m->T_max : K), sizeof *dummy);
     double *score = calloc((size_t)K, sizeof *score), *nscore = calloc((size_t)K, sizeof *nscore);
-    candidate *cand = malloc((size_t)K * V * sizeof *cand);
+    candidate *cand = malloc(2 * (size_t)K * sizeof *cand);  /* the 2K best: at most K of them end in <eos> */
     float *z = malloc((size_t)V * sizeof *z);
     lm_status st = LM_OK;
     if (!live || !next || !best || !parents || !step || !dummy || !score || !nscore || !cand || !z) {
@@ -67,9 +90,9 @@ lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_b
             for (int j = 0; j < V; j++) s += exp((double)(z[j] - mx));
             const double lse = mx + log(s);
             for (int j = 0; j < V; j++)
-                if (j != sep) cand[nc++] = (candidate){score[h] + (double)z[j] - lse, h, j};
+                if (j != sep) heap_offer(cand, &nc, 2 * K, (candidate){score[h] + (double)z[j] - lse, h, j});
         }
-        qsort(cand, (size_t)nc, sizeof *cand, by_logp);
+        qsort(cand, (size_t)nc, sizeof *cand, by_logp);  /* best first */
         int kept = 0;
         for (int c = 0; c < nc && kept < K; c++) {
             const candidate *cd = &cand[c];

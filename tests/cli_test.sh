@@ -102,5 +102,33 @@ strip() { sed 's/"[a-z_]*seconds": [0-9.]*//g; s/"[a-z_]*words_per_s": [0-9.]*//
 [ "$(strip "$work/ref/metrics.jsonl")" = "$(strip "$work/cut/metrics.jsonl")" ] ||
   fail "resumed perplexities differ: $(strip "$work/ref/metrics.jsonl") vs $(strip "$work/cut/metrics.jsonl")"
 
+# Translation: a tiny aligned corpus, training, beam and greedy decoding, BLEU.
+mkdir -p "$work/mt"
+for split in train:300 val:30 test:30; do
+  name=${split%%:*} n=${split##*:}
+  awk -v n="$n" -v seed="${#name}" 'BEGIN { srand(seed); for (i = 0; i < n; i++) {
+      k = 2 + int(rand() * 5); s = ""; t = "";
+      for (j = 0; j < k; j++) { w = int(rand() * 12); s = s (j ? " " : "") "e" w; t = t (j ? " " : "") "f" w }
+      print s > "/dev/stderr"; print t } }' > "$work/mt/$name.fr" 2> "$work/mt/$name.en"
+done
+out=$("$bin" translate-train --data "$work/mt" --test test --hidden 24 --epochs 3 --batch 8 --threads 1 \
+      --out "$work/mtrun" --reverse --quiet 2>&1) || fail "translate-train failed: $out"
+grep -q "test conditional perplexity" <<<"$out" || fail "no test perplexity: $out"
+"$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 < "$work/mt/test.en" > "$work/hyp4" 2>&1 ||
+  fail "translate failed: $(cat "$work/hyp4")"
+[ "$(wc -l < "$work/hyp4")" -eq 30 ] || fail "expected 30 translations"
+"$bin" translate --model "$work/mtrun/model.safetensors" --beam 1 --input "$work/mt/test.en" > "$work/hyp1" ||
+  fail "greedy translate failed"
+expect 0 "BLEU = " -- "$bin" bleu "$work/hyp4" "$work/mt/test.fr"
+expect 1 "must align" -- "$bin" bleu "$work/hyp4" "$work/mt/train.fr"
+expect 2 "unknown option" -- "$bin" bleu --frob "$work/hyp4" "$work/mt/test.fr"
+expect 2 "unrecognized option" -- "$bin" translate --frob
+printf 'e1 e2\n\ne3\n' > "$work/mt/holes"
+expect 1 "empty line" -- "$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 --input "$work/mt/holes"
+expect 1 "not a translation model" -- "$bin" translate --model "$model" --input "$work/mt/test.en"
+head -5 "$work/mt/val.fr" > "$work/mt/short.fr"; cp "$work/mt/val.en" "$work/mt/short.en"
+expect 1 "aligned" -- "$bin" translate-train --data "$work/mt" --train short --test test --epochs 1 --out "$work/x"
+expect 1 "longer than the limit" -- "$bin" translate-train --data "$work/mt" --test test --max-len 6 --out "$work/x"
+
 if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
 echo "cli: all checks passed"

@@ -1,0 +1,311 @@
+/* `lstmlm translate-train`, `lstmlm translate` and `lstmlm bleu`: the paper's
+ * machine-translation experiment (SPEC.md section 4) on aligned text files,
+ * by default Multi30k English -> French. */
+#include "common.h"
+#include "progress.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { OPT_SRC = 512, OPT_TGT, OPT_TRAIN, OPT_VALID, OPT_TEST, OPT_REVERSE, OPT_MIN_COUNT, OPT_MAX_LEN, OPT_BEAM,
+       OPT_LENGTH_NORM, OPT_MAX_RATIO, OPT_INPUT };
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void train_usage(FILE *f) {
+    fprintf(f,
+            "Usage: %s translate-train [options]\n"
+            "Train the paper's translation model: an LSTM language model over each source\n"
+            "sentence, \"<sep>\", its translation and \"<eos>\", the loss on the translation only.\n"
+            "Reports the conditional perplexity of the targets on validation after every epoch\n"
+            "and on test at the end. Vocabulary: one joint source+target vocabulary, since one\n"
+            "embedding and one softmax serve both halves of the sequence.\n"
+            "\n"
+            "  --data DIR        folder of aligned files SPLIT.LANG (default ../shared/data/multi30k)\n"
+            "  --src LANG        source language suffix (default en)\n"
+            "  --tgt LANG        target language suffix (default fr)\n"
+            "  --train NAME      training split (default train); --valid NAME (val); --test NAME\n"
+            "                    (test_2016_flickr)\n"
+            "  --reverse         feed source sentences reversed (Sutskever et al. 2014)\n"
+            "  --min-count N     words seen fewer times in training become <unk> (default 2)\n"
+            "  --max-len N       longest source+target pair in tokens (default 128)\n"
+            "  --out DIR         run directory (default runs/mt)\n"
+            "  --layers N (2)  --hidden N (256)  --dropout P (0)  --init X (0.1)  --lr X (1)\n"
+            "  --max-epoch N (4)  --epochs N (10)  --decay X (2)  --clip X (5)  --batch N (32)\n"
+            "  --seed N (1)  --threads N (2)  --quiet\n"
+            "  -h, --help        this help\n",
+            prog);
+}
+
+static int split_path(char *buf, size_t n, const char *dir, const char *split, const char *lang) {
+    snprintf(buf, n, "%s/%s.%s", dir, split, lang);
+    if (file_exists(buf)) return 1;
+    report("%s not found (give the folder with --data, the split names with --train/--valid/--test)", buf);
+    return 0;
+}
+
+static int cmd_translate_train(int argc, char **argv) {
+    const char *data = "../shared/data/multi30k", *src = "en", *tgt = "fr", *out = "runs/mt";
+    const char *splits[3] = {"train", "val", "test_2016_flickr"};
+    int reverse = 0, min_count = 2, max_len = 128, quiet = 0, ok = 1, o;
+    lm_config c = {.layers = 2, .hidden = 256, .steps = 128, .batch = 32, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
+                   .max_epoch = 4, .epochs = 10, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
+                   .task = LM_TASK_TRANSLATE};
+    static const struct option opts[] = {
+        {"data", required_argument, 0, OPT_DATA},       {"src", required_argument, 0, OPT_SRC},
+        {"tgt", required_argument, 0, OPT_TGT},         {"train", required_argument, 0, OPT_TRAIN},
+        {"valid", required_argument, 0, OPT_VALID},     {"test", required_argument, 0, OPT_TEST},
+        {"reverse", no_argument, 0, OPT_REVERSE},       {"min-count", required_argument, 0, OPT_MIN_COUNT},
+        {"max-len", required_argument, 0, OPT_MAX_LEN}, {"out", required_argument, 0, OPT_OUT},
+        {"layers", required_argument, 0, OPT_LAYERS},   {"hidden", required_argument, 0, OPT_HIDDEN},
+        {"dropout", required_argument, 0, OPT_DROPOUT}, {"init", required_argument, 0, OPT_INIT},
+        {"lr", required_argument, 0, OPT_LR},           {"max-epoch", required_argument, 0, OPT_MAX_EPOCH},
+        {"epochs", required_argument, 0, OPT_EPOCHS},   {"decay", required_argument, 0, OPT_DECAY},
+        {"clip", required_argument, 0, OPT_CLIP},       {"batch", required_argument, 0, OPT_BATCH},
+        {"seed", required_argument, 0, OPT_SEED},       {"threads", required_argument, 0, OPT_THREADS},
+        {"quiet", no_argument, 0, OPT_QUIET},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case OPT_DATA: data = optarg; break;
+        case OPT_SRC: src = optarg; break;
+        case OPT_TGT: tgt = optarg; break;
+        case OPT_TRAIN: splits[0] = optarg; break;
+        case OPT_VALID: splits[1] = optarg; break;
+        case OPT_TEST: splits[2] = optarg; break;
+        case OPT_REVERSE: reverse = 1; break;
+        case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count); break;
+        case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 4, 10000, &max_len); break;
+        case OPT_OUT: out = optarg; break;
+        case OPT_LAYERS: ok = parse_int("layers", optarg, 1, 8, &c.layers); break;
+        case OPT_HIDDEN: ok = parse_int("hidden", optarg, 1, 16384, &c.hidden); break;
+        case OPT_DROPOUT: ok = parse_float("dropout", optarg, &c.dropout); break;
+        case OPT_INIT: ok = parse_float("init", optarg, &c.init); break;
+        case OPT_LR: ok = parse_float("lr", optarg, &c.lr); break;
+        case OPT_MAX_EPOCH: ok = parse_int("max-epoch", optarg, 0, 100000, &c.max_epoch); break;
+        case OPT_EPOCHS: ok = parse_int("epochs", optarg, 1, 100000, &c.epochs); break;
+        case OPT_DECAY: ok = parse_float("decay", optarg, &c.decay); break;
+        case OPT_CLIP: ok = parse_float("clip", optarg, &c.clip); break;
+        case OPT_BATCH: ok = parse_int("batch", optarg, 1, 10000, &c.batch); break;
+        case OPT_SEED: ok = parse_u64("seed", optarg, &c.seed); break;
+        case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &c.threads); break;
+        case OPT_QUIET: quiet = 1; break;
+        case 'h': train_usage(stdout); return 0;
+        default: fprintf(stderr, "Try '%s translate-train --help'.\n", prog); return 2;
+        }
+    }
+    if (!ok) return 2;
+    if (optind < argc) { report("translate-train: unexpected argument \"%s\"", argv[optind]); return 2; }
+    c.reverse_source = reverse;
+    c.steps = max_len - 1;  /* inputs are an example without its last token */
+    lm_error err;
+    if (lm_config_validate(&c, &err) != LM_OK) { report("translate-train: %s", err.msg); return 2; }
+    char paths[3][2][1100];
+    for (int s = 0; s < 3; s++)
+        if (!split_path(paths[s][0], sizeof paths[s][0], data, splits[s], src) ||
+            !split_path(paths[s][1], sizeof paths[s][1], data, splits[s], tgt))
+            return 1;
+
+    lm_set_threads(c.threads);
+    lm_vocab *v = NULL;
+    lm_pairs p[3] = {{0}};
+    lm_model *m = NULL;
+    FILE *metrics = NULL;
+    int rc = 1;
+    char model_path[1100], metrics_path[1100];
+    if (lm_pairs_vocab(&v, paths[0][0], paths[0][1], min_count, &err) != LM_OK) goto fail;
+    for (int s = 0; s < 3; s++)
+        if (lm_pairs_read(&p[s], paths[s][0], paths[s][1], v, reverse, (size_t)max_len, &err) != LM_OK) goto fail;
+    if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) goto fail;
+    if (!mkdir_p(out)) { report("cannot create %s: %s", out, strerror(errno)); goto done; }
+    snprintf(model_path, sizeof model_path, "%s/%s", out, RUN_MODEL);
+    snprintf(metrics_path, sizeof metrics_path, "%s/%s", out, RUN_METRICS);
+    if (!(metrics = fopen(metrics_path, "w"))) { report("cannot write %s", metrics_path); goto done; }
+    printf("data: %s, %s -> %s: %zu / %zu / %zu pairs (%s, %s, %s)%s\n", data, src, tgt, p[0].n, p[1].n, p[2].n,
+           splits[0], splits[1], splits[2], reverse ? ", source reversed" : "");
+    printf("vocabulary: %d words (joint, min-count %d); model: layers %d hidden %d dropout %g init %g, %zu "
+           "parameters; batch %d lr %g max_epoch %d epochs %d decay %g clip %g seed %llu threads %d\n",
+           lm_vocab_size(v), min_count, c.layers, c.hidden, c.dropout, c.init, lm_model_num_params(m), c.batch, c.lr,
+           c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads);
+    printf("\n%5s %9s %10s %10s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "time(s)", "words/s");
+    fflush(stdout);
+    const double t_start = now();
+    for (int e = 1; e <= c.epochs; e++) {
+        const float lr = lm_config_lr_at(&c, e);
+        char label[48];
+        progress pr;
+        lm_run_stats tr, va;
+        snprintf(label, sizeof label, "epoch %d/%d", e, c.epochs);
+        progress_begin(&pr, label, quiet);
+        lm_status st = lm_pairs_train_epoch(m, &p[0], lr, c.seed * 1000003u + (uint64_t)e, progress_update, &pr, &tr, &err);
+        progress_end(&pr);
+        if (st != LM_OK) goto fail;
+        if (lm_pairs_evaluate(m, &p[1], c.batch, NULL, NULL, &va, &err) != LM_OK) goto fail;
+        printf("%5d %9.4g %10.2f %10.2f %9.1f %9.0f\n", e, lr, lm_perplexity(&tr), lm_perplexity(&va),
+               tr.seconds + va.seconds, (double)tr.words / tr.seconds);
+        fflush(stdout);
+        fprintf(metrics, "{\"epoch\": %d, \"lr\": %.6g, \"train_ppl\": %.4f, \"valid_ppl\": %.4f, \"train_seconds\": %.2f}\n",
+                e, lr, lm_perplexity(&tr), lm_perplexity(&va), tr.seconds);
+        fflush(metrics);
+        if (lm_checkpoint_save(m, v, NULL, model_path, &err) != LM_OK) goto fail;
+    }
+    lm_run_stats te;
+    if (lm_pairs_evaluate(m, &p[2], c.batch, NULL, NULL, &te, &err) != LM_OK) goto fail;
+    printf("\ntest conditional perplexity %.2f (%zu target words incl. <eos>)\ndone in %.0fs; model saved to %s\n",
+           lm_perplexity(&te), te.words, now() - t_start, model_path);
+    fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu}\n", lm_perplexity(&te), te.words);
+    rc = 0;
+    goto done;
+fail:
+    report("%s", err.msg);
+done:
+    if (metrics) fclose(metrics);
+    for (int s = 0; s < 3; s++) lm_pairs_free(&p[s]);
+    lm_model_free(m);
+    lm_vocab_free(v);
+    return rc;
+}
+
+static void translate_usage(FILE *f) {
+    fprintf(f,
+            "Usage: %s translate --model FILE [options] < source.txt > hypotheses.txt\n"
+            "Translate one tokenised sentence per line with beam search.\n"
+            "\n"
+            "  --model FILE       model.safetensors written by `lstmlm translate-train` (required)\n"
+            "  --input FILE       read sources from FILE instead of standard input\n"
+            "  --beam K           hypotheses kept (default 12, the paper's); 1 = greedy decoding\n"
+            "  --length-norm A    rank finished hypotheses by logp / length^A (default 0: off)\n"
+            "  --max-ratio R      stop after R x source length + 10 words (default 2)\n"
+            "  --threads N        BLAS and OpenMP threads (default 1)\n"
+            "  --quiet            no progress on stderr\n"
+            "  -h, --help         this help\n",
+            prog);
+}
+
+static int cmd_translate(int argc, char **argv) {
+    const char *model_path = NULL, *input = NULL;
+    int beam = 12, threads = 1, quiet = 0, ok = 1, o;
+    float length_norm = 0.0f, max_ratio = 2.0f;
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL},   {"input", required_argument, 0, OPT_INPUT},
+        {"beam", required_argument, 0, OPT_BEAM},     {"length-norm", required_argument, 0, OPT_LENGTH_NORM},
+        {"max-ratio", required_argument, 0, OPT_MAX_RATIO}, {"threads", required_argument, 0, OPT_THREADS},
+        {"quiet", no_argument, 0, OPT_QUIET},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case OPT_MODEL: model_path = optarg; break;
+        case OPT_INPUT: input = optarg; break;
+        case OPT_BEAM: ok = parse_int("beam", optarg, 1, 1000, &beam); break;
+        case OPT_LENGTH_NORM:
+            ok = parse_float("length-norm", optarg, &length_norm);
+            if (ok && length_norm < 0) report("--length-norm: must be >= 0"), ok = 0;
+            break;
+        case OPT_MAX_RATIO:
+            ok = parse_float("max-ratio", optarg, &max_ratio);
+            if (ok && !(max_ratio > 0)) report("--max-ratio: must be > 0"), ok = 0;
+            break;
+        case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &threads); break;
+        case OPT_QUIET: quiet = 1; break;
+        case 'h': translate_usage(stdout); return 0;
+        default: fprintf(stderr, "Try '%s translate --help'.\n", prog); return 2;
+        }
+    }
+    if (!ok) return 2;
+    if (optind < argc) { report("translate: unexpected argument \"%s\"", argv[optind]); return 2; }
+    if (!model_path) { report("translate: --model FILE is required (see --help)"); return 2; }
+    lm_set_threads(threads);
+    lm_error err;
+    lm_model *m = NULL;
+    lm_vocab *v = NULL;
+    FILE *in = stdin;
+    char *line = NULL;
+    size_t cap = 0, lines = 0;
+    int32_t *ids = NULL, *srcv = NULL, *outv = NULL;
+    int rc = 1;
+    if (lm_checkpoint_load(&m, &v, NULL, model_path, threads, &err) != LM_OK) goto fail;
+    if (lm_model_config(m)->task != LM_TASK_TRANSLATE) {
+        report("translate: %s is a language model, not a translation model (train one with translate-train)", model_path);
+        goto done;
+    }
+    if (beam > lm_model_config(m)->batch) {
+        report("translate: --beam can be at most %d for this model (its training batch)", lm_model_config(m)->batch);
+        goto done;
+    }
+    if (input && !(in = fopen(input, "r"))) { report("%s: cannot open: %s", input, strerror(errno)); goto done; }
+    const int unk = lm_vocab_find(v, "<unk>");
+    const double t0 = now();
+    for (ssize_t len; (len = getline(&line, &cap, in)) >= 0;) {
+        lines++;
+        size_t words = 0;
+        int32_t *grown = realloc(ids, ((size_t)len / 2 + 2) * sizeof *ids);
+        int32_t *gs = realloc(srcv, ((size_t)len / 2 + 3) * sizeof *srcv);
+        if (!grown || !gs) { free(grown ? grown : ids), free(gs ? gs : srcv); ids = srcv = NULL; report("out of memory"); goto done; }
+        ids = grown, srcv = gs;
+        char *save = NULL;
+        for (char *w = strtok_r(line, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save)) {
+            int id = lm_vocab_find(v, w);
+            ids[words++] = id >= 0 ? id : unk;
+        }
+        if (words == 0) { report("%s:%zu: empty line (one sentence per line)", input ? input : "stdin", lines); goto done; }
+        size_t n_src = lm_pairs_source(m, v, ids, words, srcv);
+        lm_beam_opts bo = {beam, (size_t)(max_ratio * (float)words) + 10, length_norm};
+        size_t n_out;
+        double logp;
+        int32_t *go = realloc(outv, bo.max_len * sizeof *outv);
+        if (!go) { report("out of memory"); goto done; }
+        outv = go;
+        if (lm_translate(m, srcv, n_src, &bo, outv, bo.max_len, &n_out, &logp, &err) != LM_OK) goto fail;
+        for (size_t i = 0; i < n_out; i++) printf("%s%s", i ? " " : "", lm_vocab_word(v, outv[i]));
+        putchar('\n');
+        if (!quiet && lines % 50 == 0) fprintf(stderr, "\r%zu sentences, %.1f/s", lines, (double)lines / (now() - t0));
+    }
+    if (!quiet && lines >= 50) fputc('\n', stderr);
+    if (ferror(in)) { report("read error on %s", input ? input : "stdin"); goto done; }
+    rc = fflush(stdout) == 0 ? 0 : 1;
+    goto done;
+fail:
+    report("%s", err.msg);
+done:
+    if (in && in != stdin) fclose(in);
+    free(line), free(ids), free(srcv), free(outv);
+    lm_model_free(m);
+    lm_vocab_free(v);
+    return rc;
+}
+
+static int cmd_bleu(int argc, char **argv) {
+    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        printf("Usage: %s bleu HYPOTHESES REFERENCE\n"
+               "Corpus BLEU-4 of tokenised hypotheses against one reference per line, as\n"
+               "multi-bleu.perl computes it (clipped n-gram precisions, brevity penalty).\n", prog);
+        return 0;
+    }
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1]) { report("bleu: unknown option \"%s\" (see --help)", argv[i]); return 2; }
+    if (argc != 3) { report("bleu: give HYPOTHESES and REFERENCE files (see --help)"); return 2; }
+    lm_bleu b;
+    lm_error err;
+    if (lm_bleu_files(&b, argv[1], argv[2], &err) != LM_OK) { report("%s", err.msg); return 1; }
+    printf("BLEU = %.2f, %.1f/%.1f/%.1f/%.1f (BP=%.3f, ratio=%.3f, hyp_len=%zu, ref_len=%zu)\n", 100 * b.bleu,
+           100 * b.precision[0], 100 * b.precision[1], 100 * b.precision[2], 100 * b.precision[3], b.brevity_penalty,
+           (double)b.hyp_len / (double)b.ref_len, b.hyp_len, b.ref_len);
+    return 0;
+}
+
+int cmd_translation(int argc, char **argv) {
+    if (!strcmp(argv[0], "translate-train")) return cmd_translate_train(argc, argv);
+    if (!strcmp(argv[0], "translate")) return cmd_translate(argc, argv);
+    return cmd_bleu(argc, argv);
+}
