@@ -44,7 +44,7 @@ for p in $presets; do
   /usr/bin/python3 "$torch" --config "$p" --eval-steps "$steps" --threads "$threads" > "$out/t.eval" 2>&1
   ttr=$(sed -n 's/^TRAIN words\/s \([0-9]*\).*/\1/p' "$out/t.train")
   tev=$(sed -n 's/^EVAL words\/s \([0-9]*\).*/\1/p' "$out/t.eval")
-  read -r otr oev omem < <(awk -v p="$p" '$1 == p {print $2, $3, $9}' "$out/ours")
+  read -r otr oev omem < <(awk -v p="$p" '$1 == p {print $2, $3, $8}' "$out/ours")
   printf '%-7s %10.0f %10.0f %5.2fx | %10.0f %10.0f %5.2fx | %8.0f %8.0f\n' "$p" "$otr" "$ttr" \
     "$(echo "$otr / $ttr" | bc -l)" "$oev" "$tev" "$(echo "$oev / $tev" | bc -l)" "$omem" \
     "$(echo "$(cat "$out/t.mem") / 1024" | bc -l)"
