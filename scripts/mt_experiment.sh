@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 out=${1:-runs/mt}
 shift || true
 data=${MT_DATA:-../shared/data/multi30k}
-common=(--data "$data" --src en --tgt fr --layers 2 --hidden 256 --batch 32 --epochs 8 --max-epoch 4 --decay 2
-        --min-count 2 --init 0.1 --threads 1 --quiet "$@")
+common=(--data "$data" --src en --tgt fr --layers 2 --hidden 256 --batch 32 --epochs 6 --max-epoch 3 --decay 2
+        --min-count 3 --init 0.1 --threads 1 --quiet "$@")
 [ -x build/lstmlm ] || scripts/build.sh
 mkdir -p "$out"
 build/lstmlm translate-train "${common[@]}" --dropout 0 --out "$out/nonreg" > "$out/nonreg.log" 2>&1 &
