@@ -3,6 +3,7 @@
 # paper's small preset on PTB (13 epochs; about 40 minutes on 2 cores).
 # Data: --data DIR, else $LSTMLM_DATA, else ../shared/data/ptb, else data/ptb,
 # else it is downloaded into data/ptb. Other arguments go to `lstmlm train`.
+# Run again without arguments after an interruption, it resumes runs/small.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=""
@@ -26,4 +27,8 @@ if [ -z "$data" ]; then
 fi
 scripts/deps.sh
 scripts/build.sh
+# Run again after an interruption, it continues the run instead of refusing it.
+if [ ${#args[@]} -eq 0 ] && [ -f runs/small/state.safetensors ]; then
+  exec build/lstmlm train --resume runs/small --data "$data"
+fi
 exec build/lstmlm train --preset small --data "$data" "${args[@]}"
