@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build, then train and evaluate the
-# paper's small preset on PTB (13 epochs; about 40 minutes on 2 cores).
+# paper's small preset on PTB (13 epochs; about half an hour on 2 cores).
 # Data: --data DIR, else $LSTMLM_DATA, else ../shared/data/ptb, else data/ptb,
 # else it is downloaded into data/ptb. Other arguments go to `lstmlm train`.
 # Run again without arguments after an interruption, it resumes runs/small.
