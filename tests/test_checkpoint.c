@@ -46,10 +46,11 @@ static void round_trip_is_exact(void **state) {
     for (int i = 0; i < 5; i++) assert_string_equal(lm_vocab_word(v, i), lm_vocab_word(v2, i));
     struct stat st;
     assert_int_equal(stat("/tmp/lstmlm_test_roundtrip.safetensors.tmp", &st), -1);  /* renamed away */
+    lm_model_free(m2), lm_vocab_free(v2);
     lm_train_state ts;
     assert_int_equal(lm_checkpoint_load(&m2, &v2, &ts, path, 1, &err), LM_EFORMAT);  /* no state in it */
     assert_non_null(strstr(err.msg, "training state"));
-    lm_model_free(m2), lm_vocab_free(v2);
+    assert_null(m2);
 
     /* With a training state: every field back exactly. */
     int32_t x[6] = {1, 2, 3, 4, 0, 1}, y[6] = {2, 3, 4, 0, 1, 2};
