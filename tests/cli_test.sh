@@ -126,6 +126,7 @@ expect 2 "unrecognized option" -- "$bin" translate --frob
 printf 'e1 e2\n\ne3\n' > "$work/mt/holes"
 expect 1 "empty line" -- "$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 --input "$work/mt/holes"
 expect 1 "not a translation model" -- "$bin" translate --model "$model" --input "$work/mt/test.en"
+expect 1 "different vocabularies" -- "$bin" eval --model "$model" --model "$work/mtrun/model.safetensors" --data "$work/data"
 head -5 "$work/mt/val.fr" > "$work/mt/short.fr"; cp "$work/mt/val.en" "$work/mt/short.en"
 expect 1 "aligned" -- "$bin" translate-train --data "$work/mt" --train short --test test --epochs 1 --out "$work/x"
 expect 1 "longer than the limit" -- "$bin" translate-train --data "$work/mt" --test test --max-len 6 --out "$work/x"
