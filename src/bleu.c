@@ -7,7 +7,6 @@
 #include "text.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,32 +101,17 @@ lm_status lm_bleu_lines(lm_bleu *out, const char *const *hyp, const char *const 
 
 /* Lines of a file (without their newlines), NUL bytes and bad UTF-8 rejected. */
 static lm_status read_lines(const char *path, char **buf_out, char ***lines_out, size_t *n_out, lm_error *err) {
-    lm_text t;
-    lm_status st = lm_text_read(&t, path, err);  /* validates the bytes */
-    if (st != LM_OK && !(st == LM_EDATA && strstr(err->msg, "no words"))) return st;
-    if (st == LM_OK) lm_text_free(&t);
-    FILE *f = fopen(path, "rb");
-    if (!f) return lm_fail(err, LM_EIO, "%s: cannot open", path);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, 2 * cap + 1);
-            if (!nb) free(buf);
-            buf = nb, cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) return lm_fail(err, LM_ENOMEM, "out of memory");
-    buf[n] = '\0';
+    char *buf;
+    size_t n;
+    lm_status st = lm_text_load(path, &buf, &n, err);
+    if (st != LM_OK) return st;
     size_t count = 0;
     for (size_t i = 0; i < n; i++) count += buf[i] == '\n';
     if (n && buf[n - 1] != '\n') count++;
     char **lines = malloc((count + 1) * sizeof *lines);
     if (!lines) { free(buf); return lm_fail(err, LM_ENOMEM, "out of memory"); }
-    size_t k = 0;
-    for (char *p = buf; k < count; k++) {
+    char *p = buf;
+    for (size_t k = 0; k < count; k++) {
         lines[k] = p;
         char *nl = strchr(p, '\n');
         if (!nl) break;

@@ -60,27 +60,40 @@ done:
     return LM_OK;
 }
 
-lm_status lm_text_read(lm_text *t, const char *path, lm_error *err) {
-    memset(t, 0, sizeof *t);
+lm_status lm_text_load(const char *path, char **out, size_t *out_len, lm_error *err) {
     char *buf = NULL;
     size_t len = 0;
     lm_status st = read_file(path, &buf, &len, err);
     if (st != LM_OK) return st;
-    if (len == 0) { free(buf); return lm_fail(err, LM_EDATA, "%s: file is empty", path); }
-
-    /* Validate bytes and count words and lines in one pass. */
-    size_t n_words = 0, n_lines = 0;
     uint32_t line = 1;
-    int in_word = 0;
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)buf[i];
         if (c == 0) { free(buf); return lm_fail(err, LM_EDATA, "%s:%u: NUL byte in text (binary file?)", path, line); }
         size_t sl = utf8_seq_len((const unsigned char *)buf + i, len - i);
         if (sl == 0) { free(buf); return lm_fail(err, LM_EDATA, "%s:%u: invalid UTF-8 at byte %zu", path, line, i); }
-        if (c == '\n') { n_lines++, line++, in_word = 0; }
-        else if (is_space((char)c)) in_word = 0;
-        else if (!in_word) { n_words++, in_word = 1; }
+        line += c == '\n';
         i += sl;
+    }
+    *out = buf, *out_len = len;
+    return LM_OK;
+}
+
+lm_status lm_text_read(lm_text *t, const char *path, lm_error *err) {
+    memset(t, 0, sizeof *t);
+    char *buf = NULL;
+    size_t len = 0;
+    lm_status st = lm_text_load(path, &buf, &len, err);
+    if (st != LM_OK) return st;
+    if (len == 0) { free(buf); return lm_fail(err, LM_EDATA, "%s: file is empty", path); }
+
+    /* Count words and lines (the bytes are known to be valid). */
+    size_t n_words = 0, n_lines = 0;
+    int in_word = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (c == '\n') n_lines++, in_word = 0;
+        else if (is_space(c)) in_word = 0;
+        else if (!in_word) n_words++, in_word = 1;
     }
     if (n_words == 0) { free(buf); return lm_fail(err, LM_EDATA, "%s: no words (only white space)", path); }
     const int unterminated = buf[len - 1] != '\n';
@@ -92,7 +105,7 @@ lm_status lm_text_read(lm_text *t, const char *path, lm_error *err) {
     if (!t->words || !t->lines) { free(buf); lm_text_free(t); return lm_fail(err, LM_ENOMEM, "%s: out of memory", path); }
 
     size_t k = 0;
-    line = 1;
+    uint32_t line = 1;
     for (size_t i = 0; i < len;) {
         char c = buf[i];
         if (c == '\n') {

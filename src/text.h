@@ -15,6 +15,10 @@ typedef struct {
     size_t n;
 } lm_text;
 
+/* Read a whole file, NUL-terminated, rejecting NUL bytes and invalid UTF-8
+ * (messages name the file and line). An empty file is returned as such. */
+lm_status lm_text_load(const char *path, char **buf, size_t *len, lm_error *err);
+
 /* Read `path`, reject empty files, NUL bytes, invalid UTF-8 and files with
  * no words (each error names the file and, where it applies, the line). */
 lm_status lm_text_read(lm_text *t, const char *path, lm_error *err);
