@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 const char *prog = "lstmlm";
 
@@ -53,6 +54,31 @@ int parse_u64(const char *opt, const char *s, uint64_t *out) {
     }
     *out = v;
     return 1;
+}
+
+int parse_config_option(int opt, const char *arg, lm_config *c) {
+    switch (opt) {
+    case OPT_LAYERS: return parse_int("layers", arg, 1, 8, &c->layers);
+    case OPT_HIDDEN: return parse_int("hidden", arg, 1, 16384, &c->hidden);
+    case OPT_STEPS: return parse_int("steps", arg, 1, 10000, &c->steps);
+    case OPT_BATCH: return parse_int("batch", arg, 1, 10000, &c->batch);
+    case OPT_DROPOUT: return parse_float("dropout", arg, &c->dropout);
+    case OPT_INIT: return parse_float("init", arg, &c->init);
+    case OPT_LR: return parse_float("lr", arg, &c->lr);
+    case OPT_MAX_EPOCH: return parse_int("max-epoch", arg, 0, 100000, &c->max_epoch);
+    case OPT_EPOCHS: return parse_int("epochs", arg, 1, 100000, &c->epochs);
+    case OPT_DECAY: return parse_float("decay", arg, &c->decay);
+    case OPT_CLIP: return parse_float("clip", arg, &c->clip);
+    case OPT_SEED: return parse_u64("seed", arg, &c->seed);
+    case OPT_THREADS: return parse_int("threads", arg, 1, 1024, &c->threads);
+    default: return -1;
+    }
+}
+
+double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int file_exists(const char *path) {

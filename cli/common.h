@@ -21,6 +21,12 @@ int parse_int(const char *opt, const char *s, int lo, int hi, int *out);
 int parse_float(const char *opt, const char *s, float *out);
 int parse_u64(const char *opt, const char *s, uint64_t *out);
 
+/* A hyperparameter flag (--layers ... --seed, --threads) into c:
+ * 1 parsed, 0 bad value (reported), -1 not such a flag. */
+int parse_config_option(int opt, const char *arg, lm_config *c);
+/* Monotonic wall-clock seconds. */
+double now_seconds(void);
+
 int file_exists(const char *path);
 int mkdir_p(const char *path);
 /* The PTB folder: given, else $LSTMLM_DATA, else ../shared/data/ptb, else data/ptb. */

@@ -1,5 +1,6 @@
 /* Progress line: epoch, percent done, words/s, running perplexity, ETA. */
 #include "progress.h"
+#include "common.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -7,18 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void progress_begin(progress *p, const char *label, int quiet) {
     memset(p, 0, sizeof *p);
     snprintf(p->label, sizeof p->label, "%s", label);
     p->tty = isatty(fileno(stderr));
     p->quiet = quiet;
-    p->last_draw = now();
+    p->last_draw = now_seconds();
 }
 
 static void fmt_duration(char *buf, size_t n, double s) {
@@ -31,7 +26,7 @@ static void fmt_duration(char *buf, size_t n, double s) {
 int progress_update(void *user, size_t done, size_t total, const lm_run_stats *s) {
     progress *p = user;
     if (p->quiet || total == 0) return 0;
-    double t = now();
+    double t = now_seconds();
     int tenth = (int)(10 * done / total);
     if (p->tty ? (t - p->last_draw < 0.25 && done != total) : (tenth == p->last_tenth || done == total)) return 0;
     p->last_draw = t, p->last_tenth = tenth;

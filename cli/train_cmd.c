@@ -15,12 +15,6 @@
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) { stop_signal = sig; }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef struct {
     lm_model *m;
     lm_vocab *v;
@@ -36,7 +30,7 @@ typedef struct {
 static lm_status save_state(trainer *t, size_t window, const lm_run_stats *partial) {
     t->ts.window = window;
     t->ts.partial = *partial;
-    t->last_save = now();
+    t->last_save = now_seconds();
     return lm_checkpoint_save(t->m, t->v, &t->ts, t->state_path, &t->err);
 }
 
@@ -45,7 +39,7 @@ static int on_window(void *user, size_t done, size_t total, const lm_run_stats *
     trainer *t = user;
     progress_update(&t->pr, done, total, s);
     if (stop_signal) return 1;
-    if (done < total && now() - t->last_save >= t->save_every && save_state(t, done, s) != LM_OK) {
+    if (done < total && now_seconds() - t->last_save >= t->save_every && save_state(t, done, s) != LM_OK) {
         t->save_failed = 1;
         return 1;
     }
@@ -168,19 +162,6 @@ int cmd_train(int argc, char **argv) {
         case OPT_DATA: data = optarg; break;
         case OPT_OUT: out = optarg; break;
         case OPT_RESUME: resume = optarg; break;
-        case OPT_LAYERS: ok = parse_int("layers", optarg, 1, 8, &c.layers); break;
-        case OPT_HIDDEN: ok = parse_int("hidden", optarg, 1, 16384, &c.hidden); break;
-        case OPT_STEPS: ok = parse_int("steps", optarg, 1, 10000, &c.steps); break;
-        case OPT_BATCH: ok = parse_int("batch", optarg, 1, 10000, &c.batch); break;
-        case OPT_DROPOUT: ok = parse_float("dropout", optarg, &c.dropout); break;
-        case OPT_INIT: ok = parse_float("init", optarg, &c.init); break;
-        case OPT_LR: ok = parse_float("lr", optarg, &c.lr); break;
-        case OPT_MAX_EPOCH: ok = parse_int("max-epoch", optarg, 0, 100000, &c.max_epoch); break;
-        case OPT_EPOCHS: ok = parse_int("epochs", optarg, 1, 100000, &c.epochs); break;
-        case OPT_DECAY: ok = parse_float("decay", optarg, &c.decay); break;
-        case OPT_CLIP: ok = parse_float("clip", optarg, &c.clip); break;
-        case OPT_SEED: ok = parse_u64("seed", optarg, &c.seed); break;
-        case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &c.threads), threads_given = 1; break;
         case OPT_SAVE_EVERY:
             ok = parse_float("save-every", optarg, &save_every);
             if (ok && save_every < 0) report("--save-every: must be >= 0"), ok = 0;
@@ -188,7 +169,12 @@ int cmd_train(int argc, char **argv) {
         case OPT_NO_TEST: no_test = 1; break;
         case OPT_QUIET: quiet = 1; break;
         case 'h': train_usage(stdout, &c); return 0;
-        default: fprintf(stderr, "Try '%s train --help'.\n", prog); return 2;
+        default:
+            if ((ok = parse_config_option(o, optarg, &c)) < 0) {
+                fprintf(stderr, "Try '%s train --help'.\n", prog);
+                return 2;
+            }
+            threads_given |= o == OPT_THREADS;
         }
     }
     if (!ok) return 2;
@@ -269,7 +255,7 @@ int cmd_train(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     t.save_every = save_every;
-    const double t_start = now();
+    const double t_start = now_seconds();
     for (; t.ts.epoch <= c.epochs; t.ts.epoch++) {
         const int e = t.ts.epoch;
         const float lr = lm_config_lr_at(&c, e);
@@ -278,7 +264,7 @@ int cmd_train(int argc, char **argv) {
         size_t done;
         snprintf(label, sizeof label, "epoch %d/%d", e, c.epochs);
         progress_begin(&t.pr, label, quiet);
-        t.last_save = now();
+        t.last_save = now_seconds();
         lm_status st = lm_train_epoch(t.m, &tok[0], lr, t.ts.window, on_window, &t, &tr, &done, &t.err);
         progress_end(&t.pr);
         if (st != LM_OK || t.save_failed) goto fail;
@@ -331,7 +317,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu, \"test_seconds\": %.2f}\n", lm_perplexity(&te),
                 te.words, te.seconds);
     }
-    printf("done in %.0fs; model saved to %s\n", now() - t_start, t.model_path);
+    printf("done in %.0fs; model saved to %s\n", now_seconds() - t_start, t.model_path);
     rc = 0;
     goto out;
 fail:

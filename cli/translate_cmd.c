@@ -13,12 +13,6 @@
 enum { OPT_SRC = 512, OPT_TGT, OPT_TRAIN, OPT_VALID, OPT_TEST, OPT_REVERSE, OPT_MIN_COUNT, OPT_MAX_LEN, OPT_BEAM,
        OPT_LENGTH_NORM, OPT_MAX_RATIO, OPT_INPUT };
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void train_usage(FILE *f) {
     fprintf(f,
             "Usage: %s translate-train [options]\n"
@@ -86,21 +80,13 @@ static int cmd_translate_train(int argc, char **argv) {
         case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count); break;
         case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 4, 10000, &max_len); break;
         case OPT_OUT: out = optarg; break;
-        case OPT_LAYERS: ok = parse_int("layers", optarg, 1, 8, &c.layers); break;
-        case OPT_HIDDEN: ok = parse_int("hidden", optarg, 1, 16384, &c.hidden); break;
-        case OPT_DROPOUT: ok = parse_float("dropout", optarg, &c.dropout); break;
-        case OPT_INIT: ok = parse_float("init", optarg, &c.init); break;
-        case OPT_LR: ok = parse_float("lr", optarg, &c.lr); break;
-        case OPT_MAX_EPOCH: ok = parse_int("max-epoch", optarg, 0, 100000, &c.max_epoch); break;
-        case OPT_EPOCHS: ok = parse_int("epochs", optarg, 1, 100000, &c.epochs); break;
-        case OPT_DECAY: ok = parse_float("decay", optarg, &c.decay); break;
-        case OPT_CLIP: ok = parse_float("clip", optarg, &c.clip); break;
-        case OPT_BATCH: ok = parse_int("batch", optarg, 1, 10000, &c.batch); break;
-        case OPT_SEED: ok = parse_u64("seed", optarg, &c.seed); break;
-        case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &c.threads); break;
         case OPT_QUIET: quiet = 1; break;
         case 'h': train_usage(stdout); return 0;
-        default: fprintf(stderr, "Try '%s translate-train --help'.\n", prog); return 2;
+        default:
+            if ((ok = parse_config_option(o, optarg, &c)) < 0) {
+                fprintf(stderr, "Try '%s translate-train --help'.\n", prog);
+                return 2;
+            }
         }
     }
     if (!ok) return 2;
@@ -138,7 +124,7 @@ static int cmd_translate_train(int argc, char **argv) {
            c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads);
     printf("\n%5s %9s %10s %10s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "time(s)", "words/s");
     fflush(stdout);
-    const double t_start = now();
+    const double t_start = now_seconds();
     for (int e = 1; e <= c.epochs; e++) {
         const float lr = lm_config_lr_at(&c, e);
         char label[48];
@@ -161,7 +147,7 @@ static int cmd_translate_train(int argc, char **argv) {
     lm_run_stats te;
     if (lm_pairs_evaluate(m, &p[2], c.batch, NULL, NULL, &te, &err) != LM_OK) goto fail;
     printf("\ntest conditional perplexity %.2f (%zu target words incl. <eos>)\ndone in %.0fs; model saved to %s\n",
-           lm_perplexity(&te), te.words, now() - t_start, model_path);
+           lm_perplexity(&te), te.words, now_seconds() - t_start, model_path);
     fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu}\n", lm_perplexity(&te), te.words);
     rc = 0;
     goto done;
@@ -245,7 +231,7 @@ static int cmd_translate(int argc, char **argv) {
     }
     if (input && !(in = fopen(input, "r"))) { report("%s: cannot open: %s", input, strerror(errno)); goto done; }
     const int unk = lm_vocab_find(v, "<unk>");
-    const double t0 = now();
+    const double t0 = now_seconds();
     for (ssize_t len; (len = getline(&line, &cap, in)) >= 0;) {
         lines++;
         size_t words = 0;
@@ -269,7 +255,7 @@ static int cmd_translate(int argc, char **argv) {
         if (lm_translate(m, srcv, n_src, &bo, outv, bo.max_len, &n_out, &logp, &err) != LM_OK) goto fail;
         for (size_t i = 0; i < n_out; i++) printf("%s%s", i ? " " : "", lm_vocab_word(v, outv[i]));
         putchar('\n');
-        if (!quiet && lines % 50 == 0) fprintf(stderr, "\r%zu sentences, %.1f/s", lines, (double)lines / (now() - t0));
+        if (!quiet && lines % 50 == 0) fprintf(stderr, "\r%zu sentences, %.1f/s", lines, (double)lines / (now_seconds() - t0));
     }
     if (!quiet && lines >= 50) fputc('\n', stderr);
     if (ferror(in)) { report("read error on %s", input ? input : "stdin"); goto done; }
