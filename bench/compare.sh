@@ -9,7 +9,8 @@
 #   env -u OPENBLAS_CORETYPE bench/compare.sh   # what users get: OpenBLAS picks its kernel
 #
 # Variables: PRESETS (default "small medium large"), THREADS (2),
-# TORCH_STEPS (30 timed+warm-up training steps, 30 eval steps), WINDOWS/REPS for ours.
+# TORCH_STEPS (30 timed+warm-up training steps, 30 eval steps), WINDOWS/REPS for ours,
+# BF16 (1: also run ours with --bf16 where the CPU has AVX512_BF16; 0: FP32 only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 presets=${PRESETS:-small medium large}
@@ -32,12 +33,20 @@ for line in open("/proc/self/maps"):
 PY
 )
 echo "PyTorch's OpenBLAS: ${tk:-not loaded}"
+# BF16 matrix products as well, where the CPU has AVX512_BF16 (BF16=0 skips them).
+bf16=${BF16:-1}
+grep -qw avx512_bf16 /proc/cpuinfo || bf16=0
 # shellcheck disable=SC2086  # presets is a list
 /usr/bin/time -f "%M" -o "$out/ours.mem" build/lstmlm bench --threads "$threads" \
   --windows "${WINDOWS:-8}" --reps "${REPS:-5}" $presets | tee "$out/ours"
+if [ "$bf16" = 1 ]; then
+  # shellcheck disable=SC2086
+  build/lstmlm bench --bf16 --threads "$threads" --windows "${WINDOWS:-8}" --reps "${REPS:-5}" $presets \
+    | tee "$out/ours16"
+fi
 
-printf '\n%-7s %10s %10s %6s | %10s %10s %6s | %8s %8s\n' preset "ours tr" "torch tr" ratio \
-  "ours ev" "torch ev" ratio "our MiB" "torchMiB"
+printf '\n%-7s %9s %9s %9s %6s %6s | %9s %9s %9s %6s %6s | %8s %8s\n' preset "fp32 tr" "bf16 tr" "torch tr" \
+  ratio r.bf16 "fp32 ev" "bf16 ev" "torch ev" ratio r.bf16 "our MiB" "torchMiB"
 for p in $presets; do
   /usr/bin/time -f "%M" -o "$out/t.mem" /usr/bin/python3 "$torch" --config "$p" --max-steps "$steps" \
     --threads "$threads" > "$out/t.train" 2>&1
@@ -45,7 +54,10 @@ for p in $presets; do
   ttr=$(sed -n 's/^TRAIN words\/s \([0-9]*\).*/\1/p' "$out/t.train")
   tev=$(sed -n 's/^EVAL words\/s \([0-9]*\).*/\1/p' "$out/t.eval")
   read -r otr oev omem < <(awk -v p="$p" '$1 == p {print $2, $3, $8}' "$out/ours")
-  printf '%-7s %10.0f %10.0f %5.2fx | %10.0f %10.0f %5.2fx | %8.0f %8.0f\n' "$p" "$otr" "$ttr" \
-    "$(echo "$otr / $ttr" | bc -l)" "$oev" "$tev" "$(echo "$oev / $tev" | bc -l)" "$omem" \
-    "$(echo "$(cat "$out/t.mem") / 1024" | bc -l)"
+  btr=0 bev=0
+  [ "$bf16" = 1 ] && read -r btr bev < <(awk -v p="$p" '$1 == p {print $2, $3}' "$out/ours16")
+  printf '%-7s %9.0f %9.0f %9.0f %5.2fx %5.2fx | %9.0f %9.0f %9.0f %5.2fx %5.2fx | %8.0f %8.0f\n' "$p" \
+    "$otr" "$btr" "$ttr" "$(echo "$otr / $ttr" | bc -l)" "$(echo "$btr / $ttr" | bc -l)" \
+    "$oev" "$bev" "$tev" "$(echo "$oev / $tev" | bc -l)" "$(echo "$bev / $tev" | bc -l)" \
+    "$omem" "$(echo "$(cat "$out/t.mem") / 1024" | bc -l)"
 done

@@ -36,16 +36,18 @@ static void bench_usage(FILE *f) {
             "  --reps N        repetitions (default 5)\n"
             "  --threads N     BLAS and OpenMP threads (default 2)\n"
             "  --vocab N       vocabulary size (default 10000, PTB's)\n"
+            "  --bf16          matrix products in BF16 with FP32 accumulation (AVX512_BF16)\n"
             "  -h, --help      this help\n",
             prog);
 }
 
 /* One preset in this process: prints its result line. */
-static int run_preset(const char *name, int windows, int reps, int V) {
+static int run_preset(const char *name, int windows, int reps, int V, int bf16) {
     const double sgemm = lm_sgemm_gflops(2048, 5);
     lm_config c;
     lm_error err;
     if (lm_config_preset(&c, name, &err) != LM_OK) { report("%s", err.msg); return 1; }
+    c.bf16 = bf16;
     lm_model *m;
     if (lm_model_create(&m, &c, V, &err) != LM_OK) { report("%s", err.msg); return 1; }
     const size_t TB = (size_t)c.steps * c.batch;
@@ -92,11 +94,12 @@ static int run_preset(const char *name, int windows, int reps, int V) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    int windows = 8, reps = 5, threads = 2, V = 10000, ok = 1, o;
+    int windows = 8, reps = 5, threads = 2, V = 10000, bf16 = 0, ok = 1, o;
     static const struct option opts[] = {
         {"windows", required_argument, 0, OPT_WORDS}, {"reps", required_argument, 0, OPT_SAMPLES},
         {"threads", required_argument, 0, OPT_THREADS}, {"vocab", required_argument, 0, OPT_TEXT},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
+        {"bf16", no_argument, 0, OPT_BF16},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -105,11 +108,13 @@ int cmd_bench(int argc, char **argv) {
         case OPT_SAMPLES: ok = parse_int("reps", optarg, 1, 64, &reps); break;
         case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &threads); break;
         case OPT_TEXT: ok = parse_int("vocab", optarg, 2, 1 << 24, &V); break;
+        case OPT_BF16: bf16 = 1; break;
         case 'h': bench_usage(stdout); return 0;
         default: fprintf(stderr, "Try '%s bench --help'.\n", prog); return 2;
         }
     }
     if (!ok) return 2;
+    if (bf16 && !lm_bf16_available()) { report("bench: --bf16: this CPU lacks AVX512_BF16"); return 2; }
     const char *all[] = {"small", "medium", "large"};
     const char **presets = optind < argc ? (const char **)argv + optind : all;
     int n = optind < argc ? argc - optind : 3;
@@ -118,8 +123,9 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < n; i++)
         if (lm_config_preset(&probe, presets[i], &err) != LM_OK) { report("bench: %s", err.msg); return 2; }
     const char *core = getenv("OPENBLAS_CORETYPE");
-    printf("lstmlm bench: %d threads, BLAS kernel %s (OPENBLAS_CORETYPE=%s), vocabulary %d; %d reps x %d windows\n",
-           threads, lm_blas_kernel(), core ? core : "(unset)", V, reps, windows);
+    printf("lstmlm bench: %d threads, BLAS kernel %s (OPENBLAS_CORETYPE=%s), vocabulary %d; %d reps x %d windows; "
+           "matrix products %s\n",
+           threads, lm_blas_kernel(), core ? core : "(unset)", V, reps, windows, bf16 ? "BF16 (FP32 accumulation)" : "FP32");
     printf("GF/s by 6(L 8n^2 + nV) per trained word, 2(...) per evaluated word; sgemm: 2048^3, same process\n");
     printf("%-7s %10s %10s %9s %8s %9s %8s %9s %9s\n", "preset", "train w/s", "eval w/s", "trainGF/s", "of sgemm",
            "evalGF/s", "of sgemm", "peak MiB", "sgemmGF/s");
@@ -129,7 +135,7 @@ int cmd_bench(int argc, char **argv) {
         pid_t pid = fork();
         if (pid == 0) {
             lm_set_threads(threads);  /* OpenMP starts in the child only */
-            _exit(run_preset(presets[i], windows, reps, V));
+            _exit(run_preset(presets[i], windows, reps, V, bf16));
         }
         int status = 1;
         if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;

@@ -71,6 +71,7 @@ int parse_config_option(int opt, const char *arg, lm_config *c) {
     case OPT_CLIP: return parse_float("clip", arg, &c->clip);
     case OPT_SEED: return parse_u64("seed", arg, &c->seed);
     case OPT_THREADS: return parse_int("threads", arg, 1, 1024, &c->threads);
+    case OPT_BF16: c->bf16 = 1; return 1;
     default: return -1;
     }
 }

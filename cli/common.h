@@ -21,7 +21,7 @@ int parse_int(const char *opt, const char *s, int lo, int hi, int *out);
 int parse_float(const char *opt, const char *s, float *out);
 int parse_u64(const char *opt, const char *s, uint64_t *out);
 
-/* A hyperparameter flag (--layers ... --seed, --threads) into c:
+/* A hyperparameter flag (--layers ... --seed, --threads, --bf16) into c:
  * 1 parsed, 0 bad value (reported), -1 not such a flag. */
 int parse_config_option(int opt, const char *arg, lm_config *c);
 /* Monotonic wall-clock seconds. */
@@ -40,7 +40,7 @@ enum {
     OPT_LAYERS = 256, OPT_HIDDEN, OPT_STEPS, OPT_BATCH, OPT_DROPOUT, OPT_INIT, OPT_LR, OPT_MAX_EPOCH,
     OPT_EPOCHS, OPT_DECAY, OPT_CLIP, OPT_SEED, OPT_THREADS, OPT_DATA, OPT_OUT, OPT_PRESET, OPT_QUIET,
     OPT_MODEL, OPT_SPLIT, OPT_TEXT, OPT_NO_TEST, OPT_RESUME, OPT_SAVE_EVERY, OPT_PREFIX, OPT_WORDS,
-    OPT_TEMPERATURE, OPT_TOPK, OPT_EXCLUDE, OPT_SAMPLES, OPT_OUTPUT,
+    OPT_TEMPERATURE, OPT_TOPK, OPT_EXCLUDE, OPT_SAMPLES, OPT_OUTPUT, OPT_BF16,
 };
 
 int cmd_train(int argc, char **argv);

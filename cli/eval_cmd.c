@@ -24,6 +24,8 @@ static void eval_usage(FILE *f) {
             "                    test protocol (default 1)\n"
             "  --steps N         window length (default: the models' smallest)\n"
             "  --threads N       BLAS and OpenMP threads (default 2)\n"
+            "  --bf16            matrix products in BF16 with FP32 accumulation (AVX512_BF16);\n"
+            "                    default FP32, whatever precision the model was trained in\n"
             "  --quiet           no progress line\n"
             "  -h, --help        this help\n",
             prog);
@@ -31,13 +33,14 @@ static void eval_usage(FILE *f) {
 
 int cmd_eval(int argc, char **argv) {
     const char *paths[MAX_MODELS], *data = NULL, *split = "test", *text = NULL;
-    int n_models = 0, batch = 1, steps = 0, threads = 2, quiet = 0, ok = 1, o;
+    int n_models = 0, batch = 1, steps = 0, threads = 2, quiet = 0, bf16 = 0, ok = 1, o;
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL}, {"data", required_argument, 0, OPT_DATA},
         {"split", required_argument, 0, OPT_SPLIT}, {"text", required_argument, 0, OPT_TEXT},
         {"batch", required_argument, 0, OPT_BATCH}, {"steps", required_argument, 0, OPT_STEPS},
         {"threads", required_argument, 0, OPT_THREADS}, {"quiet", no_argument, 0, OPT_QUIET},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
+        {"bf16", no_argument, 0, OPT_BF16},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -53,6 +56,7 @@ int cmd_eval(int argc, char **argv) {
         case OPT_STEPS: ok = parse_int("steps", optarg, 1, 10000, &steps); break;
         case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &threads); break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_BF16: bf16 = 1; break;
         case 'h': eval_usage(stdout); return 0;
         default: fprintf(stderr, "Try '%s eval --help'.\n", prog); return 2;
         }
@@ -76,6 +80,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = 1, min_batch = 10000, min_steps = 10000;
     for (int i = 0; i < n_models; i++) {
         if (lm_checkpoint_load(&models[i], &vocabs[i], NULL, paths[i], threads, &err) != LM_OK) goto fail;
+        if (lm_model_set_bf16(models[i], bf16, &err) != LM_OK) goto fail;
         const lm_config *c = lm_model_config(models[i]);
         min_batch = c->batch < min_batch ? c->batch : min_batch;
         min_steps = c->steps < min_steps ? c->steps : min_steps;

@@ -30,10 +30,12 @@ static void train_usage(FILE *f) {
             "  --reverse         feed source sentences reversed (Sutskever et al. 2014)\n"
             "  --min-count N     words seen fewer times in training become <unk> (default 2)\n"
             "  --max-len N       longest source+target pair in tokens (default 128)\n"
-            "  --out DIR         run directory (default runs/mt)\n"
+            "  --out DIR         run directory (default runs/mt); its model.safetensors holds the\n"
+            "                    epoch with the best validation perplexity (early stopping)\n"
             "  --layers N (2)  --hidden N (256)  --dropout P (0)  --init X (0.1)  --lr X (1)\n"
             "  --max-epoch N (4)  --epochs N (10)  --decay X (2)  --clip X (5)  --batch N (32)\n"
             "  --seed N (1)  --threads N (2)  --quiet\n"
+            "  --bf16            matrix products in BF16, FP32 accumulation (AVX512_BF16)\n"
             "  -h, --help        this help\n",
             prog);
 }
@@ -65,6 +67,7 @@ static int cmd_translate_train(int argc, char **argv) {
         {"clip", required_argument, 0, OPT_CLIP},       {"batch", required_argument, 0, OPT_BATCH},
         {"seed", required_argument, 0, OPT_SEED},       {"threads", required_argument, 0, OPT_THREADS},
         {"quiet", no_argument, 0, OPT_QUIET},           {"help", no_argument, 0, 'h'},
+        {"bf16", no_argument, 0, OPT_BF16},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -125,6 +128,8 @@ static int cmd_translate_train(int argc, char **argv) {
     printf("\n%5s %9s %10s %10s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "time(s)", "words/s");
     fflush(stdout);
     const double t_start = now_seconds();
+    double best_valid = 0;
+    int best_epoch = 0;
     for (int e = 1; e <= c.epochs; e++) {
         const float lr = lm_config_lr_at(&c, e);
         char label[48];
@@ -142,8 +147,22 @@ static int cmd_translate_train(int argc, char **argv) {
         fprintf(metrics, "{\"epoch\": %d, \"lr\": %.6g, \"train_ppl\": %.4f, \"valid_ppl\": %.4f, \"train_seconds\": %.2f}\n",
                 e, lr, lm_perplexity(&tr), lm_perplexity(&va), tr.seconds);
         fflush(metrics);
-        if (lm_checkpoint_save(m, v, NULL, model_path, &err) != LM_OK) goto fail;
+        /* Model selection on validation: an over-fitting model keeps its best epoch. */
+        if (best_epoch == 0 || lm_perplexity(&va) < best_valid) {
+            best_valid = lm_perplexity(&va);
+            best_epoch = e;
+            if (lm_checkpoint_save(m, v, NULL, model_path, &err) != LM_OK) goto fail;
+        }
     }
+    if (best_epoch != c.epochs) {
+        lm_model *best = NULL;
+        lm_vocab *bv = NULL;
+        if (lm_checkpoint_load(&best, &bv, NULL, model_path, c.threads, &err) != LM_OK) goto fail;
+        lm_vocab_free(bv);
+        lm_model_free(m);
+        m = best;
+    }
+    printf("\nbest epoch %d (valid ppl %.2f)", best_epoch, best_valid);
     lm_run_stats te;
     if (lm_pairs_evaluate(m, &p[2], c.batch, NULL, NULL, &te, &err) != LM_OK) goto fail;
     printf("\ntest conditional perplexity %.2f (%zu target words incl. <eos>)\ndone in %.0fs; model saved to %s\n",

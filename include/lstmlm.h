@@ -44,6 +44,8 @@ typedef struct {
     int threads;     /* worker threads for BLAS and elementwise loops */
     int task;        /* LM_TASK_LM, or LM_TASK_TRANSLATE: source <sep> target <eos> */
     int reverse_source;  /* translation: feed the source words in reverse order */
+    int bf16;        /* matrix products in BF16 with FP32 accumulation and FP32 weights
+                        (needs AVX512_BF16; see lm_bf16_available) */
 } lm_config;
 
 enum { LM_TASK_LM = 0, LM_TASK_TRANSLATE = 1 };
@@ -107,6 +109,10 @@ typedef struct lm_model lm_model;
  * windows of up to cfg->steps x cfg->batch. Parameters are initialised from
  * cfg->seed. */
 lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error *err);
+/* Switch a model's matrix products between FP32 (on = 0) and BF16 (on = 1)
+ * for what follows; parameters are untouched. LM_EARG where the CPU lacks
+ * AVX512_BF16. */
+lm_status lm_model_set_bf16(lm_model *m, int on, lm_error *err);
 void lm_model_free(lm_model *m);
 const lm_config *lm_model_config(const lm_model *m);
 int lm_model_vocab_size(const lm_model *m);
@@ -316,6 +322,8 @@ void lm_set_threads(int threads);
 double lm_sgemm_gflops(int size, int reps);
 /* Name of the BLAS kernel set in use, e.g. "Haswell". */
 const char *lm_blas_kernel(void);
+/* Whether this CPU can run the BF16 matrix products (AVX512_BF16). */
+int lm_bf16_available(void);
 
 #ifdef __cplusplus
 }

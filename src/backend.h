@@ -59,5 +59,6 @@ typedef struct lm_backend {
 } lm_backend;
 
 const lm_backend *lm_backend_cpu(void);
+const lm_backend *lm_backend_cpu_bf16(void);  /* NULL without AVX512_BF16 */
 
 #endif

@@ -4,6 +4,7 @@
  * results do not depend on the thread count. */
 #include "backend.h"
 #include "fastmath.h"
+#include "gemm_bf16.h"
 #include "internal.h"
 #include "rng.h"
 
@@ -95,12 +96,12 @@ static void cpu_lstm_layer_forward(float *G, float *H, float *C, float *TC, cons
         size_t j0, j1;
         unit_slice(n, &j0, &j1);
         const int w = (int)(j1 - j0);
-        for (int t = 0; t < T && w > 0; t++) {
+        for (int t = 0; t < T; t++) {  /* every thread meets every barrier, even with no units */
             float *Gt = G + (size_t)t * B * G4;
-            for (size_t q = 0; q < 4; q++)  /* gate block q, units j0..j1 */
+            for (size_t q = 0; q < 4 && w > 0; q++)  /* gate block q, units j0..j1 */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, w, n, 1.0f, H + t * Bn, n,
                             W_hh + (q * N + j0) * N, n, 1.0f, Gt + q * N + j0, (int)G4);
-            for (int b = 0; b < B; b++) {
+            for (int b = 0; b < B && w > 0; b++) {
                 float *g = Gt + b * G4 + j0;
                 const size_t o = b * N + j0;
                 lstm_row_forward(g, g + N, g + 2 * N, g + 3 * N, C + (t + 1) * Bn + o, H + (t + 1) * Bn + o,
@@ -153,6 +154,128 @@ static void cpu_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_r
                             (int)G4, W_hh + j0, n, 0.0f, dh_rec + j0, n);
         }
     }
+}
+
+/* ---------------------------------------------- BF16 matrix-product variant
+ * The same recurrence with the per-step products in BF16 (FP32 accumulation):
+ * each thread packs its slice of W_hh once per window, then multiplies the
+ * previous h (forward) or dG (backward) by it every step. Per-thread buffers
+ * persist between calls (allocate once, reuse). */
+enum { MAX_THREADS = 64 };
+static struct rec_ws {
+    lm_bf16_b w;            /* packed weight slice */
+    const float **rows;     /* gate rows of the slice (forward) */
+    size_t rows_cap;
+    uint32_t *a;            /* packed left operand of one step */
+    size_t a_cap;
+    float *r;               /* forward: H_{t-1} W_hh^T for the slice, (B, 4w) */
+    size_t r_cap;
+} rec_ws[MAX_THREADS];
+
+/* p itself if it holds bytes already, else a fresh buffer (p freed); NULL on failure. */
+static void *grow_bytes(void *p, size_t *cap, size_t bytes) {
+    if (bytes <= *cap) return p;
+    free(p);
+    p = malloc(bytes);
+    *cap = p ? bytes : 0;
+    return p;
+}
+
+static int rec_reserve(int n, int B, int k_a, int forward) {
+    /* w = n: a region that runs serially (below PAR_MIN) gives one thread every unit */
+    const int w = n, nt = omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS;
+    for (int id = 0; id < nt; id++) {
+        struct rec_ws *r = &rec_ws[id];
+        if (!(r->a = grow_bytes(r->a, &r->a_cap, lm_bf16_a_pairs(B, k_a) * sizeof *r->a))) return 0;
+        if (!forward) continue;
+        if (!(r->rows = grow_bytes(r->rows, &r->rows_cap, 4 * (size_t)w * sizeof *r->rows))) return 0;
+        if (!(r->r = grow_bytes(r->r, &r->r_cap, 4 * (size_t)w * B * sizeof *r->r))) return 0;
+    }
+    return 1;
+}
+
+static void bf16_lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B,
+                                    int n) {
+    if (omp_get_max_threads() > MAX_THREADS || !rec_reserve(n, B, n, 1)) {
+        cpu_lstm_layer_forward(G, H, C, TC, W_hh, T, B, n);
+        return;
+    }
+    const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
+    int failed = 0;
+#pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
+    {
+        size_t j0, j1;
+        unit_slice(n, &j0, &j1);
+        const int w = (int)(j1 - j0);
+        struct rec_ws *r = &rec_ws[omp_get_thread_num()];
+        for (int q = 0; q < 4; q++)
+            for (int j = 0; j < w; j++) r->rows[q * w + j] = W_hh + (q * N + j0 + (size_t)j) * N;
+        if (!(w == 0 || lm_bf16_pack_rows(&r->w, n, 4 * w, r->rows))) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        const int ok = !failed;  /* every thread has its weights, or none proceeds */
+        for (int t = 0; t < T && ok; t++) {
+            float *Gt = G + (size_t)t * B * G4;
+            if (w > 0) {
+                lm_bf16_pack_a(r->a, B, n, H + t * Bn, n);
+                lm_bf16_mul(B, r->a, &r->w, r->r, 4 * w, 0);
+            }
+            for (int b = 0; b < B && w > 0; b++) {
+                float *g = Gt + b * G4 + j0;
+                const float *rr = r->r + (size_t)b * 4 * w;
+                for (size_t q = 0; q < 4; q++)
+                    for (int j = 0; j < w; j++) g[q * N + j] += rr[q * w + j];
+                const size_t o = b * N + j0;
+                lstm_row_forward(g, g + N, g + 2 * N, g + 3 * N, C + (t + 1) * Bn + o, H + (t + 1) * Bn + o,
+                                 TC + t * Bn + o, C + t * Bn + o, (size_t)w);
+            }
+#pragma omp barrier
+        }
+    }
+    if (failed) cpu_lstm_layer_forward(G, H, C, TC, W_hh, T, B, n);  /* out of memory: G is untouched */
+}
+
+static void bf16_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
+                                     const float *TC, const float *W_hh, int T, int B, int n) {
+    if (omp_get_max_threads() > MAX_THREADS || !rec_reserve(n, B, 4 * n, 0)) {
+        cpu_lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n);
+        return;
+    }
+    const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
+    int failed = 0;
+#pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
+    {
+        size_t j0, j1;
+        unit_slice(n, &j0, &j1);
+        const int w = (int)(j1 - j0);
+        struct rec_ws *r = &rec_ws[omp_get_thread_num()];
+        if (!(w == 0 || lm_bf16_pack_b(&r->w, 0, 4 * n, w, W_hh + j0, n))) {  /* W_hh[:, j0..j1] */
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        const int ok = !failed;  /* every thread has its weights, or none proceeds */
+        for (int b = 0; b < B && w > 0; b++) memset(dc + b * N + j0, 0, (size_t)w * sizeof *dc);
+        for (int t = T - 1; t >= 0 && ok; t--) {
+            for (int b = 0; b < B && w > 0; b++) {
+                const size_t o = b * N + j0;
+                float *dh = dH + t * Bn + o, *d = dG + (size_t)t * B * G4 + b * G4 + j0;
+                const float *g = G + (size_t)t * B * G4 + b * G4 + j0;
+                if (t < T - 1)
+                    for (int j = 0; j < w; j++) dh[j] += dh_rec[o + j];
+                lstm_row_backward(d, d + N, d + 2 * N, d + 3 * N, dc + o, dh, dc + o, g, g + N, g + 2 * N, g + 3 * N,
+                                  C + t * Bn + o, TC + t * Bn + o, (size_t)w);
+            }
+#pragma omp barrier
+            if (t > 0 && w > 0) {  /* dh_rec[:, j0..j1] = dG_t (B, 4n) W_hh[:, j0..j1] */
+                lm_bf16_pack_a(r->a, B, 4 * n, dG + (size_t)t * B * G4, (int)G4);
+                lm_bf16_mul(B, r->a, &r->w, dh_rec + j0, n, 0);
+            }
+        }
+    }
+    if (failed) cpu_lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n);
 }
 
 /* Sums and maxima over a row in 16 independent lanes, so the loops vectorise
@@ -274,3 +397,20 @@ static const lm_backend cpu_backend = {
 };
 
 const lm_backend *lm_backend_cpu(void) { return &cpu_backend; }
+
+/* The same backend with every matrix product in BF16 (FP32 accumulation and
+ * master weights); NULL where the CPU lacks AVX512_BF16. */
+static lm_backend cpu_bf16_backend;
+
+const lm_backend *lm_backend_cpu_bf16(void) {
+    if (!lm_bf16_supported()) return NULL;
+    if (!cpu_bf16_backend.name) {
+        lm_backend b = cpu_backend;
+        b.name = "cpu-bf16";
+        b.gemm = lm_gemm_bf16;
+        b.lstm_layer_forward = bf16_lstm_layer_forward;
+        b.lstm_layer_backward = bf16_lstm_layer_backward;
+        cpu_bf16_backend = b;
+    }
+    return &cpu_bf16_backend;
+}

@@ -46,6 +46,7 @@ static char *config_json(const lm_config *c, int V) {
     json_object_set_new(j, "seed", json_string(seed));
     json_object_set_new(j, "task", json_string(c->task == LM_TASK_TRANSLATE ? "translation" : "lm"));
     json_object_set_new(j, "reverse_source", json_boolean(c->reverse_source));
+    json_object_set_new(j, "bf16", json_boolean(c->bf16));
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     return s;
@@ -172,6 +173,8 @@ static lm_status parse_config(const char *text, lm_config *c, int *V, const char
         const char *task = json_string_value(json_object_get(j, "task"));
         c->task = task && !strcmp(task, "translation") ? LM_TASK_TRANSLATE : LM_TASK_LM;
         c->reverse_source = json_is_true(json_object_get(j, "reverse_source"));
+        /* how the run trained; where this CPU cannot, it goes on in FP32 */
+        c->bf16 = json_is_true(json_object_get(j, "bf16")) && lm_bf16_available();
     }
     json_decref(j);
     return st;

@@ -1,5 +1,6 @@
 /* Hyperparameters: the paper's three presets, range checks, the learning-rate
  * schedule, and the thread settings of the runtime. */
+#include "gemm_bf16.h"
 #include "internal.h"
 
 #include <cblas.h>
@@ -14,9 +15,9 @@ lm_status lm_config_preset(lm_config *cfg, const char *name, lm_error *err) {
         const char *name;
         lm_config cfg;
     } presets[] = {
-        {"small", {2, 200, 20, 20, 0.0f, 0.1f, 1.0f, 4, 13, 2.0f, 5.0f, 1, 2, LM_TASK_LM, 0}},
-        {"medium", {2, 650, 35, 20, 0.5f, 0.05f, 1.0f, 6, 39, 1.2f, 5.0f, 1, 2, LM_TASK_LM, 0}},
-        {"large", {2, 1500, 35, 20, 0.65f, 0.04f, 1.0f, 14, 55, 1.15f, 10.0f, 1, 2, LM_TASK_LM, 0}},
+        {"small", {2, 200, 20, 20, 0.0f, 0.1f, 1.0f, 4, 13, 2.0f, 5.0f, 1, 2, LM_TASK_LM, 0, 0}},
+        {"medium", {2, 650, 35, 20, 0.5f, 0.05f, 1.0f, 6, 39, 1.2f, 5.0f, 1, 2, LM_TASK_LM, 0, 0}},
+        {"large", {2, 1500, 35, 20, 0.65f, 0.04f, 1.0f, 14, 55, 1.15f, 10.0f, 1, 2, LM_TASK_LM, 0, 0}},
     };
     for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
         if (strcmp(name, presets[i].name) == 0) {
@@ -39,6 +40,8 @@ lm_status lm_config_validate(const lm_config *c, lm_error *err) {
     if (!(c->decay >= 1.0f && isfinite(c->decay))) return lm_fail(err, LM_EARG, "decay must be >= 1 (got %g)", c->decay);
     if (!(c->clip >= 0.0f && isfinite(c->clip))) return lm_fail(err, LM_EARG, "clip must be >= 0, 0 = off (got %g)", c->clip);
     if (c->threads < 0 || c->threads > 1024) return lm_fail(err, LM_EARG, "threads must be 0..1024 (got %d)", c->threads);
+    if (c->bf16 && !lm_bf16_available())
+        return lm_fail(err, LM_EARG, "bf16: this CPU lacks AVX512_BF16 (leave bf16 off)");
     return LM_OK;
 }
 
@@ -54,6 +57,8 @@ void lm_set_threads(int threads) {
 }
 
 const char *lm_blas_kernel(void) { return openblas_get_corename(); }
+
+int lm_bf16_available(void) { return lm_bf16_supported(); }
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -16,6 +16,14 @@ static void *balloc(const lm_backend *be, size_t count, size_t elem, int *ok) {
     return p;
 }
 
+lm_status lm_model_set_bf16(lm_model *m, int on, lm_error *err) {
+    const lm_backend *be = on ? lm_backend_cpu_bf16() : lm_backend_cpu();
+    if (!be) return lm_fail(err, LM_EARG, "bf16: this CPU lacks AVX512_BF16");
+    m->be = be;  /* same memory functions: the buffers stay valid */
+    m->cfg.bf16 = on != 0;
+    return LM_OK;
+}
+
 lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error *err) {
     *out = NULL;
     lm_status st = lm_config_validate(cfg, err);
@@ -27,7 +35,7 @@ lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error 
     if (!m) return lm_fail(err, LM_ENOMEM, "out of memory");
     m->cfg = *cfg;
     m->V = V, m->n = cfg->hidden, m->L = cfg->layers;
-    m->be = lm_backend_cpu();
+    m->be = cfg->bf16 ? lm_backend_cpu_bf16() : lm_backend_cpu();
     m->n_tensors = lm_params_layout(m->tensors, V, m->n, m->L, &m->n_params);
 
     const lm_backend *be = m->be;

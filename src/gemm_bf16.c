@@ -1,0 +1,403 @@
+/* BF16 matrix products (see gemm_bf16.h). GotoBLAS-style: K is cut in
+ * blocks of KC; per block both operands are packed once (rounded to bf16,
+ * pairs along k interleaved the way vdpbf16ps reads them), then a register
+ * tile of MR rows x NR = 64 columns (4 zmm accumulators per row) sweeps the
+ * output. The operand that is reused across the inner loop is the smaller
+ * one, so it stays in L2 while the other streams through L1.
+ *
+ * This file is compiled with AVX-512 BF16 enabled whatever the build's
+ * -march; callers must check lm_bf16_supported() first. */
+#include "gemm_bf16.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { NR = LM_BF16_NR, MR = 6, KC = 256 };
+
+int lm_bf16_supported(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+    }
+    return cached;
+}
+
+/* --------------------------------------------------------------- rounding */
+
+/* Round to nearest even, as vcvtneps2bf16 does (inputs are finite here). */
+static inline uint32_t bf16_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+static inline uint32_t pair_of(float lo, float hi) { return bf16_bits(lo) | bf16_bits(hi) << 16; }
+
+/* 16 pairs (lo[i], hi[i]) at once; same rounding as bf16_bits. */
+static inline __m512i pairs16(__m512 lo, __m512 hi) {
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    __m512i l = _mm512_castps_si512(lo), h = _mm512_castps_si512(hi);
+    l = _mm512_add_epi32(l, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(l, 16), one)));
+    h = _mm512_add_epi32(h, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(h, 16), one)));
+    return _mm512_or_si512(_mm512_srli_epi32(l, 16), _mm512_and_si512(h, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+/* pairs of consecutive floats x[2p], x[2p+1] for p < P (x[2P-1] read only if
+ * count is even): dst[p * stride] */
+static void row_pairs(uint32_t *dst, size_t stride, const float *x, int count) {
+    const int P = (count + 1) / 2;
+    int p = 0;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    uint32_t tmp[16];
+    for (; 2 * p + 32 <= count; p += 16) {
+        __m512 a = _mm512_loadu_ps(x + 2 * p), b = _mm512_loadu_ps(x + 2 * p + 16);
+        __m512i v = pairs16(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
+        if (stride == 1) {
+            _mm512_storeu_si512(dst + p, v);
+        } else {
+            _mm512_storeu_si512(tmp, v);
+            for (int i = 0; i < 16; i++) dst[(size_t)(p + i) * stride] = tmp[i];
+        }
+    }
+    for (; p < P; p++) dst[(size_t)p * stride] = pair_of(x[2 * p], 2 * p + 1 < count ? x[2 * p + 1] : 0.0f);
+}
+
+/* 16 x 16 transpose of 32-bit elements: r[i] lane j <-> r[j] lane i. */
+static inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    /* now r[4b + q] holds, in 128-bit lane L, row 4L.. of column group; fix the lanes */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+}
+
+/* Sixteen columns whose k values are contiguous (col c at x + c ld): pairs
+ * of 16 k-pairs per column, transposed so each k-pair's 16 columns are one
+ * store: dst[p * NR + c]. */
+static void pack_16_columns(uint32_t *dst, const float *x, int ld, int count) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    int p = 0;
+    for (; 2 * p + 32 <= count; p += 16) {
+        __m512i r[16];
+        for (int c = 0; c < 16; c++) {
+            const float *src = x + (size_t)c * ld + 2 * p;
+            __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16);
+            r[c] = pairs16(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
+        }
+        transpose16(r);
+        for (int i = 0; i < 16; i++) _mm512_storeu_si512(dst + (size_t)(p + i) * NR, r[i]);
+    }
+    if (2 * p < count)  /* the last k values, column by column */
+        for (int c = 0; c < 16; c++) row_pairs(dst + (size_t)p * NR + c, NR, x + (size_t)c * ld + 2 * p, count - 2 * p);
+}
+
+/* ---------------------------------------------------------------- packing */
+
+/* One panel of op(B) (rows k0..k0+kc, columns j0..j0+nr): dst[p][c], P x NR. */
+static void pack_b_panel(uint32_t *dst, int tb, const float *B, int ldb, int k0, int kc, int j0, int nr) {
+    const int P = (kc + 1) / 2;
+    if (!tb) {  /* B(k, j) = B[k ldb + j]: rows k, k+1 side by side */
+        for (int p = 0; p < P; p++) {
+            const float *r0 = B + (size_t)(k0 + 2 * p) * ldb + j0;
+            const int has1 = 2 * p + 1 < kc;
+            for (int c = 0; c < NR; c += 16) {
+                const int w = nr - c;
+                const __mmask16 mk = w >= 16 ? 0xffff : w > 0 ? (__mmask16)((1u << w) - 1) : 0;
+                __m512 x0 = _mm512_maskz_loadu_ps(mk, r0 + c);
+                __m512 x1 = has1 ? _mm512_maskz_loadu_ps(mk, r0 + ldb + c) : _mm512_setzero_ps();
+                _mm512_storeu_si512(dst + (size_t)p * NR + c, pairs16(x0, x1));
+            }
+        }
+    } else {  /* B(k, j) = B[j ldb + k]: each column's k values are contiguous */
+        int c = 0;
+        for (; c + 16 <= nr; c += 16) pack_16_columns(dst + c, B + (size_t)(j0 + c) * ldb + k0, ldb, kc);
+        for (; c < nr; c++) row_pairs(dst + c, NR, B + (size_t)(j0 + c) * ldb + k0, kc);
+        for (c = nr; c < NR; c++)
+            for (int p = 0; p < P; p++) dst[(size_t)p * NR + c] = 0;
+    }
+}
+
+/* One panel of op(A) (rows i0..i0+mr, k0..k0+kc): dst[p][r], P x mrp. */
+static void pack_a_panel(uint32_t *dst, int mrp, int ta, const float *A, int lda, int k0, int kc, int i0, int mr) {
+    const int P = (kc + 1) / 2;
+    if (!ta) {  /* A(i, k) = A[i lda + k] */
+        for (int r = 0; r < mr; r++) row_pairs(dst + r, (size_t)mrp, A + (size_t)(i0 + r) * lda + k0, kc);
+        for (int r = mr; r < mrp; r++)
+            for (int p = 0; p < P; p++) dst[(size_t)p * mrp + r] = 0;
+    } else {    /* A(i, k) = A[k lda + i]: rows k, k+1 side by side, mrp <= 16 lanes */
+        const __mmask16 in = (__mmask16)((1u << mr) - 1), out = (__mmask16)((1u << mrp) - 1);
+        for (int p = 0; p < P; p++) {
+            const float *r0 = A + (size_t)(k0 + 2 * p) * lda + i0;
+            __m512 x0 = _mm512_maskz_loadu_ps(in, r0);
+            __m512 x1 = 2 * p + 1 < kc ? _mm512_maskz_loadu_ps(in, r0 + lda) : _mm512_setzero_ps();
+            _mm512_mask_storeu_epi32(dst + (size_t)p * mrp, out, pairs16(x0, x1));
+        }
+    }
+}
+
+/* ----------------------------------------------------------------- kernel */
+
+/* C[r][0..nr) for r < mr  =  alpha * sum_p a[p][r] . b[p][:]  (+ beta C, or + C).
+ * mode 0: C = alpha acc; 1: C = alpha acc + beta C; 2: C += alpha acc.
+ * MRc rows x NQ vectors of 16 columns: a panel's last, narrower tile skips
+ * the all-padding vectors (the packed layout keeps its NR stride). */
+static inline __attribute__((always_inline)) void kernel(const int MRc, const int NQ, int P, const uint32_t *a,
+                                                         const uint32_t *b, float *C, int ldc, int mr, int nr,
+                                                         float alpha, float beta, int mode) {
+    __m512 acc[6][4];
+    for (int r = 0; r < MRc; r++)
+        for (int q = 0; q < NQ; q++) acc[r][q] = _mm512_setzero_ps();
+    for (int p = 0; p < P; p++) {
+        __m512bh bv[4];
+        for (int q = 0; q < NQ; q++) bv[q] = (__m512bh)_mm512_loadu_si512(b + 16 * q);
+        for (int r = 0; r < MRc; r++) {
+            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            for (int q = 0; q < NQ; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], av, bv[q]);
+        }
+        a += MRc;
+        b += NR;
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int r = 0; r < MRc; r++) {
+        if (r >= mr) break;
+        float *c = C + (size_t)r * ldc;
+        for (int q = 0; q < NQ; q++) {
+            const int w = nr - 16 * q;
+            if (w <= 0) break;
+            const __mmask16 mk = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
+            __m512 v = _mm512_mul_ps(va, acc[r][q]);
+            if (mode == 1) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, c + 16 * q), v);
+            if (mode == 2) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, c + 16 * q));
+            _mm512_mask_storeu_ps(c + 16 * q, mk, v);
+        }
+    }
+}
+
+#define KERNEL(MRc, NQ)                                                                                      \
+    static void kernel##MRc##_##NQ(int P, const uint32_t *a, const uint32_t *b, float *C, int ldc, int mr, int nr, \
+                                   float alpha, float beta, int mode) {                                      \
+        kernel(MRc, NQ, P, a, b, C, ldc, mr, nr, alpha, beta, mode);                                         \
+    }
+KERNEL(6, 1) KERNEL(6, 2) KERNEL(6, 3) KERNEL(6, 4)
+KERNEL(4, 1) KERNEL(4, 2) KERNEL(4, 3) KERNEL(4, 4)
+#undef KERNEL
+
+typedef void kernel_fn(int P, const uint32_t *a, const uint32_t *b, float *C, int ldc, int mr, int nr, float alpha,
+                       float beta, int mode);
+static kernel_fn *const kernels6[4] = {kernel6_1, kernel6_2, kernel6_3, kernel6_4};
+static kernel_fn *const kernels4[4] = {kernel4_1, kernel4_2, kernel4_3, kernel4_4};
+
+/* The tile computing nr (> 0) columns of a panel. */
+static inline void kernel6(int P, const uint32_t *a, const uint32_t *b, float *C, int ldc, int mr, int nr,
+                           float alpha, float beta, int mode) {
+    kernels6[nr >= NR ? 3 : (nr - 1) / 16](P, a, b, C, ldc, mr, nr, alpha, beta, mode);
+}
+static inline void kernel4(int P, const uint32_t *a, const uint32_t *b, float *C, int ldc, int mr, int nr,
+                           float alpha, float beta, int mode) {
+    kernels4[nr >= NR ? 3 : (nr - 1) / 16](P, a, b, C, ldc, mr, nr, alpha, beta, mode);
+}
+
+/* ------------------------------------------------------------- workspace */
+
+static uint32_t *grow(uint32_t **buf, size_t *cap, size_t pairs) {
+    if (pairs <= *cap) return *buf;
+    free(*buf);
+    *cap = 0;
+    *buf = aligned_alloc(64, (pairs * sizeof **buf + 63) / 64 * 64);
+    if (*buf) *cap = pairs;
+    return *buf;
+}
+
+enum { MAX_THREADS = 64 };
+static struct {
+    uint32_t *a, *b;
+    float *c;  /* split-K partial sums */
+    size_t acap, bcap, ccap;
+} ws[MAX_THREADS];  /* per OpenMP thread; reachable, so never reported as leaks */
+
+static float *grow_floats(float **buf, size_t *cap, size_t count) {
+    if (count <= *cap) return *buf;
+    free(*buf);
+    *cap = 0;
+    *buf = aligned_alloc(64, (count * sizeof **buf + 63) / 64 * 64);
+    if (*buf) *cap = count;
+    return *buf;
+}
+
+/* ------------------------------------------------------------------- gemm */
+
+static void gemm_fallback(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc) {
+    /* k == 0, or no memory for the workspace: plain loops, same rounding. */
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0;
+            for (int q = 0; q < k; q++) {
+                float a = ta ? A[(size_t)q * lda + i] : A[(size_t)i * lda + q];
+                float b = tb ? B[(size_t)j * ldb + q] : B[(size_t)q * ldb + j];
+                uint32_t ua = bf16_bits(a) << 16, ub = bf16_bits(b) << 16;
+                float ra, rb;
+                memcpy(&ra, &ua, sizeof ra);
+                memcpy(&rb, &ub, sizeof rb);
+                s += ra * rb;
+            }
+            float *c = C + (size_t)i * ldc + j;
+            *c = alpha * s + (beta == 0.0f ? 0.0f : beta * *c);
+        }
+}
+
+/* One thread's share: output panels [o0, o1) of the outer operand times every
+ * panel of the inner one, over k values [kb, ke). The thread packs what it
+ * needs itself: no barriers, so a core taken by another process stalls only
+ * its own share. Buffers were reserved by the caller. */
+static void gemm_share(int ta, int tb, int m, int n, int kb, int ke, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc, int b_outer, int o0, int o1, int id) {
+    const int mp = (m + MR - 1) / MR, np = (n + NR - 1) / NR;
+    const int a0 = b_outer ? 0 : o0, a1 = b_outer ? mp : o1, b0 = b_outer ? o0 : 0, b1 = b_outer ? o1 : np;
+    uint32_t *Ap = ws[id].a, *Bp = ws[id].b;
+    for (int k0 = kb; k0 < ke; k0 += KC) {
+        const int kc = ke - k0 < KC ? ke - k0 : KC, P = (kc + 1) / 2;
+        const int mode = k0 > kb ? 2 : beta == 0.0f ? 0 : 1;
+        for (int ip = a0; ip < a1; ip++)
+            pack_a_panel(Ap + (size_t)(ip - a0) * MR * P, MR, ta, A, lda, k0, kc, ip * MR,
+                         m - ip * MR < MR ? m - ip * MR : MR);
+        for (int jp = b0; jp < b1; jp++)
+            pack_b_panel(Bp + (size_t)(jp - b0) * NR * P, tb, B, ldb, k0, kc, jp * NR,
+                         n - jp * NR < NR ? n - jp * NR : NR);
+        for (int o = o0; o < o1; o++)      /* outer panel: stays in L1 */
+            for (int i = b_outer ? a0 : b0; i < (b_outer ? a1 : b1); i++) {  /* inner: swept from L2 */
+                const int ip = b_outer ? i : o, jp = b_outer ? o : i;
+                kernel6(P, Ap + (size_t)(ip - a0) * MR * P, Bp + (size_t)(jp - b0) * NR * P,
+                        C + (size_t)ip * MR * ldc + (size_t)jp * NR, ldc, m - ip * MR, n - jp * NR, alpha, beta,
+                        mode);
+            }
+    }
+}
+
+void lm_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    const int mp = (m + MR - 1) / MR, np = (n + NR - 1) / NR, Pmax = (k < KC ? k + 1 : KC) / 2;
+    /* The operand with fewer rows/columns is the inner one, swept for every outer panel. */
+    const int b_outer = (size_t)mp * MR <= (size_t)np * NR;
+    const int outer = b_outer ? np : mp, kblocks = (k + KC - 1) / KC;
+    int nt = omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS;
+    if (2.0 * m * n * k <= 4e6) nt = 1;
+    /* Long products of small matrices (k >> m, n: the backward of the output
+     * layer) split k instead: every thread packs only its own k range, and the
+     * partial sums are added at the end. Otherwise each thread takes whole
+     * output panels and packs the inner operand itself. */
+    const int split_k = nt > 1 && kblocks >= 2 * nt && k >= 4 * (m < n ? m : n);
+    if (!split_k && nt > outer) nt = outer;
+    int ok = k > 0;
+    for (int id = 0; ok && id < nt; id++) {
+        const size_t share = split_k ? (size_t)outer : (size_t)(outer + nt - 1) / nt;
+        ok = grow(&ws[id].a, &ws[id].acap, (b_outer ? (size_t)mp : share) * MR * Pmax) &&
+             grow(&ws[id].b, &ws[id].bcap, (b_outer ? share : (size_t)np) * NR * Pmax) &&
+             (!split_k || id == 0 || grow_floats(&ws[id].c, &ws[id].ccap, (size_t)m * n));
+    }
+    if (!ok) {
+        gemm_fallback(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const int t = omp_get_num_threads(), id = omp_get_thread_num();
+        if (split_k) {
+            const int kb = (int)((long)kblocks * id / t) * KC, ke = (int)((long)kblocks * (id + 1) / t) * KC;
+            if (id == 0)
+                gemm_share(ta, tb, m, n, kb, ke < k ? ke : k, alpha, A, lda, B, ldb, beta, C, ldc, b_outer, 0, outer, 0);
+            else
+                gemm_share(ta, tb, m, n, kb, ke < k ? ke : k, alpha, A, lda, B, ldb, 0.0f, ws[id].c, n, b_outer, 0,
+                           outer, id);
+#pragma omp barrier
+#pragma omp for schedule(static)
+            for (int i = 0; i < m; i++)
+                for (int s = 1; s < t; s++) {
+                    float *c = C + (size_t)i * ldc;
+                    const float *p = ws[s].c + (size_t)i * n;
+                    for (int j = 0; j < n; j++) c[j] += p[j];
+                }
+        } else {
+            const int o0 = (int)((long)outer * id / t), o1 = (int)((long)outer * (id + 1) / t);
+            if (o1 > o0) gemm_share(ta, tb, m, n, 0, k, alpha, A, lda, B, ldb, beta, C, ldc, b_outer, o0, o1, id);
+        }
+    }
+}
+
+/* ------------------------------------------------------- packed right side */
+
+int lm_bf16_pack_b(lm_bf16_b *pb, int tb, int k, int n, const float *B, int ldb) {
+    const int np = (n + NR - 1) / NR, P = (k + 1) / 2;
+    if (!grow(&pb->p, &pb->cap, (size_t)np * NR * P)) return 0;
+    pb->k = k;
+    pb->n = n;
+    for (int jp = 0; jp < np; jp++)
+        pack_b_panel(pb->p + (size_t)jp * NR * P, tb, B, ldb, 0, k, jp * NR, n - jp * NR < NR ? n - jp * NR : NR);
+    return 1;
+}
+
+int lm_bf16_pack_rows(lm_bf16_b *pb, int k, int n, const float *const *rows) {
+    const int np = (n + NR - 1) / NR, P = (k + 1) / 2;
+    if (!grow(&pb->p, &pb->cap, (size_t)np * NR * P)) return 0;
+    pb->k = k;
+    pb->n = n;
+    for (int jp = 0; jp < np; jp++) {
+        uint32_t *dst = pb->p + (size_t)jp * NR * P;
+        const int nr = n - jp * NR < NR ? n - jp * NR : NR;
+        for (int c = 0; c < nr; c++) row_pairs(dst + c, NR, rows[jp * NR + c], k);
+        for (int c = nr; c < NR; c++)
+            for (int p = 0; p < P; p++) dst[(size_t)p * NR + c] = 0;
+    }
+    return 1;
+}
+
+enum { MR_SMALL = 4 };
+
+size_t lm_bf16_a_pairs(int m, int k) { return (size_t)(m + MR_SMALL - 1) / MR_SMALL * MR_SMALL * ((k + 1) / 2); }
+
+void lm_bf16_pack_a(uint32_t *work, int m, int k, const float *A, int lda) {
+    const int P = (k + 1) / 2;
+    for (int ip = 0; ip * MR_SMALL < m; ip++)
+        pack_a_panel(work + (size_t)ip * MR_SMALL * P, MR_SMALL, 0, A, lda, 0, k, ip * MR_SMALL,
+                     m - ip * MR_SMALL < MR_SMALL ? m - ip * MR_SMALL : MR_SMALL);
+}
+
+void lm_bf16_mul(int m, const uint32_t *a, const lm_bf16_b *pb, float *C, int ldc, int accumulate) {
+    const int P = (pb->k + 1) / 2, n = pb->n;
+    const int mp = (m + MR_SMALL - 1) / MR_SMALL, np = (n + NR - 1) / NR;
+    for (int jp = 0; jp < np; jp++)
+        for (int ip = 0; ip < mp; ip++)
+            kernel4(P, a + (size_t)ip * MR_SMALL * P, pb->p + (size_t)jp * NR * P,
+                    C + (size_t)ip * MR_SMALL * ldc + (size_t)jp * NR, ldc, m - ip * MR_SMALL, n - jp * NR, 1.0f,
+                    0.0f, accumulate ? 2 : 0);
+}
+
+void lm_bf16_b_free(lm_bf16_b *pb) {
+    free(pb->p);
+    pb->p = NULL;
+    pb->cap = 0;
+}

@@ -1,0 +1,49 @@
+/* BF16 matrix products with FP32 accumulation, for CPUs with AVX512_BF16.
+ * Operands stay FP32 in memory; they are rounded to BF16 (round to nearest
+ * even) while being packed into panels, multiplied with vdpbf16ps (two
+ * products per FP32 lane per instruction, twice the FP32 FMA rate) and
+ * accumulated in FP32. Master weights never leave FP32.
+ *
+ * Workspace is kept between calls (grown, never shrunk): one caller thread at
+ * a time; the functions open their own OpenMP regions or run inside the
+ * caller's (the *_thread variants). */
+#ifndef LM_GEMM_BF16_H
+#define LM_GEMM_BF16_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whether this CPU executes AVX512_BF16 (checked once). */
+int lm_bf16_supported(void);
+
+/* C (m,n) = alpha op(A) op(B) + beta C, row-major like cblas_sgemm;
+ * op(A) is (m,k), op(B) is (k,n). beta == 0 never reads C. */
+void lm_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Pieces for callers that multiply by the same matrix many times (the
+ * recurrence: one weight matrix, one small product per time step).
+ * A packed right operand: op(B) (k, n) in panels of LM_BF16_NR columns. */
+enum { LM_BF16_NR = 64 };
+typedef struct {
+    uint32_t *p;   /* panels: [ceil(n/NR)][ceil(k/2)][NR] pairs of bf16 along k */
+    int k, n;
+    size_t cap;    /* allocated pairs */
+} lm_bf16_b;
+
+/* Pack op(B) (k, n) into pb, growing it as needed; 0 on allocation failure.
+ * Single-threaded: the caller owns pb. */
+int lm_bf16_pack_b(lm_bf16_b *pb, int trans_b, int k, int n, const float *B, int ldb);
+/* The same with op(B)(kk, j) = rows[j][kk]: the transpose of a matrix given
+ * by row pointers (gate rows of W_hh gathered from four blocks). */
+int lm_bf16_pack_rows(lm_bf16_b *pb, int k, int n, const float *const *rows);
+/* The left operand A (m, k), row-major, packed for lm_bf16_mul into work
+ * (lm_bf16_a_pairs(m, k) pairs, owned by the caller). */
+size_t lm_bf16_a_pairs(int m, int k);
+void lm_bf16_pack_a(uint32_t *work, int m, int k, const float *A, int lda);
+/* C (m, n) = A times the packed B, or C += it when accumulate != 0.
+ * Single-threaded: callers split the columns across threads themselves. */
+void lm_bf16_mul(int m, const uint32_t *a_packed, const lm_bf16_b *pb, float *C, int ldc, int accumulate);
+void lm_bf16_b_free(lm_bf16_b *pb);
+
+#endif

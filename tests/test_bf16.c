@@ -1,0 +1,198 @@
+/* The BF16 matrix products: every transpose case and ragged edge against a
+ * double-precision product of the same bf16-rounded operands (so only FP32
+ * accumulation may differ), the packed per-step products of the recurrence,
+ * and a whole model in BF16 against the same model in FP32. Skipped on CPUs
+ * without AVX512_BF16. */
+#include "test_util.h"
+
+#include "gemm_bf16.h"
+
+#include <math.h>
+
+static float round_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static float urand(uint64_t *s) { return (float)((double)(test_rand(s) >> 11) / 9007199254740992.0) - 0.5f; }
+
+/* Worst error of C against alpha op(A) op(B) + beta C0 (bf16-rounded operands),
+ * relative to sum |a b|; -1 if anything outside the (m, n) block changed. */
+static double gemm_error(int ta, int tb, int m, int n, int k, float alpha, float beta, uint64_t seed) {
+    const int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
+    const size_t na = (size_t)(ta ? k : m) * lda, nb = (size_t)(tb ? n : k) * ldb, nc = (size_t)m * ldc;
+    float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = malloc(nc * sizeof *C),
+          *C0 = malloc(nc * sizeof *C0);
+    for (size_t i = 0; i < na; i++) A[i] = urand(&seed);
+    for (size_t i = 0; i < nb; i++) B[i] = urand(&seed);
+    for (size_t i = 0; i < nc; i++) C0[i] = urand(&seed);
+    for (size_t i = 0; i < nc; i++) C[i] = beta == 0.0f && (int)(i % ldc) < n ? NAN : C0[i];  /* beta 0: C unread */
+    lm_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    double worst = 0;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < ldc; j++) {
+            const float got = C[(size_t)i * ldc + j];
+            if (j >= n) {
+                if (got != C0[(size_t)i * ldc + j]) worst = -1;
+                continue;
+            }
+            double s = 0, sa = 0;
+            for (int q = 0; q < k; q++) {
+                double a = round_bf16(ta ? A[(size_t)q * lda + i] : A[(size_t)i * lda + q]);
+                double b = round_bf16(tb ? B[(size_t)j * ldb + q] : B[(size_t)q * ldb + j]);
+                s += a * b, sa += fabs(a * b);
+            }
+            const double ref = alpha * s + (beta == 0.0f ? 0.0 : beta * C0[(size_t)i * ldc + j]);
+            const double e = fabs(got - ref) / (fabs(alpha) * sa + fabs(beta) + 1e-30);
+            if (worst >= 0 && !(e <= worst)) worst = isnan(e) ? 1e30 : e;
+        }
+    free(A), free(B), free(C), free(C0);
+    return worst;
+}
+
+static void skip_without_bf16(void) {
+    if (!lm_bf16_available()) {
+        printf("# no AVX512_BF16 on this CPU: skipped\n");
+        skip();
+    }
+}
+
+static void test_gemm_cases(void **state) {
+    (void)state;
+    skip_without_bf16();
+    const int ms[] = {1, 5, 6, 7, 20, 37}, ns[] = {1, 16, 17, 64, 65, 130}, ks[] = {1, 2, 3, 255, 256, 257, 600};
+    const float betas[] = {0.0f, 1.0f, 0.5f};
+    uint64_t seed = 1;
+    double worst = 0;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int a = 0; a < 6; a++)
+                for (int b = 0; b < 6; b++)
+                    for (int c = 0; c < 7; c++) {
+                        const double e = gemm_error(ta, tb, ms[a], ns[b], ks[c], c % 2 ? 1.0f : 0.7f,
+                                                    betas[(a + b + c) % 3], seed++);
+                        if (e < 0) fail_msg("wrote outside C: ta %d tb %d m %d n %d k %d", ta, tb, ms[a], ns[b], ks[c]);
+                        if (e > worst) worst = e;
+                    }
+    /* big enough for the threaded path (both loop orders) */
+    lm_set_threads(2);
+    const double big1 = gemm_error(0, 1, 300, 1000, 130, 1.0f, 0.0f, 99);
+    const double big2 = gemm_error(1, 0, 1000, 130, 300, 1.0f, 1.0f, 98);
+    /* k >> m, n: threads split k and add their partial sums */
+    const double split1 = gemm_error(0, 0, 50, 70, 2000, 0.9f, 0.5f, 97);
+    const double split2 = gemm_error(1, 1, 45, 66, 1100, 1.0f, 0.0f, 96);
+    lm_set_threads(1);
+    printf("# worst relative error %.2e (small cases), %.2e, %.2e (threaded), %.2e, %.2e (split k)\n", worst, big1,
+           big2, split1, split2);
+    assert_true(split1 >= 0 && split1 < 1e-6);
+    assert_true(split2 >= 0 && split2 < 1e-6);
+    assert_true(worst < 1e-6);
+    assert_true(big1 >= 0 && big1 < 1e-6);
+    assert_true(big2 >= 0 && big2 < 1e-6);
+}
+
+/* The per-step path: pack B once (plain, transposed, or from row pointers),
+ * pack A, multiply with and without accumulation. */
+static void test_packed(void **state) {
+    (void)state;
+    skip_without_bf16();
+    const int m = 7, k = 131, n = 150;
+    uint64_t seed = 5;
+    float *A = malloc((size_t)m * k * sizeof *A), *W = malloc((size_t)n * k * sizeof *W);
+    float *C = malloc((size_t)m * n * sizeof *C), *C0 = malloc((size_t)m * n * sizeof *C0);
+    for (int i = 0; i < m * k; i++) A[i] = urand(&seed);
+    for (int i = 0; i < n * k; i++) W[i] = urand(&seed);
+    for (int i = 0; i < m * n; i++) C0[i] = urand(&seed);
+    const float **rows = malloc((size_t)n * sizeof *rows);
+    for (int j = 0; j < n; j++) rows[j] = W + (size_t)((j * 37) % n) * k;  /* a permutation of W's rows */
+    uint32_t *work = malloc(lm_bf16_a_pairs(m, k) * sizeof *work);
+    lm_bf16_pack_a(work, m, k, A, k);
+    lm_bf16_b pb = {0};
+    for (int variant = 0; variant < 3; variant++)
+        for (int acc = 0; acc < 2; acc++) {
+            if (variant == 0) assert_true(lm_bf16_pack_b(&pb, 1, k, n, W, k));   /* op(B) = W^T */
+            if (variant == 1) assert_true(lm_bf16_pack_rows(&pb, k, n, rows));  /* rows[j] as columns */
+            float *Wt = NULL;
+            if (variant == 2) {  /* op(B) = Wt (k, n) stored plainly */
+                Wt = malloc((size_t)k * n * sizeof *Wt);
+                for (int q = 0; q < k; q++)
+                    for (int j = 0; j < n; j++) Wt[(size_t)q * n + j] = W[(size_t)j * k + q];
+                assert_true(lm_bf16_pack_b(&pb, 0, k, n, Wt, n));
+            }
+            memcpy(C, C0, (size_t)m * n * sizeof *C);
+            lm_bf16_mul(m, work, &pb, C, n, acc);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    const float *w = variant == 1 ? rows[j] : W + (size_t)j * k;
+                    double s = acc ? C0[i * n + j] : 0, sa = 0;
+                    for (int q = 0; q < k; q++) {
+                        double p = (double)round_bf16(A[i * k + q]) * round_bf16(w[q]);
+                        s += p, sa += fabs(p);
+                    }
+                    assert_true(fabs(C[i * n + j] - s) <= 1e-6 * (sa + 1));
+                }
+            free(Wt);
+        }
+    lm_bf16_b_free(&pb);
+    free(A), free(W), free(C), free(C0), free(rows), free(work);
+}
+
+/* One training window of the same model in FP32 and BF16 (2 threads, ragged
+ * unit slices): loss and gradient agree to bf16 accuracy, and switching back
+ * to FP32 reproduces the FP32 model bit for bit. */
+static void test_model(void **state) {
+    (void)state;
+    skip_without_bf16();
+    enum { V = 50, N = 110, L = 2, T = 6, B = 20 };  /* B N 4 >= PAR_MIN / 4: the threaded recurrence */
+    lm_set_threads(2);
+    lm_config c = tiny_config(L, N, T, B, 0.3f);
+    c.init = 0.1f;
+    lm_model *f32, *b16;
+    lm_error err;
+    assert_int_equal(lm_model_create(&f32, &c, V, &err), LM_OK);
+    c.bf16 = 1;
+    assert_int_equal(lm_model_create(&b16, &c, V, &err), LM_OK);
+    int32_t x[T * B], y[T * B];
+    random_tokens(x, T * B, V, 3);
+    random_tokens(y, T * B, V, 4);
+    const size_t np = lm_model_num_params(f32);
+    assert_memory_equal(lm_model_params(f32), lm_model_params(b16), np * sizeof(float));
+
+    const double l32 = lm_model_forward(f32, x, y, T, B, 1);
+    lm_model_backward(f32);
+    const double l16 = lm_model_forward(b16, x, y, T, B, 1);
+    lm_model_backward(b16);
+    const float *g32 = lm_model_grads(f32), *g16 = lm_model_grads(b16);
+    double d2 = 0, n2 = 0, dot = 0, m2 = 0;
+    for (size_t i = 0; i < np; i++) {
+        d2 += (double)(g16[i] - g32[i]) * (g16[i] - g32[i]);
+        n2 += (double)g32[i] * g32[i], m2 += (double)g16[i] * g16[i], dot += (double)g16[i] * g32[i];
+    }
+    const double rel = sqrt(d2 / n2), cosine = dot / sqrt(n2 * m2);
+    printf("# loss fp32 %.6f bf16 %.6f; gradient relative error %.2e, cosine %.6f\n", l32, l16, rel, cosine);
+    assert_true(fabs(l16 - l32) < 2e-3 * fabs(l32));
+    assert_true(rel < 2e-2);
+    assert_true(cosine > 0.9995);
+
+    /* the same window again in FP32 after switching: identical to the FP32 model */
+    assert_int_equal(lm_model_set_bf16(b16, 0, &err), LM_OK);
+    lm_model_reset_state(f32, B), lm_model_reset_state(b16, B);
+    lm_model_set_rng_state(b16, lm_model_rng_state(f32));
+    const double a = lm_model_forward(f32, x, y, T, B, 1), b = lm_model_forward(b16, x, y, T, B, 1);
+    assert_true(a == b);
+    lm_model_free(f32);
+    lm_model_free(b16);
+    lm_set_threads(1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_cases),
+        cmocka_unit_test(test_packed),
+        cmocka_unit_test(test_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
