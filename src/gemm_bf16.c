@@ -114,6 +114,36 @@ static void pack_16_columns(uint32_t *dst, const float *x, int ld, int count) {
         for (int c = 0; c < 16; c++) row_pairs(dst + (size_t)p * NR + c, NR, x + (size_t)c * ld + 2 * p, count - 2 * p);
 }
 
+/* Four full rows (row r at x + r ld) into one MR = 4 panel: dst[p * 4 + r].
+ * 16 k-pairs per row at a time, interleaved in registers. */
+static void pack_4_rows(uint32_t *dst, const float *x, int ld, int count) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    int p = 0;
+    for (; 2 * p + 32 <= count; p += 16) {
+        __m512i r[4];
+        for (int i = 0; i < 4; i++) {
+            const float *src = x + (size_t)i * ld + 2 * p;
+            __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16);
+            r[i] = pairs16(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
+        }
+        /* within each 128-bit lane L: u[q] = rows 0..3 of pair 4L + q */
+        const __m512i t0 = _mm512_unpacklo_epi32(r[0], r[1]), t1 = _mm512_unpackhi_epi32(r[0], r[1]);
+        const __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]), t3 = _mm512_unpackhi_epi32(r[2], r[3]);
+        const __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+        const __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+        /* output vector L holds pairs 4L..4L+3: lane L of u0, u1, u2, u3 */
+        const __m512i v0 = _mm512_shuffle_i32x4(u0, u1, 0x44), v1 = _mm512_shuffle_i32x4(u2, u3, 0x44);
+        const __m512i v2 = _mm512_shuffle_i32x4(u0, u1, 0xee), v3 = _mm512_shuffle_i32x4(u2, u3, 0xee);
+        _mm512_storeu_si512(dst + (size_t)p * 4, _mm512_shuffle_i32x4(v0, v1, 0x88));
+        _mm512_storeu_si512(dst + (size_t)p * 4 + 16, _mm512_shuffle_i32x4(v0, v1, 0xdd));
+        _mm512_storeu_si512(dst + (size_t)p * 4 + 32, _mm512_shuffle_i32x4(v2, v3, 0x88));
+        _mm512_storeu_si512(dst + (size_t)p * 4 + 48, _mm512_shuffle_i32x4(v2, v3, 0xdd));
+    }
+    if (2 * p < count)
+        for (int i = 0; i < 4; i++) row_pairs(dst + (size_t)p * 4 + i, 4, x + (size_t)i * ld + 2 * p, count - 2 * p);
+}
+
 /* ---------------------------------------------------------------- packing */
 
 /* One panel of op(B) (rows k0..k0+kc, columns j0..j0+nr): dst[p][c], P x NR. */
@@ -143,7 +173,9 @@ static void pack_b_panel(uint32_t *dst, int tb, const float *B, int ldb, int k0,
 /* One panel of op(A) (rows i0..i0+mr, k0..k0+kc): dst[p][r], P x mrp. */
 static void pack_a_panel(uint32_t *dst, int mrp, int ta, const float *A, int lda, int k0, int kc, int i0, int mr) {
     const int P = (kc + 1) / 2;
-    if (!ta) {  /* A(i, k) = A[i lda + k] */
+    if (!ta && mrp == 4 && mr == 4) {
+        pack_4_rows(dst, A + (size_t)i0 * lda + k0, lda, kc);
+    } else if (!ta) {  /* A(i, k) = A[i lda + k] */
         for (int r = 0; r < mr; r++) row_pairs(dst + r, (size_t)mrp, A + (size_t)(i0 + r) * lda + k0, kc);
         for (int r = mr; r < mrp; r++)
             for (int p = 0; p < P; p++) dst[(size_t)p * mrp + r] = 0;
@@ -314,7 +346,8 @@ void lm_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float 
     if (!split_k && nt > outer) nt = outer;
     int ok = k > 0;
     for (int id = 0; ok && id < nt; id++) {
-        const size_t share = split_k ? (size_t)outer : (size_t)(outer + nt - 1) / nt;
+        /* thread 0 can hold everything: it works alone if the region gets fewer threads */
+        const size_t share = split_k || id == 0 ? (size_t)outer : (size_t)(outer + nt - 1) / nt;
         ok = grow(&ws[id].a, &ws[id].acap, (b_outer ? (size_t)mp : share) * MR * Pmax) &&
              grow(&ws[id].b, &ws[id].bcap, (b_outer ? share : (size_t)np) * NR * Pmax) &&
              (!split_k || id == 0 || grow_floats(&ws[id].c, &ws[id].ccap, (size_t)m * n));
@@ -326,7 +359,9 @@ void lm_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         const int t = omp_get_num_threads(), id = omp_get_thread_num();
-        if (split_k) {
+        if (t != nt) {  /* fewer threads than reserved for (a nested call): thread 0 does it all */
+            if (id == 0) gemm_share(ta, tb, m, n, 0, k, alpha, A, lda, B, ldb, beta, C, ldc, b_outer, 0, outer, 0);
+        } else if (split_k) {
             const int kb = (int)((long)kblocks * id / t) * KC, ke = (int)((long)kblocks * (id + 1) / t) * KC;
             if (id == 0)
                 gemm_share(ta, tb, m, n, kb, ke < k ? ke : k, alpha, A, lda, B, ldb, beta, C, ldc, b_outer, 0, outer, 0);

@@ -62,6 +62,19 @@ grep -q "perplexity $test_ppl " <<<"$out" || fail "eval perplexity differs from 
 expect 1 "NUL byte" -- "$bin" eval --model "$work/run/model.safetensors" --text "$work/bad.txt"
 expect 1 "not a safetensors file" -- "$bin" eval --model "$work/data/ptb.test.txt" --data "$work/data"
 
+# BF16 products: a tiny run trains, records the flag, and resumes/evaluates;
+# on CPUs without AVX512_BF16 the flag is refused with a clear message.
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+  out=$("$bin" train --data "$work/data" --out "$work/run16" --hidden 16 --layers 2 --steps 5 --batch 4 \
+        --epochs 1 --threads 1 --bf16 --quiet 2>&1) || fail "bf16 training failed: $out"
+  grep -q "threads 1 bf16" <<<"$out" || fail "bf16 not reported in the configuration: $out"
+  grep -qF 'bf16\":true' "$work/run16/model.safetensors" || fail "checkpoint does not record bf16"  # JSON in JSON
+  out=$("$bin" eval --model "$work/run16/model.safetensors" --data "$work/data" --bf16 2>&1) || fail "bf16 eval failed: $out"
+  grep -q "perplexity" <<<"$out" || fail "no perplexity from bf16 eval: $out"
+else
+  expect 2 "lacks AVX512_BF16" -- "$bin" train --data "$work/data" --out "$work/run16" --bf16
+fi
+
 # Sampling, model averaging and plotting on the tiny model.
 model="$work/run/model.safetensors"
 a=$("$bin" sample --model "$model" --prefix "w1 w2" --words 30 --seed 5 --exclude "w3,<eos>" 2>&1) || fail "sample failed: $a"
