@@ -290,23 +290,81 @@ done:
     return rc;
 }
 
+static void print_bleu(const char *label, const lm_bleu *b) {
+    printf("%sBLEU = %.2f, %.1f/%.1f/%.1f/%.1f (BP=%.3f, ratio=%.3f, hyp_len=%zu, ref_len=%zu)\n", label, 100 * b->bleu,
+           100 * b->precision[0], 100 * b->precision[1], 100 * b->precision[2], 100 * b->precision[3],
+           b->brevity_penalty, (double)b->hyp_len / (double)b->ref_len, b->hyp_len, b->ref_len);
+}
+
+static void bleu_usage(FILE *f) {
+    fprintf(f,
+            "Usage: %s bleu [options] HYPOTHESES REFERENCE\n"
+            "Corpus BLEU-4 of tokenised hypotheses against one reference per line, as\n"
+            "multi-bleu.perl computes it (clipped n-gram precisions, brevity penalty).\n"
+            "\n"
+            "  --bootstrap N     also a 95%% interval from N resampled corpora (Koehn 2004)\n"
+            "  --compare HYP_B   a second system's hypotheses: its BLEU, and with --bootstrap\n"
+            "                    the paired test (interval of the difference, how often A wins)\n"
+            "  --seed N          resampling seed (default 1)\n"
+            "  -h, --help        this help\n",
+            prog);
+}
+
 static int cmd_bleu(int argc, char **argv) {
-    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        printf("Usage: %s bleu HYPOTHESES REFERENCE\n"
-               "Corpus BLEU-4 of tokenised hypotheses against one reference per line, as\n"
-               "multi-bleu.perl computes it (clipped n-gram precisions, brevity penalty).\n", prog);
-        return 0;
+    const char *other = NULL;
+    int samples = 0, ok = 1, o;
+    uint64_t seed = 1;
+    enum { OPT_BOOTSTRAP = 1000, OPT_COMPARE };
+    static const struct option opts[] = {
+        {"bootstrap", required_argument, 0, OPT_BOOTSTRAP}, {"compare", required_argument, 0, OPT_COMPARE},
+        {"seed", required_argument, 0, OPT_SEED},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case OPT_BOOTSTRAP: ok = parse_int("bootstrap", optarg, 1, 1000000, &samples); break;
+        case OPT_COMPARE: other = optarg; break;
+        case OPT_SEED: ok = parse_u64("seed", optarg, &seed); break;
+        case 'h': bleu_usage(stdout); return 0;
+        default: fprintf(stderr, "Try '%s bleu --help'.\n", prog); return 2;
+        }
     }
-    for (int i = 1; i < argc; i++)
-        if (argv[i][0] == '-' && argv[i][1]) { report("bleu: unknown option \"%s\" (see --help)", argv[i]); return 2; }
-    if (argc != 3) { report("bleu: give HYPOTHESES and REFERENCE files (see --help)"); return 2; }
-    lm_bleu b;
+    if (!ok) return 2;
+    if (argc - optind != 2) { report("bleu: give HYPOTHESES and REFERENCE files (see --help)"); return 2; }
+    const char *hyp = argv[optind], *ref = argv[optind + 1];
     lm_error err;
-    if (lm_bleu_files(&b, argv[1], argv[2], &err) != LM_OK) { report("%s", err.msg); return 1; }
-    printf("BLEU = %.2f, %.1f/%.1f/%.1f/%.1f (BP=%.3f, ratio=%.3f, hyp_len=%zu, ref_len=%zu)\n", 100 * b.bleu,
-           100 * b.precision[0], 100 * b.precision[1], 100 * b.precision[2], 100 * b.precision[3], b.brevity_penalty,
-           (double)b.hyp_len / (double)b.ref_len, b.hyp_len, b.ref_len);
-    return 0;
+    lm_bleu *a = NULL, *b = NULL, total;
+    size_t na = 0, nb = 0;
+    int rc = 1;
+    if (lm_bleu_files_sentences(&a, &na, hyp, ref, &err) != LM_OK) goto fail;
+    if (other && lm_bleu_files_sentences(&b, &nb, other, ref, &err) != LM_OK) goto fail;
+    for (int sys = 0; sys < (b ? 2 : 1); sys++) {
+        const lm_bleu *per = sys ? b : a;
+        memset(&total, 0, sizeof total);
+        for (size_t i = 0; i < na; i++) {
+            for (int g = 0; g < 4; g++) total.matches[g] += per[i].matches[g], total.totals[g] += per[i].totals[g];
+            total.hyp_len += per[i].hyp_len, total.ref_len += per[i].ref_len;
+        }
+        lm_bleu_finish(&total);
+        print_bleu(b ? (sys ? "B: " : "A: ") : "", &total);
+    }
+    if (samples) {
+        lm_bleu_resampled r;
+        if (lm_bleu_bootstrap(a, b, na, samples, seed, &r, &err) != LM_OK) goto fail;
+        printf("%s95%% interval %.2f .. %.2f (%d bootstrap samples)\n", b ? "A: " : "", 100 * r.lo, 100 * r.hi,
+               samples);
+        if (b)
+            printf("A - B: 95%% interval %+.2f .. %+.2f; A higher in %.1f%% of the samples\n", 100 * r.diff_lo,
+                   100 * r.diff_hi, 100 * r.win);
+    }
+    rc = 0;
+    goto done;
+fail:
+    report("%s", err.msg);
+done:
+    free(a), free(b);
+    return rc;
 }
 
 int cmd_translation(int argc, char **argv) {

@@ -285,9 +285,28 @@ typedef struct {
 } lm_bleu;
 
 lm_status lm_bleu_lines(lm_bleu *out, const char *const *hyp, const char *const *ref, size_t n, lm_error *err);
+/* Per-sentence counts (per[i].matches, totals, hyp_len, ref_len; the rest
+ * zero), for resampling; lm_bleu_finish turns summed counts into BLEU. */
+lm_status lm_bleu_sentences(lm_bleu *per, const char *const *hyp, const char *const *ref, size_t n, lm_error *err);
+void lm_bleu_finish(lm_bleu *b);
+
+/* Bootstrap resampling over sentences (Koehn 2004): `samples` corpora of n
+ * sentences drawn with replacement. 95 % interval of system a's BLEU; with
+ * b (same references, same order; may be NULL) the paired test: interval of
+ * BLEU(a) - BLEU(b) and the fraction of resamples where a scores higher. */
+typedef struct {
+    double lo, hi;            /* a's BLEU, 2.5 and 97.5 percentiles (0..1) */
+    double diff_lo, diff_hi;  /* BLEU(a) - BLEU(b), same percentiles */
+    double win;               /* fraction of resamples with BLEU(a) > BLEU(b) */
+} lm_bleu_resampled;
+lm_status lm_bleu_bootstrap(const lm_bleu *a, const lm_bleu *b, size_t n, int samples, uint64_t seed,
+                            lm_bleu_resampled *out, lm_error *err);
 /* The same over two files of as many lines (an empty hypothesis line is
  * allowed: a system may output nothing; an empty reference is an error). */
 lm_status lm_bleu_files(lm_bleu *out, const char *hyp_path, const char *ref_path, lm_error *err);
+/* Per-sentence counts of two aligned files (*per malloc'd, n entries). */
+lm_status lm_bleu_files_sentences(lm_bleu **per, size_t *n, const char *hyp_path, const char *ref_path,
+                                  lm_error *err);
 
 /* ------------------------------------------------------------ checkpoints */
 

@@ -24,5 +24,12 @@ for m in nonreg reg; do
       < "$data/test_2016_flickr.en" > "$out/$m.beam$beam.fr"
     echo "$m beam $beam: $(build/lstmlm bleu "$out/$m.beam$beam.fr" "$data/test_2016_flickr.fr")"
   done
-  grep "test conditional perplexity" "$out/$m.log" | sed "s/^/$m: /"
+  grep -E "best epoch|test conditional perplexity" "$out/$m.log" | sed "s/^/$m: /"
 done | tee "$out/summary.txt"
+# Is the BLEU difference more than the test set's sampling noise? Paired
+# bootstrap over the 1,000 test sentences (A = regularised, B = not).
+for beam in 12 1; do
+  echo "paired bootstrap, beam $beam (A = reg, B = nonreg):"
+  build/lstmlm bleu --bootstrap 1000 --compare "$out/nonreg.beam$beam.fr" "$out/reg.beam$beam.fr" \
+    "$data/test_2016_flickr.fr"
+done | tee -a "$out/summary.txt"

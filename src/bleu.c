@@ -4,6 +4,7 @@
  * of the four precisions times the brevity penalty. Tokens are separated by
  * white space. */
 #include "internal.h"
+#include "rng.h"
 #include "text.h"
 
 #include <math.h>
@@ -57,45 +58,114 @@ static ngram *lookup(ngram *tab, size_t mask, const char *const *tok, int n, int
     }
 }
 
-lm_status lm_bleu_lines(lm_bleu *out, const char *const *hyp, const char *const *ref, size_t n_lines, lm_error *err) {
-    memset(out, 0, sizeof *out);
+/* Counts of one sentence pair into c (added to what is there). */
+static lm_status sentence_counts(lm_bleu *c, const char *hyp, const char *ref, size_t line, lm_error *err) {
     lm_status st = LM_OK;
-    for (size_t s = 0; s < n_lines && st == LM_OK; s++) {
-        size_t lh = strlen(hyp[s]), lr = strlen(ref[s]);
-        char *ch = malloc(lh + 1), *cr = malloc(lr + 1);
-        const char **th = malloc((lh / 2 + 1) * sizeof *th), **tr = malloc((lr / 2 + 1) * sizeof *tr);
-        size_t cap = 16;
-        while (cap < 8 * (lh / 2 + lr / 2 + 2)) cap *= 2;
-        ngram *tab = calloc(cap, sizeof *tab);
-        if (!ch || !cr || !th || !tr || !tab) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto next; }
-        memcpy(ch, hyp[s], lh + 1), memcpy(cr, ref[s], lr + 1);
-        size_t nh = tokenize(ch, th, lh / 2 + 1), nr = tokenize(cr, tr, lr / 2 + 1);
-        if (nr == 0) { st = lm_fail(err, LM_EDATA, "reference line %zu is empty", s + 1); goto next; }
-        out->hyp_len += nh, out->ref_len += nr;
-        for (int n = 1; n <= 4; n++) {
-            for (size_t i = 0; i + (size_t)n <= nr; i++) lookup(tab, cap - 1, tr + i, n, 1)->ref++;
-            for (size_t i = 0; i + (size_t)n <= nh; i++) lookup(tab, cap - 1, th + i, n, 1)->count++;
-        }
-        for (size_t i = 0; i < cap; i++)
-            if (tab[i].tok && tab[i].count) {
-                out->totals[tab[i].n - 1] += (size_t)tab[i].count;
-                out->matches[tab[i].n - 1] += (size_t)(tab[i].count < tab[i].ref ? tab[i].count : tab[i].ref);
-            }
-    next:
-        free(ch), free(cr), free(th), free(tr), free(tab);
+    size_t lh = strlen(hyp), lr = strlen(ref);
+    char *ch = malloc(lh + 1), *cr = malloc(lr + 1);
+    const char **th = malloc((lh / 2 + 1) * sizeof *th), **tr = malloc((lr / 2 + 1) * sizeof *tr);
+    size_t cap = 16;
+    while (cap < 8 * (lh / 2 + lr / 2 + 2)) cap *= 2;
+    ngram *tab = calloc(cap, sizeof *tab);
+    if (!ch || !cr || !th || !tr || !tab) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto out; }
+    memcpy(ch, hyp, lh + 1), memcpy(cr, ref, lr + 1);
+    size_t nh = tokenize(ch, th, lh / 2 + 1), nr = tokenize(cr, tr, lr / 2 + 1);
+    if (nr == 0) { st = lm_fail(err, LM_EDATA, "reference line %zu is empty", line); goto out; }
+    c->hyp_len += nh, c->ref_len += nr;
+    for (int n = 1; n <= 4; n++) {
+        for (size_t i = 0; i + (size_t)n <= nr; i++) lookup(tab, cap - 1, tr + i, n, 1)->ref++;
+        for (size_t i = 0; i + (size_t)n <= nh; i++) lookup(tab, cap - 1, th + i, n, 1)->count++;
     }
-    if (st != LM_OK) return st;
+    for (size_t i = 0; i < cap; i++)
+        if (tab[i].tok && tab[i].count) {
+            c->totals[tab[i].n - 1] += (size_t)tab[i].count;
+            c->matches[tab[i].n - 1] += (size_t)(tab[i].count < tab[i].ref ? tab[i].count : tab[i].ref);
+        }
+out:
+    free(ch), free(cr), free(th), free(tr), free(tab);
+    return st;
+}
+
+void lm_bleu_finish(lm_bleu *b) {
     double log_sum = 0;
     int zero = 0;
     for (int n = 0; n < 4; n++) {
-        out->precision[n] = out->totals[n] ? (double)out->matches[n] / (double)out->totals[n] : 0.0;
-        if (out->precision[n] == 0.0) zero = 1;
-        else log_sum += log(out->precision[n]);
+        b->precision[n] = b->totals[n] ? (double)b->matches[n] / (double)b->totals[n] : 0.0;
+        if (b->precision[n] == 0.0) zero = 1;
+        else log_sum += log(b->precision[n]);
     }
-    out->brevity_penalty = out->hyp_len == 0 ? 0.0
-                           : out->hyp_len < out->ref_len ? exp(1.0 - (double)out->ref_len / (double)out->hyp_len)
-                                                         : 1.0;
-    out->bleu = zero ? 0.0 : out->brevity_penalty * exp(log_sum / 4.0);
+    b->brevity_penalty = b->hyp_len == 0 ? 0.0
+                         : b->hyp_len < b->ref_len ? exp(1.0 - (double)b->ref_len / (double)b->hyp_len)
+                                                   : 1.0;
+    b->bleu = zero ? 0.0 : b->brevity_penalty * exp(log_sum / 4.0);
+}
+
+lm_status lm_bleu_sentences(lm_bleu *per, const char *const *hyp, const char *const *ref, size_t n_lines,
+                            lm_error *err) {
+    for (size_t s = 0; s < n_lines; s++) {
+        memset(&per[s], 0, sizeof per[s]);
+        lm_status st = sentence_counts(&per[s], hyp[s], ref[s], s + 1, err);
+        if (st != LM_OK) return st;
+    }
+    return LM_OK;
+}
+
+lm_status lm_bleu_lines(lm_bleu *out, const char *const *hyp, const char *const *ref, size_t n_lines, lm_error *err) {
+    memset(out, 0, sizeof *out);
+    for (size_t s = 0; s < n_lines; s++) {
+        lm_status st = sentence_counts(out, hyp[s], ref[s], s + 1, err);
+        if (st != LM_OK) return st;
+    }
+    lm_bleu_finish(out);
+    return LM_OK;
+}
+
+static int by_value(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+lm_status lm_bleu_bootstrap(const lm_bleu *a, const lm_bleu *b, size_t n, int samples, uint64_t seed,
+                            lm_bleu_resampled *out, lm_error *err) {
+    if (n == 0 || samples < 1) return lm_fail(err, LM_EARG, "bootstrap needs sentences and at least one sample");
+    double *va = malloc((size_t)samples * sizeof *va), *vd = malloc((size_t)samples * sizeof *vd);
+    if (!va || !vd) {
+        free(va), free(vd);
+        return lm_fail(err, LM_ENOMEM, "out of memory");
+    }
+    lm_rng rng;
+    lm_rng_seed(&rng, seed);
+    int wins = 0;
+    for (int k = 0; k < samples; k++) {
+        lm_bleu sa, sb;
+        memset(&sa, 0, sizeof sa), memset(&sb, 0, sizeof sb);
+        for (size_t i = 0; i < n; i++) {  /* n sentences drawn with replacement, the same for both systems */
+            const size_t j = (size_t)(lm_rng_next(&rng) % n);
+            for (int g = 0; g < 4; g++) {
+                sa.matches[g] += a[j].matches[g], sa.totals[g] += a[j].totals[g];
+                if (b) sb.matches[g] += b[j].matches[g], sb.totals[g] += b[j].totals[g];
+            }
+            sa.hyp_len += a[j].hyp_len, sa.ref_len += a[j].ref_len;
+            if (b) sb.hyp_len += b[j].hyp_len, sb.ref_len += b[j].ref_len;
+        }
+        lm_bleu_finish(&sa);
+        va[k] = sa.bleu;
+        if (b) {
+            lm_bleu_finish(&sb);
+            vd[k] = sa.bleu - sb.bleu;
+            wins += sa.bleu > sb.bleu;
+        }
+    }
+    qsort(va, (size_t)samples, sizeof *va, by_value);
+    const size_t lo = (size_t)(0.025 * (samples - 1) + 0.5), hi = (size_t)(0.975 * (samples - 1) + 0.5);
+    out->lo = va[lo], out->hi = va[hi];
+    out->diff_lo = out->diff_hi = out->win = 0;
+    if (b) {
+        qsort(vd, (size_t)samples, sizeof *vd, by_value);
+        out->diff_lo = vd[lo], out->diff_hi = vd[hi];
+        out->win = (double)wins / samples;
+    }
+    free(va), free(vd);
     return LM_OK;
 }
 
@@ -120,6 +190,32 @@ static lm_status read_lines(const char *path, char **buf_out, char ***lines_out,
     }
     *buf_out = buf, *lines_out = lines, *n_out = count;
     return LM_OK;
+}
+
+lm_status lm_bleu_files_sentences(lm_bleu **per, size_t *n, const char *hyp_path, const char *ref_path,
+                                  lm_error *err) {
+    char *hb = NULL, *rb = NULL, **hl = NULL, **rl = NULL;
+    size_t nh = 0, nr = 0;
+    *per = NULL, *n = 0;
+    lm_status st = read_lines(hyp_path, &hb, &hl, &nh, err);
+    if (st == LM_OK) st = read_lines(ref_path, &rb, &rl, &nr, err);
+    if (st == LM_OK && nh != nr)
+        st = lm_fail(err, LM_EDATA, "%s has %zu lines but %s has %zu: hypotheses and references must align", hyp_path,
+                     nh, ref_path, nr);
+    if (st == LM_OK && nr == 0) st = lm_fail(err, LM_EDATA, "%s is empty", ref_path);
+    lm_bleu *p = NULL;
+    if (st == LM_OK && !(p = calloc(nh, sizeof *p))) st = lm_fail(err, LM_ENOMEM, "out of memory");
+    if (st == LM_OK) {
+        st = lm_bleu_sentences(p, (const char *const *)hl, (const char *const *)rl, nh, err);
+        if (st == LM_EDATA) {
+            lm_error inner = *err;
+            st = lm_fail(err, LM_EDATA, "%s: %s", ref_path, inner.msg);
+        }
+    }
+    if (st == LM_OK) *per = p, *n = nh;
+    else free(p);
+    free(hb), free(rb), free(hl), free(rl);
+    return st;
 }
 
 lm_status lm_bleu_files(lm_bleu *out, const char *hyp_path, const char *ref_path, lm_error *err) {

@@ -127,6 +127,11 @@ done
 out=$("$bin" translate-train --data "$work/mt" --test test --hidden 24 --epochs 3 --batch 8 --threads 1 \
       --out "$work/mtrun" --reverse --quiet 2>&1) || fail "translate-train failed: $out"
 grep -q "test conditional perplexity" <<<"$out" || fail "no test perplexity: $out"
+# The kept model is the epoch with the lowest validation perplexity.
+best=$(sed -n 's/^best epoch \([0-9]*\).*/\1/p' <<<"$out")
+want=$(sed -n 's/.*"epoch": \([0-9]*\),.*"valid_ppl": \([0-9.]*\),.*/\1 \2/p' "$work/mtrun/metrics.jsonl" |
+       sort -k2,2g | head -1 | cut -d' ' -f1)
+[ -n "$best" ] && [ "$best" = "$want" ] || fail "best epoch '$best', lowest validation perplexity at epoch '$want'"
 "$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 < "$work/mt/test.en" > "$work/hyp4" 2>&1 ||
   fail "translate failed: $(cat "$work/hyp4")"
 [ "$(wc -l < "$work/hyp4")" -eq 30 ] || fail "expected 30 translations"
@@ -134,7 +139,8 @@ grep -q "test conditional perplexity" <<<"$out" || fail "no test perplexity: $ou
   fail "greedy translate failed"
 expect 0 "BLEU = " -- "$bin" bleu "$work/hyp4" "$work/mt/test.fr"
 expect 1 "must align" -- "$bin" bleu "$work/hyp4" "$work/mt/train.fr"
-expect 2 "unknown option" -- "$bin" bleu --frob "$work/hyp4" "$work/mt/test.fr"
+expect 0 "A higher in 0.0% of the samples" -- "$bin" bleu --bootstrap 50 --compare "$work/hyp4" "$work/hyp4" "$work/mt/test.fr"
+expect 2 "unrecognized option" -- "$bin" bleu --frob "$work/hyp4" "$work/mt/test.fr"
 expect 2 "unrecognized option" -- "$bin" translate --frob
 printf 'e1 e2\n\ne3\n' > "$work/mt/holes"
 expect 1 "empty line" -- "$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 --input "$work/mt/holes"

@@ -47,6 +47,41 @@ static void agrees_with_multi_bleu(void **state) {
     check(h3, r3, 4, 51.517152, (const double[]){84.375, 60.7143, 45.8333, 30.0}, 1.0);
 }
 
+/* Per-sentence counts add up to the corpus figure; the bootstrap brackets it,
+ * a system never beats itself, and a perfect system beats a poor one in every
+ * resample. */
+static void bootstrap(void **state) {
+    (void)state;
+    const char *r[] = {"un homme en t-shirt rouge fait du vélo .", "deux chiens jouent dans la neige .",
+                       "une femme lit un livre sur un banc .", "un enfant saute dans une piscine .",
+                       "the cat is on the mat", "there is a cat on the mat today"};
+    const char *h[] = {"un homme en chemise rouge fait du vélo .", "deux chiens jouent dans la neige blanche .",
+                       "une femme lit sur un banc .", "un garçon saute dans la piscine bleue .",
+                       "the cat the cat on the mat", "there is cat on mat today"};
+    enum { N = 6 };
+    lm_bleu per[N], sum, corpus, perfect[N];
+    lm_error err;
+    assert_int_equal(lm_bleu_sentences(per, h, r, N, &err), LM_OK);
+    assert_int_equal(lm_bleu_lines(&corpus, h, r, N, &err), LM_OK);
+    memset(&sum, 0, sizeof sum);
+    for (int i = 0; i < N; i++) {
+        for (int g = 0; g < 4; g++) sum.matches[g] += per[i].matches[g], sum.totals[g] += per[i].totals[g];
+        sum.hyp_len += per[i].hyp_len, sum.ref_len += per[i].ref_len;
+    }
+    lm_bleu_finish(&sum);
+    assert_true(sum.bleu == corpus.bleu);
+
+    lm_bleu_resampled self, vs;
+    assert_int_equal(lm_bleu_bootstrap(per, per, N, 500, 7, &self, &err), LM_OK);
+    printf("  BLEU %.2f, 95%% interval %.2f .. %.2f\n", 100 * corpus.bleu, 100 * self.lo, 100 * self.hi);
+    assert_true(self.lo <= corpus.bleu && corpus.bleu <= self.hi && self.lo < self.hi);
+    assert_true(self.win == 0.0 && self.diff_lo == 0.0 && self.diff_hi == 0.0);
+    assert_int_equal(lm_bleu_sentences(perfect, r, r, N, &err), LM_OK);
+    assert_int_equal(lm_bleu_bootstrap(perfect, per, N, 500, 7, &vs, &err), LM_OK);
+    assert_true(vs.win == 1.0 && vs.diff_lo > 0 && vs.lo == 1.0 && vs.hi == 1.0);
+    assert_int_equal(lm_bleu_bootstrap(per, NULL, 0, 10, 7, &vs, &err), LM_EARG);
+}
+
 static void files_and_errors(void **state) {
     (void)state;
     char hp[64], rp[64], short_ref[64], empty_ref[64];
@@ -74,6 +109,7 @@ int main(void) {
         cmocka_unit_test(hand_worked),
         cmocka_unit_test(agrees_with_multi_bleu),
         cmocka_unit_test(files_and_errors),
+        cmocka_unit_test(bootstrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
