@@ -340,13 +340,7 @@ static int cmd_bleu(int argc, char **argv) {
     if (lm_bleu_files_sentences(&a, &na, hyp, ref, &err) != LM_OK) goto fail;
     if (other && lm_bleu_files_sentences(&b, &nb, other, ref, &err) != LM_OK) goto fail;
     for (int sys = 0; sys < (b ? 2 : 1); sys++) {
-        const lm_bleu *per = sys ? b : a;
-        memset(&total, 0, sizeof total);
-        for (size_t i = 0; i < na; i++) {
-            for (int g = 0; g < 4; g++) total.matches[g] += per[i].matches[g], total.totals[g] += per[i].totals[g];
-            total.hyp_len += per[i].hyp_len, total.ref_len += per[i].ref_len;
-        }
-        lm_bleu_finish(&total);
+        lm_bleu_sum(&total, sys ? b : a, na);
         print_bleu(b ? (sys ? "B: " : "A: ") : "", &total);
     }
     if (samples) {

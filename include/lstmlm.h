@@ -289,6 +289,8 @@ lm_status lm_bleu_lines(lm_bleu *out, const char *const *hyp, const char *const 
  * zero), for resampling; lm_bleu_finish turns summed counts into BLEU. */
 lm_status lm_bleu_sentences(lm_bleu *per, const char *const *hyp, const char *const *ref, size_t n, lm_error *err);
 void lm_bleu_finish(lm_bleu *b);
+/* total = the corpus BLEU of n sentences' counts. */
+void lm_bleu_sum(lm_bleu *total, const lm_bleu *per, size_t n);
 
 /* Bootstrap resampling over sentences (Koehn 2004): `samples` corpora of n
  * sentences drawn with replacement. 95 % interval of system a's BLEU; with

@@ -182,8 +182,9 @@ static void *grow_bytes(void *p, size_t *cap, size_t bytes) {
 }
 
 static int rec_reserve(int n, int B, int k_a, int forward) {
+    if (omp_get_max_threads() > MAX_THREADS) return 0;  /* beyond our per-thread buffers: FP32 path */
     /* w = n: a region that runs serially (below PAR_MIN) gives one thread every unit */
-    const int w = n, nt = omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS;
+    const int w = n, nt = omp_get_max_threads();
     for (int id = 0; id < nt; id++) {
         struct rec_ws *r = &rec_ws[id];
         if (!(r->a = grow_bytes(r->a, &r->a_cap, lm_bf16_a_pairs(B, k_a) * sizeof *r->a))) return 0;
@@ -196,7 +197,7 @@ static int rec_reserve(int n, int B, int k_a, int forward) {
 
 static void bf16_lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B,
                                     int n) {
-    if (omp_get_max_threads() > MAX_THREADS || !rec_reserve(n, B, n, 1)) {
+    if (!rec_reserve(n, B, n, 1)) {
         cpu_lstm_layer_forward(G, H, C, TC, W_hh, T, B, n);
         return;
     }
@@ -239,7 +240,7 @@ static void bf16_lstm_layer_forward(float *G, float *H, float *C, float *TC, con
 
 static void bf16_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
                                      const float *TC, const float *W_hh, int T, int B, int n) {
-    if (omp_get_max_threads() > MAX_THREADS || !rec_reserve(n, B, 4 * n, 0)) {
+    if (!rec_reserve(n, B, 4 * n, 0)) {
         cpu_lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n);
         return;
     }

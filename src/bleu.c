@@ -218,22 +218,21 @@ lm_status lm_bleu_files_sentences(lm_bleu **per, size_t *n, const char *hyp_path
     return st;
 }
 
-lm_status lm_bleu_files(lm_bleu *out, const char *hyp_path, const char *ref_path, lm_error *err) {
-    char *hb = NULL, *rb = NULL, **hl = NULL, **rl = NULL;
-    size_t nh = 0, nr = 0;
-    lm_status st = read_lines(hyp_path, &hb, &hl, &nh, err);
-    if (st == LM_OK) st = read_lines(ref_path, &rb, &rl, &nr, err);
-    if (st == LM_OK && nh != nr)
-        st = lm_fail(err, LM_EDATA, "%s has %zu lines but %s has %zu: hypotheses and references must align", hyp_path,
-                     nh, ref_path, nr);
-    if (st == LM_OK && nr == 0) st = lm_fail(err, LM_EDATA, "%s is empty", ref_path);
-    if (st == LM_OK) {
-        st = lm_bleu_lines(out, (const char *const *)hl, (const char *const *)rl, nh, err);
-        if (st == LM_EDATA) {
-            lm_error inner = *err;
-            st = lm_fail(err, LM_EDATA, "%s: %s", ref_path, inner.msg);
-        }
+void lm_bleu_sum(lm_bleu *total, const lm_bleu *per, size_t n) {
+    memset(total, 0, sizeof *total);
+    for (size_t i = 0; i < n; i++) {
+        for (int g = 0; g < 4; g++) total->matches[g] += per[i].matches[g], total->totals[g] += per[i].totals[g];
+        total->hyp_len += per[i].hyp_len, total->ref_len += per[i].ref_len;
     }
-    free(hb), free(rb), free(hl), free(rl);
-    return st;
+    lm_bleu_finish(total);
+}
+
+lm_status lm_bleu_files(lm_bleu *out, const char *hyp_path, const char *ref_path, lm_error *err) {
+    lm_bleu *per;
+    size_t n;
+    lm_status st = lm_bleu_files_sentences(&per, &n, hyp_path, ref_path, err);
+    if (st != LM_OK) return st;
+    lm_bleu_sum(out, per, n);
+    free(per);
+    return LM_OK;
 }

@@ -44,17 +44,22 @@ static inline __m512i pairs16(__m512 lo, __m512 hi) {
     return _mm512_or_si512(_mm512_srli_epi32(l, 16), _mm512_and_si512(h, _mm512_set1_epi32((int)0xffff0000u)));
 }
 
+/* 16 pairs from 32 consecutive floats x[0..31]: (x[2i], x[2i+1]). */
+static inline __m512i pairs_of_32(const float *x) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
+    return pairs16(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
+}
+
 /* pairs of consecutive floats x[2p], x[2p+1] for p < P (x[2P-1] read only if
  * count is even): dst[p * stride] */
 static void row_pairs(uint32_t *dst, size_t stride, const float *x, int count) {
     const int P = (count + 1) / 2;
     int p = 0;
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     uint32_t tmp[16];
     for (; 2 * p + 32 <= count; p += 16) {
-        __m512 a = _mm512_loadu_ps(x + 2 * p), b = _mm512_loadu_ps(x + 2 * p + 16);
-        __m512i v = pairs16(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
+        const __m512i v = pairs_of_32(x + 2 * p);
         if (stride == 1) {
             _mm512_storeu_si512(dst + p, v);
         } else {
@@ -97,16 +102,10 @@ static inline void transpose16(__m512i r[16]) {
  * of 16 k-pairs per column, transposed so each k-pair's 16 columns are one
  * store: dst[p * NR + c]. */
 static void pack_16_columns(uint32_t *dst, const float *x, int ld, int count) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     int p = 0;
     for (; 2 * p + 32 <= count; p += 16) {
         __m512i r[16];
-        for (int c = 0; c < 16; c++) {
-            const float *src = x + (size_t)c * ld + 2 * p;
-            __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16);
-            r[c] = pairs16(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
-        }
+        for (int c = 0; c < 16; c++) r[c] = pairs_of_32(x + (size_t)c * ld + 2 * p);
         transpose16(r);
         for (int i = 0; i < 16; i++) _mm512_storeu_si512(dst + (size_t)(p + i) * NR, r[i]);
     }
@@ -117,16 +116,10 @@ static void pack_16_columns(uint32_t *dst, const float *x, int ld, int count) {
 /* Four full rows (row r at x + r ld) into one MR = 4 panel: dst[p * 4 + r].
  * 16 k-pairs per row at a time, interleaved in registers. */
 static void pack_4_rows(uint32_t *dst, const float *x, int ld, int count) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     int p = 0;
     for (; 2 * p + 32 <= count; p += 16) {
         __m512i r[4];
-        for (int i = 0; i < 4; i++) {
-            const float *src = x + (size_t)i * ld + 2 * p;
-            __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16);
-            r[i] = pairs16(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
-        }
+        for (int i = 0; i < 4; i++) r[i] = pairs_of_32(x + (size_t)i * ld + 2 * p);
         /* within each 128-bit lane L: u[q] = rows 0..3 of pair 4L + q */
         const __m512i t0 = _mm512_unpacklo_epi32(r[0], r[1]), t1 = _mm512_unpackhi_epi32(r[0], r[1]);
         const __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]), t3 = _mm512_unpackhi_epi32(r[2], r[3]);
