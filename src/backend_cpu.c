@@ -404,7 +404,7 @@ const lm_backend *lm_backend_cpu(void) { return &cpu_backend; }
 static lm_backend cpu_bf16_backend;
 
 const lm_backend *lm_backend_cpu_bf16(void) {
-    if (!lm_bf16_supported()) return NULL;
+    if (!lm_bf16_available()) return NULL;
     if (!cpu_bf16_backend.name) {
         lm_backend b = cpu_backend;
         b.name = "cpu-bf16";

@@ -1,6 +1,5 @@
 /* Hyperparameters: the paper's three presets, range checks, the learning-rate
  * schedule, and the thread settings of the runtime. */
-#include "gemm_bf16.h"
 #include "internal.h"
 
 #include <cblas.h>
@@ -58,7 +57,16 @@ void lm_set_threads(int threads) {
 
 const char *lm_blas_kernel(void) { return openblas_get_corename(); }
 
-int lm_bf16_available(void) { return lm_bf16_supported(); }
+/* Here, not in gemm_bf16.c: that file is compiled for AVX-512 and must not
+ * run on a CPU that lacks it, not even to ask. */
+int lm_bf16_available(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+    }
+    return cached;
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

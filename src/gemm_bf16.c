@@ -6,7 +6,8 @@
  * one, so it stays in L2 while the other streams through L1.
  *
  * This file is compiled with AVX-512 BF16 enabled whatever the build's
- * -march; callers must check lm_bf16_supported() first. */
+ * -march, so nothing in it may run before lm_bf16_available() (config.c,
+ * compiled for the baseline CPU) says yes. */
 #include "gemm_bf16.h"
 
 #include <immintrin.h>
@@ -15,15 +16,6 @@
 #include <string.h>
 
 enum { NR = LM_BF16_NR, MR = 6, KC = 256 };
-
-int lm_bf16_supported(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
-    }
-    return cached;
-}
 
 /* --------------------------------------------------------------- rounding */
 

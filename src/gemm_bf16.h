@@ -6,15 +6,13 @@
  *
  * Workspace is kept between calls (grown, never shrunk): one caller thread at
  * a time; the functions open their own OpenMP regions or run inside the
- * caller's (the *_thread variants). */
+ * caller's. Call nothing here unless lm_bf16_available() (lstmlm.h) is true:
+ * this code is compiled for AVX-512 BF16. */
 #ifndef LM_GEMM_BF16_H
 #define LM_GEMM_BF16_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* Whether this CPU executes AVX512_BF16 (checked once). */
-int lm_bf16_supported(void);
 
 /* C (m,n) = alpha op(A) op(B) + beta C, row-major like cblas_sgemm;
  * op(A) is (m,k), op(B) is (k,n). beta == 0 never reads C. */
