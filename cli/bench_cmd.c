@@ -66,19 +66,19 @@ static int run_preset(const char *name, int windows, int reps, int V, int bf16) 
         lm_model_sgd_step(m, 0.01f, c.clip);
     }
     for (int r = 0; r < reps; r++) {
-        double t0 = now_seconds();
+        double t0 = lm_now();
         for (int w = 0; w < windows; w++) {
             lm_model_forward(m, x, y, c.steps, c.batch, 1);
             lm_model_backward(m);
             lm_model_sgd_step(m, 0.01f, c.clip);
         }
-        train[r] = (double)TB * windows / (now_seconds() - t0);
+        train[r] = (double)TB * windows / (lm_now() - t0);
     }
     lm_model_forward(m, x, y, c.steps, c.batch, 0);
     for (int r = 0; r < reps; r++) {
-        double t0 = now_seconds();
+        double t0 = lm_now();
         for (int w = 0; w < windows; w++) lm_model_forward(m, x, y, c.steps, c.batch, 0);
-        eval[r] = (double)TB * windows / (now_seconds() - t0);
+        eval[r] = (double)TB * windows / (lm_now() - t0);
     }
     const double fwd = 2.0 * ((double)c.layers * 8.0 * c.hidden * c.hidden + (double)c.hidden * V);
     const double tw = median(train, reps), ew = median(eval, reps);

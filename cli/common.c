@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 const char *prog = "lstmlm";
 
@@ -76,11 +75,6 @@ int parse_config_option(int opt, const char *arg, lm_config *c) {
     }
 }
 
-double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int file_exists(const char *path) {
     struct stat st;

@@ -24,8 +24,6 @@ int parse_u64(const char *opt, const char *s, uint64_t *out);
 /* A hyperparameter flag (--layers ... --seed, --threads, --bf16) into c:
  * 1 parsed, 0 bad value (reported), -1 not such a flag. */
 int parse_config_option(int opt, const char *arg, lm_config *c);
-/* Monotonic wall-clock seconds. */
-double now_seconds(void);
 
 int file_exists(const char *path);
 int mkdir_p(const char *path);

@@ -13,7 +13,7 @@ void progress_begin(progress *p, const char *label, int quiet) {
     snprintf(p->label, sizeof p->label, "%s", label);
     p->tty = isatty(fileno(stderr));
     p->quiet = quiet;
-    p->last_draw = now_seconds();
+    p->last_draw = lm_now();
 }
 
 static void fmt_duration(char *buf, size_t n, double s) {
@@ -26,7 +26,7 @@ static void fmt_duration(char *buf, size_t n, double s) {
 int progress_update(void *user, size_t done, size_t total, const lm_run_stats *s) {
     progress *p = user;
     if (p->quiet || total == 0) return 0;
-    double t = now_seconds();
+    double t = lm_now();
     int tenth = (int)(10 * done / total);
     if (p->tty ? (t - p->last_draw < 0.25 && done != total) : (tenth == p->last_tenth || done == total)) return 0;
     p->last_draw = t, p->last_tenth = tenth;

@@ -30,7 +30,7 @@ typedef struct {
 static lm_status save_state(trainer *t, size_t window, const lm_run_stats *partial) {
     t->ts.window = window;
     t->ts.partial = *partial;
-    t->last_save = now_seconds();
+    t->last_save = lm_now();
     return lm_checkpoint_save(t->m, t->v, &t->ts, t->state_path, &t->err);
 }
 
@@ -39,7 +39,7 @@ static int on_window(void *user, size_t done, size_t total, const lm_run_stats *
     trainer *t = user;
     progress_update(&t->pr, done, total, s);
     if (stop_signal) return 1;
-    if (done < total && now_seconds() - t->last_save >= t->save_every && save_state(t, done, s) != LM_OK) {
+    if (done < total && lm_now() - t->last_save >= t->save_every && save_state(t, done, s) != LM_OK) {
         t->save_failed = 1;
         return 1;
     }
@@ -258,7 +258,7 @@ int cmd_train(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     t.save_every = save_every;
-    const double t_start = now_seconds();
+    const double t_start = lm_now();
     for (; t.ts.epoch <= c.epochs; t.ts.epoch++) {
         const int e = t.ts.epoch;
         const float lr = lm_config_lr_at(&c, e);
@@ -267,7 +267,7 @@ int cmd_train(int argc, char **argv) {
         size_t done;
         snprintf(label, sizeof label, "epoch %d/%d", e, c.epochs);
         progress_begin(&t.pr, label, quiet);
-        t.last_save = now_seconds();
+        t.last_save = lm_now();
         lm_status st = lm_train_epoch(t.m, &tok[0], lr, t.ts.window, on_window, &t, &tr, &done, &t.err);
         progress_end(&t.pr);
         if (st != LM_OK || t.save_failed) goto fail;
@@ -320,7 +320,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu, \"test_seconds\": %.2f}\n", lm_perplexity(&te),
                 te.words, te.seconds);
     }
-    printf("done in %.0fs; model saved to %s\n", now_seconds() - t_start, t.model_path);
+    printf("done in %.0fs; model saved to %s\n", lm_now() - t_start, t.model_path);
     rc = 0;
     goto out;
 fail:

@@ -127,7 +127,7 @@ static int cmd_translate_train(int argc, char **argv) {
            c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads);
     printf("\n%5s %9s %10s %10s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "time(s)", "words/s");
     fflush(stdout);
-    const double t_start = now_seconds();
+    const double t_start = lm_now();
     double best_valid = 0;
     int best_epoch = 0;
     for (int e = 1; e <= c.epochs; e++) {
@@ -166,7 +166,7 @@ static int cmd_translate_train(int argc, char **argv) {
     lm_run_stats te;
     if (lm_pairs_evaluate(m, &p[2], c.batch, NULL, NULL, &te, &err) != LM_OK) goto fail;
     printf("\ntest conditional perplexity %.2f (%zu target words incl. <eos>)\ndone in %.0fs; model saved to %s\n",
-           lm_perplexity(&te), te.words, now_seconds() - t_start, model_path);
+           lm_perplexity(&te), te.words, lm_now() - t_start, model_path);
     fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu}\n", lm_perplexity(&te), te.words);
     rc = 0;
     goto done;
@@ -250,7 +250,7 @@ static int cmd_translate(int argc, char **argv) {
     }
     if (input && !(in = fopen(input, "r"))) { report("%s: cannot open: %s", input, strerror(errno)); goto done; }
     const int unk = lm_vocab_find(v, "<unk>");
-    const double t0 = now_seconds();
+    const double t0 = lm_now();
     for (ssize_t len; (len = getline(&line, &cap, in)) >= 0;) {
         lines++;
         size_t words = 0;
@@ -274,7 +274,7 @@ static int cmd_translate(int argc, char **argv) {
         if (lm_translate(m, srcv, n_src, &bo, outv, bo.max_len, &n_out, &logp, &err) != LM_OK) goto fail;
         for (size_t i = 0; i < n_out; i++) printf("%s%s", i ? " " : "", lm_vocab_word(v, outv[i]));
         putchar('\n');
-        if (!quiet && lines % 50 == 0) fprintf(stderr, "\r%zu sentences, %.1f/s", lines, (double)lines / (now_seconds() - t0));
+        if (!quiet && lines % 50 == 0) fprintf(stderr, "\r%zu sentences, %.1f/s", lines, (double)lines / (lm_now() - t0));
     }
     if (!quiet && lines >= 50) fputc('\n', stderr);
     if (ferror(in)) { report("read error on %s", input ? input : "stdin"); goto done; }

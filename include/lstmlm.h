@@ -343,6 +343,8 @@ void lm_set_threads(int threads);
 double lm_sgemm_gflops(int size, int reps);
 /* Name of the BLAS kernel set in use, e.g. "Haswell". */
 const char *lm_blas_kernel(void);
+/* Monotonic wall-clock seconds: the clock behind every `seconds` figure. */
+double lm_now(void);
 /* Whether this CPU can run the BF16 matrix products (AVX512_BF16). */
 int lm_bf16_available(void);
 

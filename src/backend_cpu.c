@@ -89,18 +89,57 @@ static void unit_slice(int n, size_t *j0, size_t *j1) {
     *j1 = *j0 + chunk < (size_t)n ? *j0 + chunk : (size_t)n;
 }
 
-static void cpu_lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B, int n) {
+/* The per-step products run in FP32 through BLAS, or in BF16 (FP32
+ * accumulation) against each thread's slice of W_hh, packed once per window
+ * into per-thread buffers that persist between calls. */
+enum { MAX_THREADS = 64 };
+static struct rec_ws {
+    lm_bf16_b w[4];  /* forward: gate q's rows j0..j1 of W_hh as columns; backward: w[0] = W_hh[:, j0..j1] */
+    uint32_t *a;     /* the step's packed left operand (h_{t-1} or dG_t) */
+    size_t a_cap;
+} rec_ws[MAX_THREADS];
+
+/* Room for a packed (B, k) left operand in every thread's buffers; 0 (use
+ * FP32) with more threads than buffers or no memory. */
+static int rec_reserve(int B, int k) {
+    const int nt = omp_get_max_threads();
+    if (nt > MAX_THREADS) return 0;
+    for (int id = 0; id < nt; id++)
+        if (!(rec_ws[id].a = lm_grow(rec_ws[id].a, &rec_ws[id].a_cap, lm_bf16_a_pairs(B, k) * sizeof *rec_ws[id].a)))
+            return 0;
+    return 1;
+}
+
+static void lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B, int n,
+                               int bf16) {
+    if (bf16 && !rec_reserve(B, n)) bf16 = 0;
     const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
+    int failed = 0;
 #pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
     {
         size_t j0, j1;
         unit_slice(n, &j0, &j1);
         const int w = (int)(j1 - j0);
-        for (int t = 0; t < T; t++) {  /* every thread meets every barrier, even with no units */
+        struct rec_ws *r = bf16 ? &rec_ws[omp_get_thread_num()] : NULL;
+        if (bf16) {  /* every thread packs its weights before any step, or none steps */
+            for (size_t q = 0; q < 4 && w > 0; q++)
+                if (!lm_bf16_pack_b(&r->w[q], 1, n, w, W_hh + (q * N + j0) * N, n)) {
+#pragma omp atomic write
+                    failed = 1;
+                }
+#pragma omp barrier
+        }
+        const int ok = !failed;
+        for (int t = 0; t < T && ok; t++) {  /* every thread meets every barrier, even with no units */
             float *Gt = G + (size_t)t * B * G4;
-            for (size_t q = 0; q < 4 && w > 0; q++)  /* gate block q, units j0..j1 */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, w, n, 1.0f, H + t * Bn, n,
-                            W_hh + (q * N + j0) * N, n, 1.0f, Gt + q * N + j0, (int)G4);
+            if (w > 0 && bf16) {  /* gate block q, units j0..j1 += h_{t-1} W_hh[q N + j0.., :]^T */
+                lm_bf16_pack_a(r->a, B, n, H + t * Bn, n);
+                for (size_t q = 0; q < 4; q++) lm_bf16_mul(B, r->a, &r->w[q], Gt + q * N + j0, (int)G4, 1);
+            } else if (w > 0) {
+                for (size_t q = 0; q < 4; q++)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, w, n, 1.0f, H + t * Bn, n,
+                                W_hh + (q * N + j0) * N, n, 1.0f, Gt + q * N + j0, (int)G4);
+            }
             for (int b = 0; b < B && w > 0; b++) {
                 float *g = Gt + b * G4 + j0;
                 const size_t o = b * N + j0;
@@ -110,6 +149,15 @@ static void cpu_lstm_layer_forward(float *G, float *H, float *C, float *TC, cons
 #pragma omp barrier
         }
     }
+    if (failed) lstm_layer_forward(G, H, C, TC, W_hh, T, B, n, 0);  /* out of memory: G is untouched */
+}
+
+static void cpu_lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B, int n) {
+    lstm_layer_forward(G, H, C, TC, W_hh, T, B, n, 0);
+}
+static void bf16_lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B,
+                                    int n) {
+    lstm_layer_forward(G, H, C, TC, W_hh, T, B, n, 1);
 }
 
 /* dc may equal dc_prev (in place): each element is read before written, so
@@ -129,16 +177,27 @@ static void lstm_row_backward(float *restrict di, float *restrict df, float *res
     }
 }
 
-static void cpu_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
-                                    const float *TC, const float *W_hh, int T, int B, int n) {
+static void lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
+                                const float *TC, const float *W_hh, int T, int B, int n, int bf16) {
+    if (bf16 && !rec_reserve(B, 4 * n)) bf16 = 0;
     const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
+    int failed = 0;
 #pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
     {
         size_t j0, j1;
         unit_slice(n, &j0, &j1);
         const int w = (int)(j1 - j0);
+        struct rec_ws *r = bf16 ? &rec_ws[omp_get_thread_num()] : NULL;
+        if (bf16) {
+            if (w > 0 && !lm_bf16_pack_b(&r->w[0], 0, 4 * n, w, W_hh + j0, n)) {  /* W_hh[:, j0..j1] */
+#pragma omp atomic write
+                failed = 1;
+            }
+#pragma omp barrier
+        }
+        const int ok = !failed;
         for (int b = 0; b < B && w > 0; b++) memset(dc + b * N + j0, 0, (size_t)w * sizeof *dc);
-        for (int t = T - 1; t >= 0; t--) {
+        for (int t = T - 1; t >= 0 && ok; t--) {
             for (int b = 0; b < B && w > 0; b++) {
                 const size_t o = b * N + j0;
                 float *dh = dH + t * Bn + o, *d = dG + (size_t)t * B * G4 + b * G4 + j0;
@@ -149,134 +208,27 @@ static void cpu_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_r
                                   C + t * Bn + o, TC + t * Bn + o, (size_t)w);
             }
 #pragma omp barrier
-            if (t > 0 && w > 0)  /* dh_rec[:, j0..j1] = dG_t (B, 4n) W_hh[:, j0..j1] */
+            if (t == 0 || w == 0) continue;
+            /* dh_rec[:, j0..j1] = dG_t (B, 4n) W_hh[:, j0..j1] */
+            if (bf16) {
+                lm_bf16_pack_a(r->a, B, 4 * n, dG + (size_t)t * B * G4, (int)G4);
+                lm_bf16_mul(B, r->a, &r->w[0], dh_rec + j0, n, 0);
+            } else {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, w, (int)G4, 1.0f, dG + (size_t)t * B * G4,
                             (int)G4, W_hh + j0, n, 0.0f, dh_rec + j0, n);
-        }
-    }
-}
-
-/* ---------------------------------------------- BF16 matrix-product variant
- * The same recurrence with the per-step products in BF16 (FP32 accumulation):
- * each thread packs its slice of W_hh once per window, then multiplies the
- * previous h (forward) or dG (backward) by it every step. Per-thread buffers
- * persist between calls (allocate once, reuse). */
-enum { MAX_THREADS = 64 };
-static struct rec_ws {
-    lm_bf16_b w;            /* packed weight slice */
-    const float **rows;     /* gate rows of the slice (forward) */
-    size_t rows_cap;
-    uint32_t *a;            /* packed left operand of one step */
-    size_t a_cap;
-    float *r;               /* forward: H_{t-1} W_hh^T for the slice, (B, 4w) */
-    size_t r_cap;
-} rec_ws[MAX_THREADS];
-
-/* p itself if it holds bytes already, else a fresh buffer (p freed); NULL on failure. */
-static void *grow_bytes(void *p, size_t *cap, size_t bytes) {
-    if (bytes <= *cap) return p;
-    free(p);
-    p = malloc(bytes);
-    *cap = p ? bytes : 0;
-    return p;
-}
-
-static int rec_reserve(int n, int B, int k_a, int forward) {
-    if (omp_get_max_threads() > MAX_THREADS) return 0;  /* beyond our per-thread buffers: FP32 path */
-    /* w = n: a region that runs serially (below PAR_MIN) gives one thread every unit */
-    const int w = n, nt = omp_get_max_threads();
-    for (int id = 0; id < nt; id++) {
-        struct rec_ws *r = &rec_ws[id];
-        if (!(r->a = grow_bytes(r->a, &r->a_cap, lm_bf16_a_pairs(B, k_a) * sizeof *r->a))) return 0;
-        if (!forward) continue;
-        if (!(r->rows = grow_bytes(r->rows, &r->rows_cap, 4 * (size_t)w * sizeof *r->rows))) return 0;
-        if (!(r->r = grow_bytes(r->r, &r->r_cap, 4 * (size_t)w * B * sizeof *r->r))) return 0;
-    }
-    return 1;
-}
-
-static void bf16_lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B,
-                                    int n) {
-    if (!rec_reserve(n, B, n, 1)) {
-        cpu_lstm_layer_forward(G, H, C, TC, W_hh, T, B, n);
-        return;
-    }
-    const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
-    int failed = 0;
-#pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
-    {
-        size_t j0, j1;
-        unit_slice(n, &j0, &j1);
-        const int w = (int)(j1 - j0);
-        struct rec_ws *r = &rec_ws[omp_get_thread_num()];
-        for (int q = 0; q < 4; q++)
-            for (int j = 0; j < w; j++) r->rows[q * w + j] = W_hh + (q * N + j0 + (size_t)j) * N;
-        if (!(w == 0 || lm_bf16_pack_rows(&r->w, n, 4 * w, r->rows))) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp barrier
-        const int ok = !failed;  /* every thread has its weights, or none proceeds */
-        for (int t = 0; t < T && ok; t++) {
-            float *Gt = G + (size_t)t * B * G4;
-            if (w > 0) {
-                lm_bf16_pack_a(r->a, B, n, H + t * Bn, n);
-                lm_bf16_mul(B, r->a, &r->w, r->r, 4 * w, 0);
             }
-            for (int b = 0; b < B && w > 0; b++) {
-                float *g = Gt + b * G4 + j0;
-                const float *rr = r->r + (size_t)b * 4 * w;
-                for (size_t q = 0; q < 4; q++)
-                    for (int j = 0; j < w; j++) g[q * N + j] += rr[q * w + j];
-                const size_t o = b * N + j0;
-                lstm_row_forward(g, g + N, g + 2 * N, g + 3 * N, C + (t + 1) * Bn + o, H + (t + 1) * Bn + o,
-                                 TC + t * Bn + o, C + t * Bn + o, (size_t)w);
-            }
-#pragma omp barrier
         }
     }
-    if (failed) cpu_lstm_layer_forward(G, H, C, TC, W_hh, T, B, n);  /* out of memory: G is untouched */
+    if (failed) lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n, 0);
 }
 
+static void cpu_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
+                                    const float *TC, const float *W_hh, int T, int B, int n) {
+    lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n, 0);
+}
 static void bf16_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
                                      const float *TC, const float *W_hh, int T, int B, int n) {
-    if (!rec_reserve(n, B, 4 * n, 0)) {
-        cpu_lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n);
-        return;
-    }
-    const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
-    int failed = 0;
-#pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
-    {
-        size_t j0, j1;
-        unit_slice(n, &j0, &j1);
-        const int w = (int)(j1 - j0);
-        struct rec_ws *r = &rec_ws[omp_get_thread_num()];
-        if (!(w == 0 || lm_bf16_pack_b(&r->w, 0, 4 * n, w, W_hh + j0, n))) {  /* W_hh[:, j0..j1] */
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp barrier
-        const int ok = !failed;  /* every thread has its weights, or none proceeds */
-        for (int b = 0; b < B && w > 0; b++) memset(dc + b * N + j0, 0, (size_t)w * sizeof *dc);
-        for (int t = T - 1; t >= 0 && ok; t--) {
-            for (int b = 0; b < B && w > 0; b++) {
-                const size_t o = b * N + j0;
-                float *dh = dH + t * Bn + o, *d = dG + (size_t)t * B * G4 + b * G4 + j0;
-                const float *g = G + (size_t)t * B * G4 + b * G4 + j0;
-                if (t < T - 1)
-                    for (int j = 0; j < w; j++) dh[j] += dh_rec[o + j];
-                lstm_row_backward(d, d + N, d + 2 * N, d + 3 * N, dc + o, dh, dc + o, g, g + N, g + 2 * N, g + 3 * N,
-                                  C + t * Bn + o, TC + t * Bn + o, (size_t)w);
-            }
-#pragma omp barrier
-            if (t > 0 && w > 0) {  /* dh_rec[:, j0..j1] = dG_t (B, 4n) W_hh[:, j0..j1] */
-                lm_bf16_pack_a(r->a, B, 4 * n, dG + (size_t)t * B * G4, (int)G4);
-                lm_bf16_mul(B, r->a, &r->w, dh_rec + j0, n, 0);
-            }
-        }
-    }
-    if (failed) cpu_lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n);
+    lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n, 1);
 }
 
 /* Sums and maxima over a row in 16 independent lanes, so the loops vectorise

@@ -86,6 +86,12 @@ out:
     return st;
 }
 
+/* t's counts += s's counts */
+static void add_counts(lm_bleu *t, const lm_bleu *s) {
+    for (int g = 0; g < 4; g++) t->matches[g] += s->matches[g], t->totals[g] += s->totals[g];
+    t->hyp_len += s->hyp_len, t->ref_len += s->ref_len;
+}
+
 void lm_bleu_finish(lm_bleu *b) {
     double log_sum = 0;
     int zero = 0;
@@ -141,12 +147,8 @@ lm_status lm_bleu_bootstrap(const lm_bleu *a, const lm_bleu *b, size_t n, int sa
         memset(&sa, 0, sizeof sa), memset(&sb, 0, sizeof sb);
         for (size_t i = 0; i < n; i++) {  /* n sentences drawn with replacement, the same for both systems */
             const size_t j = (size_t)(lm_rng_next(&rng) % n);
-            for (int g = 0; g < 4; g++) {
-                sa.matches[g] += a[j].matches[g], sa.totals[g] += a[j].totals[g];
-                if (b) sb.matches[g] += b[j].matches[g], sb.totals[g] += b[j].totals[g];
-            }
-            sa.hyp_len += a[j].hyp_len, sa.ref_len += a[j].ref_len;
-            if (b) sb.hyp_len += b[j].hyp_len, sb.ref_len += b[j].ref_len;
+            add_counts(&sa, &a[j]);
+            if (b) add_counts(&sb, &b[j]);
         }
         lm_bleu_finish(&sa);
         va[k] = sa.bleu;
@@ -220,10 +222,7 @@ lm_status lm_bleu_files_sentences(lm_bleu **per, size_t *n, const char *hyp_path
 
 void lm_bleu_sum(lm_bleu *total, const lm_bleu *per, size_t n) {
     memset(total, 0, sizeof *total);
-    for (size_t i = 0; i < n; i++) {
-        for (int g = 0; g < 4; g++) total->matches[g] += per[i].matches[g], total->totals[g] += per[i].totals[g];
-        total->hyp_len += per[i].hyp_len, total->ref_len += per[i].ref_len;
-    }
+    for (size_t i = 0; i < n; i++) add_counts(total, &per[i]);
     lm_bleu_finish(total);
 }
 

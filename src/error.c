@@ -26,6 +26,14 @@ void *lm_alloc(size_t bytes) {
     return p;
 }
 
+void *lm_grow(void *p, size_t *cap, size_t bytes) {
+    if (bytes <= *cap) return p;
+    free(p);
+    p = lm_alloc(bytes);
+    *cap = p ? bytes : 0;
+    return p;
+}
+
 double lm_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

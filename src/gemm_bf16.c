@@ -9,6 +9,7 @@
  * -march, so nothing in it may run before lm_bf16_available() (config.c,
  * compiled for the baseline CPU) says yes. */
 #include "gemm_bf16.h"
+#include "internal.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -239,30 +240,12 @@ static inline void kernel4(int P, const uint32_t *a, const uint32_t *b, float *C
 
 /* ------------------------------------------------------------- workspace */
 
-static uint32_t *grow(uint32_t **buf, size_t *cap, size_t pairs) {
-    if (pairs <= *cap) return *buf;
-    free(*buf);
-    *cap = 0;
-    *buf = aligned_alloc(64, (pairs * sizeof **buf + 63) / 64 * 64);
-    if (*buf) *cap = pairs;
-    return *buf;
-}
-
 enum { MAX_THREADS = 64 };
 static struct {
     uint32_t *a, *b;
     float *c;  /* split-K partial sums */
-    size_t acap, bcap, ccap;
+    size_t acap, bcap, ccap;  /* bytes */
 } ws[MAX_THREADS];  /* per OpenMP thread; reachable, so never reported as leaks */
-
-static float *grow_floats(float **buf, size_t *cap, size_t count) {
-    if (count <= *cap) return *buf;
-    free(*buf);
-    *cap = 0;
-    *buf = aligned_alloc(64, (count * sizeof **buf + 63) / 64 * 64);
-    if (*buf) *cap = count;
-    return *buf;
-}
 
 /* ------------------------------------------------------------------- gemm */
 
@@ -333,9 +316,12 @@ void lm_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float 
     for (int id = 0; ok && id < nt; id++) {
         /* thread 0 can hold everything: it works alone if the region gets fewer threads */
         const size_t share = split_k || id == 0 ? (size_t)outer : (size_t)(outer + nt - 1) / nt;
-        ok = grow(&ws[id].a, &ws[id].acap, (b_outer ? (size_t)mp : share) * MR * Pmax) &&
-             grow(&ws[id].b, &ws[id].bcap, (b_outer ? share : (size_t)np) * NR * Pmax) &&
-             (!split_k || id == 0 || grow_floats(&ws[id].c, &ws[id].ccap, (size_t)m * n));
+        const size_t a_pairs = (b_outer ? (size_t)mp : share) * MR * Pmax;
+        const size_t b_pairs = (b_outer ? share : (size_t)np) * NR * Pmax;
+        ok = (ws[id].a = lm_grow(ws[id].a, &ws[id].acap, a_pairs * sizeof *ws[id].a)) &&
+             (ws[id].b = lm_grow(ws[id].b, &ws[id].bcap, b_pairs * sizeof *ws[id].b)) &&
+             (!split_k || id == 0 ||
+              (ws[id].c = lm_grow(ws[id].c, &ws[id].ccap, (size_t)m * n * sizeof *ws[id].c)));
     }
     if (!ok) {
         gemm_fallback(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -372,26 +358,11 @@ void lm_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float 
 
 int lm_bf16_pack_b(lm_bf16_b *pb, int tb, int k, int n, const float *B, int ldb) {
     const int np = (n + NR - 1) / NR, P = (k + 1) / 2;
-    if (!grow(&pb->p, &pb->cap, (size_t)np * NR * P)) return 0;
+    if (!(pb->p = lm_grow(pb->p, &pb->cap, (size_t)np * NR * P * sizeof *pb->p))) return 0;
     pb->k = k;
     pb->n = n;
     for (int jp = 0; jp < np; jp++)
         pack_b_panel(pb->p + (size_t)jp * NR * P, tb, B, ldb, 0, k, jp * NR, n - jp * NR < NR ? n - jp * NR : NR);
-    return 1;
-}
-
-int lm_bf16_pack_rows(lm_bf16_b *pb, int k, int n, const float *const *rows) {
-    const int np = (n + NR - 1) / NR, P = (k + 1) / 2;
-    if (!grow(&pb->p, &pb->cap, (size_t)np * NR * P)) return 0;
-    pb->k = k;
-    pb->n = n;
-    for (int jp = 0; jp < np; jp++) {
-        uint32_t *dst = pb->p + (size_t)jp * NR * P;
-        const int nr = n - jp * NR < NR ? n - jp * NR : NR;
-        for (int c = 0; c < nr; c++) row_pairs(dst + c, NR, rows[jp * NR + c], k);
-        for (int c = nr; c < NR; c++)
-            for (int p = 0; p < P; p++) dst[(size_t)p * NR + c] = 0;
-    }
     return 1;
 }
 

@@ -26,15 +26,12 @@ enum { LM_BF16_NR = 64 };
 typedef struct {
     uint32_t *p;   /* panels: [ceil(n/NR)][ceil(k/2)][NR] pairs of bf16 along k */
     int k, n;
-    size_t cap;    /* allocated pairs */
+    size_t cap;    /* allocated bytes */
 } lm_bf16_b;
 
 /* Pack op(B) (k, n) into pb, growing it as needed; 0 on allocation failure.
  * Single-threaded: the caller owns pb. */
 int lm_bf16_pack_b(lm_bf16_b *pb, int trans_b, int k, int n, const float *B, int ldb);
-/* The same with op(B)(kk, j) = rows[j][kk]: the transpose of a matrix given
- * by row pointers (gate rows of W_hh gathered from four blocks). */
-int lm_bf16_pack_rows(lm_bf16_b *pb, int k, int n, const float *const *rows);
 /* The left operand A (m, k), row-major, packed for lm_bf16_mul into work
  * (lm_bf16_a_pairs(m, k) pairs, owned by the caller). */
 size_t lm_bf16_a_pairs(int m, int k);

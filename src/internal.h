@@ -12,8 +12,8 @@ lm_status lm_fail(lm_error *err, lm_status status, const char *fmt, ...)
 
 /* 64-byte aligned, zeroed allocation; NULL on failure. Free with free(). */
 void *lm_alloc(size_t bytes);
-
-/* Monotonic wall-clock seconds. */
-double lm_now(void);
+/* A reusable buffer: p itself if its *cap bytes hold `bytes`, else p freed
+ * and a fresh lm_alloc of `bytes` (*cap updated); NULL on failure (*cap 0). */
+void *lm_grow(void *p, size_t *cap, size_t bytes);
 
 #endif

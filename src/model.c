@@ -35,7 +35,7 @@ lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error 
     if (!m) return lm_fail(err, LM_ENOMEM, "out of memory");
     m->cfg = *cfg;
     m->V = V, m->n = cfg->hidden, m->L = cfg->layers;
-    m->be = cfg->bf16 ? lm_backend_cpu_bf16() : lm_backend_cpu();
+    lm_model_set_bf16(m, cfg->bf16, NULL);  /* cannot fail: validated above */
     m->n_tensors = lm_params_layout(m->tensors, V, m->n, m->L, &m->n_params);
 
     const lm_backend *be = m->be;
