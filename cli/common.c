@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -112,4 +113,12 @@ int data_path(char *buf, size_t n, const char *dir, const char *split) {
     report("%s not found. Give the PTB folder with --data DIR or LSTMLM_DATA=DIR, "
            "or fetch it with scripts/get_ptb.sh (writes data/ptb).", buf);
     return 0;
+}
+
+volatile sig_atomic_t stop_signal;
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+void stop_on_signals(void) {
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
 }

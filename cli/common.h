@@ -5,6 +5,7 @@
 
 #include "lstmlm.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -31,6 +32,10 @@ int mkdir_p(const char *path);
 const char *find_data_dir(const char *given);
 /* buf = DIR/ptb.SPLIT.txt; prints how to get the data and returns 0 if missing. */
 int data_path(char *buf, size_t n, const char *dir, const char *split);
+/* Long jobs stop cleanly on SIGINT/SIGTERM: after stop_on_signals() the
+ * handler only records the signal here, and the job checks it between steps. */
+extern volatile sig_atomic_t stop_signal;
+void stop_on_signals(void);
 /* Print "prog: message" to stderr. */
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -7,13 +7,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static volatile sig_atomic_t stop_signal;
-static void on_signal(int sig) { stop_signal = sig; }
 
 typedef struct {
     lm_model *m;
@@ -255,8 +251,7 @@ int cmd_train(int argc, char **argv) {
     if (t.ts.history && *t.ts.history) printf("(epochs 1-%d: see %s)\n", t.ts.epoch - 1, t.metrics_path);
     fflush(stdout);
 
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    stop_on_signals();
     t.save_every = save_every;
     const double t_start = lm_now();
     for (; t.ts.epoch <= c.epochs; t.ts.epoch++) {

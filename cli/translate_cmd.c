@@ -35,6 +35,8 @@ static void train_usage(FILE *f) {
             "  --layers N (2)  --hidden N (256)  --dropout P (0)  --init X (0.1)  --lr X (1)\n"
             "  --max-epoch N (4)  --epochs N (10)  --decay X (2)  --clip X (5)  --batch N (32)\n"
             "  --seed N (1)  --threads N (2)  --quiet\n"
+            "SIGINT or SIGTERM ends training at the next batch; the epoch in progress is\n"
+            "dropped and the best completed epoch is tested as usual (exit status 130).\n"
             "  --bf16            matrix products in BF16, FP32 accumulation (AVX512_BF16)\n"
             "  -h, --help        this help\n",
             prog);
@@ -45,6 +47,12 @@ static int split_path(char *buf, size_t n, const char *dir, const char *split, c
     if (file_exists(buf)) return 1;
     report("%s not found (give the folder with --data, the split names with --train/--valid/--test)", buf);
     return 0;
+}
+
+/* Progress for a training epoch that also stops it at the next batch on SIGINT/SIGTERM. */
+static int train_progress(void *user, size_t done, size_t total, const lm_run_stats *s) {
+    progress_update(user, done, total, s);
+    return stop_signal != 0;
 }
 
 static int cmd_translate_train(int argc, char **argv) {
@@ -129,17 +137,19 @@ static int cmd_translate_train(int argc, char **argv) {
     fflush(stdout);
     const double t_start = lm_now();
     double best_valid = 0;
-    int best_epoch = 0;
-    for (int e = 1; e <= c.epochs; e++) {
+    int best_epoch = 0, last_epoch = 0;
+    stop_on_signals();
+    for (int e = 1; e <= c.epochs && !stop_signal; e++) {
         const float lr = lm_config_lr_at(&c, e);
         char label[48];
         progress pr;
         lm_run_stats tr, va;
         snprintf(label, sizeof label, "epoch %d/%d", e, c.epochs);
         progress_begin(&pr, label, quiet);
-        lm_status st = lm_pairs_train_epoch(m, &p[0], lr, c.seed * 1000003u + (uint64_t)e, progress_update, &pr, &tr, &err);
+        lm_status st = lm_pairs_train_epoch(m, &p[0], lr, c.seed * 1000003u + (uint64_t)e, train_progress, &pr, &tr, &err);
         progress_end(&pr);
         if (st != LM_OK) goto fail;
+        if (stop_signal && tr.words < p[0].target_words) break;  /* a partial epoch: dropped */
         if (lm_pairs_evaluate(m, &p[1], c.batch, NULL, NULL, &va, &err) != LM_OK) goto fail;
         printf("%5d %9.4g %10.2f %10.2f %9.1f %9.0f\n", e, lr, lm_perplexity(&tr), lm_perplexity(&va),
                tr.seconds + va.seconds, (double)tr.words / tr.seconds);
@@ -147,6 +157,7 @@ static int cmd_translate_train(int argc, char **argv) {
         fprintf(metrics, "{\"epoch\": %d, \"lr\": %.6g, \"train_ppl\": %.4f, \"valid_ppl\": %.4f, \"train_seconds\": %.2f}\n",
                 e, lr, lm_perplexity(&tr), lm_perplexity(&va), tr.seconds);
         fflush(metrics);
+        last_epoch = e;
         /* Model selection on validation: an over-fitting model keeps its best epoch. */
         if (best_epoch == 0 || lm_perplexity(&va) < best_valid) {
             best_valid = lm_perplexity(&va);
@@ -154,7 +165,13 @@ static int cmd_translate_train(int argc, char **argv) {
             if (lm_checkpoint_save(m, v, NULL, model_path, &err) != LM_OK) goto fail;
         }
     }
-    if (best_epoch != c.epochs) {
+    if (stop_signal) printf("\ninterrupted by signal %d after epoch %d\n", (int)stop_signal, last_epoch);
+    if (best_epoch == 0) {
+        report("translate-train: interrupted before the first epoch ended; no model saved");
+        rc = 130;
+        goto done;
+    }
+    if (best_epoch != last_epoch || stop_signal) {  /* the weights in memory are not the best epoch's */
         lm_model *best = NULL;
         lm_vocab *bv = NULL;
         if (lm_checkpoint_load(&best, &bv, NULL, model_path, c.threads, &err) != LM_OK) goto fail;
@@ -168,7 +185,7 @@ static int cmd_translate_train(int argc, char **argv) {
     printf("\ntest conditional perplexity %.2f (%zu target words incl. <eos>)\ndone in %.0fs; model saved to %s\n",
            lm_perplexity(&te), te.words, lm_now() - t_start, model_path);
     fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu}\n", lm_perplexity(&te), te.words);
-    rc = 0;
+    rc = stop_signal ? 130 : 0;
     goto done;
 fail:
     report("%s", err.msg);
@@ -352,7 +369,7 @@ static int cmd_bleu(int argc, char **argv) {
             printf("A - B: 95%% interval %+.2f .. %+.2f; A higher in %.1f%% of the samples\n", 100 * r.diff_lo,
                    100 * r.diff_hi, 100 * r.win);
     }
-    rc = 0;
+    rc = stop_signal ? 130 : 0;
     goto done;
 fail:
     report("%s", err.msg);

@@ -132,6 +132,15 @@ best=$(sed -n 's/^best epoch \([0-9]*\).*/\1/p' <<<"$out")
 want=$(sed -n 's/.*"epoch": \([0-9]*\),.*"valid_ppl": \([0-9.]*\),.*/\1 \2/p' "$work/mtrun/metrics.jsonl" |
        sort -k2,2g | head -1 | cut -d' ' -f1)
 [ -n "$best" ] && [ "$best" = "$want" ] || fail "best epoch '$best', lowest validation perplexity at epoch '$want'"
+# SIGINT ends translate-train early but still tests the best completed epoch.
+"$bin" translate-train --data "$work/mt" --test test --hidden 24 --epochs 100000 --batch 8 --threads 1 \
+  --out "$work/mtstop" --quiet > "$work/mtstop.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 4000); do [ -s "$work/mtstop/metrics.jsonl" ] && break; sleep 0.005; done
+kill -INT "$pid"; wait "$pid"; status=$?
+[ "$status" -eq 130 ] || fail "translate-train after SIGINT: exit status $status: $(cat "$work/mtstop.log")"
+grep -q "interrupted by signal 2 after epoch" "$work/mtstop.log" && grep -q "test conditional perplexity" "$work/mtstop.log" || fail "no test after SIGINT: $(cat "$work/mtstop.log")"
+[ -s "$work/mtstop/model.safetensors" ] || fail "no model kept after SIGINT"
 "$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 < "$work/mt/test.en" > "$work/hyp4" 2>&1 ||
   fail "translate failed: $(cat "$work/hyp4")"
 [ "$(wc -l < "$work/hyp4")" -eq 30 ] || fail "expected 30 translations"
