@@ -2,8 +2,8 @@
 #include "common.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +75,6 @@ int parse_config_option(int opt, const char *arg, lm_config *c) {
     default: return -1;
     }
 }
-
 
 int file_exists(const char *path) {
     struct stat st;

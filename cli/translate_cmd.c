@@ -35,10 +35,10 @@ static void train_usage(FILE *f) {
             "  --layers N (2)  --hidden N (256)  --dropout P (0)  --init X (0.1)  --lr X (1)\n"
             "  --max-epoch N (4)  --epochs N (10)  --decay X (2)  --clip X (5)  --batch N (32)\n"
             "  --seed N (1)  --threads N (2)  --quiet\n"
-            "SIGINT or SIGTERM ends training at the next batch; the epoch in progress is\n"
-            "dropped and the best completed epoch is tested as usual (exit status 130).\n"
             "  --bf16            matrix products in BF16, FP32 accumulation (AVX512_BF16)\n"
-            "  -h, --help        this help\n",
+            "  -h, --help        this help\n"
+            "SIGINT or SIGTERM ends training at the next batch; the epoch in progress is\n"
+            "dropped and the best completed epoch is tested as usual (exit status 130).\n",
             prog);
 }
 
@@ -137,7 +137,7 @@ static int cmd_translate_train(int argc, char **argv) {
     fflush(stdout);
     const double t_start = lm_now();
     double best_valid = 0;
-    int best_epoch = 0, last_epoch = 0;
+    int best_epoch = 0, last_epoch = 0, partial = 0;
     stop_on_signals();
     for (int e = 1; e <= c.epochs && !stop_signal; e++) {
         const float lr = lm_config_lr_at(&c, e);
@@ -149,7 +149,10 @@ static int cmd_translate_train(int argc, char **argv) {
         lm_status st = lm_pairs_train_epoch(m, &p[0], lr, c.seed * 1000003u + (uint64_t)e, train_progress, &pr, &tr, &err);
         progress_end(&pr);
         if (st != LM_OK) goto fail;
-        if (stop_signal && tr.words < p[0].target_words) break;  /* a partial epoch: dropped */
+        if (stop_signal && tr.words < p[0].target_words) {  /* a partial epoch: dropped */
+            partial = 1;
+            break;
+        }
         if (lm_pairs_evaluate(m, &p[1], c.batch, NULL, NULL, &va, &err) != LM_OK) goto fail;
         printf("%5d %9.4g %10.2f %10.2f %9.1f %9.0f\n", e, lr, lm_perplexity(&tr), lm_perplexity(&va),
                tr.seconds + va.seconds, (double)tr.words / tr.seconds);
@@ -171,7 +174,7 @@ static int cmd_translate_train(int argc, char **argv) {
         rc = 130;
         goto done;
     }
-    if (best_epoch != last_epoch || stop_signal) {  /* the weights in memory are not the best epoch's */
+    if (best_epoch != last_epoch || partial) {  /* the weights in memory are not the best epoch's */
         lm_model *best = NULL;
         lm_vocab *bv = NULL;
         if (lm_checkpoint_load(&best, &bv, NULL, model_path, c.threads, &err) != LM_OK) goto fail;
@@ -369,7 +372,7 @@ static int cmd_bleu(int argc, char **argv) {
             printf("A - B: 95%% interval %+.2f .. %+.2f; A higher in %.1f%% of the samples\n", 100 * r.diff_lo,
                    100 * r.diff_hi, 100 * r.win);
     }
-    rc = stop_signal ? 130 : 0;
+    rc = 0;
     goto done;
 fail:
     report("%s", err.msg);
