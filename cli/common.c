@@ -20,11 +20,22 @@ void report(const char *fmt, ...) {
     va_end(ap);
 }
 
+/* strtol and strtof also take leading white space, hex ("0x10", "0x1p3"),
+ * "inf" and "nan"; an option value is plain decimal. */
+static int plain_decimal(const char *s, int real) {
+    if (*s == '+' || *s == '-') s++;
+    if (!(*s >= '0' && *s <= '9') && !(real && *s == '.')) return 0;
+    for (; *s; s++)
+        if (!(*s >= '0' && *s <= '9') && !(real && (*s == '.' || *s == 'e' || *s == 'E' || *s == '+' || *s == '-')))
+            return 0;
+    return 1;
+}
+
 int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
+    if (!plain_decimal(s, 0) || errno || end == s || *end || v < lo || v > hi) {
         report("--%s: expected an integer in [%d, %d], got \"%s\"", opt, lo, hi, s);
         return 0;
     }
@@ -36,7 +47,7 @@ int parse_float(const char *opt, const char *s, float *out) {
     char *end;
     errno = 0;
     float v = strtof(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) {
+    if (!plain_decimal(s, 1) || errno || end == s || *end || !isfinite(v)) {
         report("--%s: expected a number, got \"%s\"", opt, s);
         return 0;
     }
@@ -48,7 +59,7 @@ int parse_u64(const char *opt, const char *s, uint64_t *out) {
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-') {
+    if (!plain_decimal(s, 0) || errno || end == s || *end || s[0] == '-') {
         report("--%s: expected a non-negative integer, got \"%s\"", opt, s);
         return 0;
     }
@@ -106,18 +117,66 @@ const char *find_data_dir(const char *given) {
     return "../shared/data/ptb";
 }
 
+int input_file(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    if (S_ISREG(st.st_mode)) return 1;
+    report("%s is %s, not a regular file", path, S_ISDIR(st.st_mode) ? "a folder" : "a pipe or device");
+    return -1;
+}
+
 int data_path(char *buf, size_t n, const char *dir, const char *split) {
-    snprintf(buf, n, "%s/ptb.%s.txt", dir, split);
-    if (file_exists(buf)) return 1;
-    report("%s not found. Give the PTB folder with --data DIR or LSTMLM_DATA=DIR, "
-           "or fetch it with scripts/get_ptb.sh (writes data/ptb).", buf);
+    if ((size_t)snprintf(buf, n, "%s/ptb.%s.txt", dir, split) >= n) {
+        report("data folder name too long: %s", dir);
+        return 0;
+    }
+    int kind = input_file(buf);
+    if (kind > 0) return 1;
+    if (kind == 0)
+        report("%s not found. Give the PTB folder with --data DIR or LSTMLM_DATA=DIR, "
+               "or fetch it with scripts/get_ptb.sh (writes data/ptb).", buf);
     return 0;
 }
 
-volatile sig_atomic_t stop_signal;
-static void on_stop_signal(int sig) { stop_signal = sig; }
+void warn_oov(const char *path, const lm_tokens *t) {
+    if (t->n && (double)t->n_oov > 0.05 * (double)t->n)
+        fprintf(stderr, "%s: warning: %s: %.1f%% of the words (%zu of %zu) are not in the model's vocabulary and read "
+                "as <unk>; the perplexity says little about this text\n", prog, path,
+                100.0 * (double)t->n_oov / (double)t->n, t->n_oov, t->n);
+}
+
+const char *json_number(char *buf, size_t n, const char *fmt, double x) {
+    if (!isfinite(x)) snprintf(buf, n, "null");
+    else snprintf(buf, n, fmt, x);
+    return buf;
+}
+
+int finish_stdout(int rc) {
+    /* Output lost on a full disk or a closed pipe must not exit 0. */
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (errno) report("error writing to standard output: %s", strerror(errno));
+        else report("error writing to standard output");
+        return rc == 0 ? 1 : rc;
+    }
+    return rc;
+}
+
+volatile sig_atomic_t stop_signal, stop_count;
+static void on_stop_signal(int sig) {
+    stop_signal = sig;
+    if (stop_count < 1000) stop_count++;
+}
 
 void stop_on_signals(void) {
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
+    /* sigaction, not signal(): strict C11's signal() resets the handler after
+     * the first delivery, so a second Ctrl-C would kill the process while it
+     * saves. Here every further signal only records itself again. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;  /* a save's write or fsync is not cut short */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }

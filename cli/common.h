@@ -16,6 +16,7 @@ extern const char *prog;
 #define RUN_STATE "state.safetensors"    /* the model plus the training state: for --resume */
 #define RUN_METRICS "metrics.jsonl"      /* one JSON object per epoch, then the test result */
 #define RUN_INFO "run.json"              /* how the run was started (data folder, threads) */
+#define EXIT_STOPPED 130                 /* stopped by SIGINT/SIGTERM */
 
 /* Each returns 1, or prints "prog: --opt: ..." and returns 0. */
 int parse_int(const char *opt, const char *s, int lo, int hi, int *out);
@@ -27,6 +28,15 @@ int parse_u64(const char *opt, const char *s, uint64_t *out);
 int parse_config_option(int opt, const char *arg, lm_config *c);
 
 int file_exists(const char *path);
+/* 1 for a regular file, 0 if it does not exist, -1 (reported) for a folder,
+ * pipe or device: input files are read whole, never from a FIFO. */
+int input_file(const char *path);
+/* Warn on stderr when more than 5% of t's words were not in the vocabulary. */
+void warn_oov(const char *path, const lm_tokens *t);
+/* x formatted with fmt, or "null" where it is not finite (JSON has no inf). */
+const char *json_number(char *buf, size_t n, const char *fmt, double x);
+/* Flush standard output; on an error report it and turn rc 0 into 1. */
+int finish_stdout(int rc);
 int mkdir_p(const char *path);
 /* The PTB folder: given, else $LSTMLM_DATA, else ../shared/data/ptb, else data/ptb. */
 const char *find_data_dir(const char *given);
@@ -35,6 +45,7 @@ int data_path(char *buf, size_t n, const char *dir, const char *split);
 /* Long jobs stop cleanly on SIGINT/SIGTERM: after stop_on_signals() the
  * handler only records the signal here, and the job checks it between steps. */
 extern volatile sig_atomic_t stop_signal;
+extern volatile sig_atomic_t stop_count;  /* signals received so far */
 void stop_on_signals(void);
 /* Print "prog: message" to stderr. */
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -68,9 +68,13 @@ int cmd_eval(int argc, char **argv) {
         report("eval: --split must be test, valid or train, not \"%s\"", split);
         return 2;
     }
-    char path[1100];
-    if (text) snprintf(path, sizeof path, "%s", text);
-    else if (!data_path(path, sizeof path, find_data_dir(data), split)) return 1;
+    char path[4200];
+    if (text) {
+        if ((size_t)snprintf(path, sizeof path, "%s", text) >= sizeof path) { report("eval: --text: path too long"); return 2; }
+        if (input_file(path) < 0) return 1;
+    } else if (!data_path(path, sizeof path, find_data_dir(data), split)) {
+        return 1;
+    }
 
     lm_set_threads(threads);
     lm_error err;
@@ -100,6 +104,7 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     if (lm_tokens_read(&tok, path, vocabs[0], &err) != LM_OK) goto fail;
+    warn_oov(path, &tok);
     progress pr;
     lm_run_stats each[MAX_MODELS], ens;
     progress_begin(&pr, "eval", quiet);

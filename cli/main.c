@@ -31,8 +31,8 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
-    if (!strcmp(cmd, "--version")) { printf("lstmlm %s\n", LSTMLM_VERSION); return 0; }
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return finish_stdout(0); }
+    if (!strcmp(cmd, "--version")) { printf("lstmlm %s\n", LSTMLM_VERSION); return finish_stdout(0); }
     static const struct {
         const char *name;
         int (*run)(int, char **);
@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
                     {"bench", cmd_bench}, {"translate-train", cmd_translation},
                     {"translate", cmd_translation}, {"bleu", cmd_translation}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(cmd, commands[i].name)) return finish_stdout(commands[i].run(argc - 1, argv + 1));
     report("unknown command \"%s\"", cmd);
     usage(stderr);
     return 2;

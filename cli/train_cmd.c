@@ -5,6 +5,7 @@
 #include "progress.h"
 
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@ typedef struct {
     lm_model *m;
     lm_vocab *v;
     lm_train_state ts;   /* epoch in progress and the history of completed ones */
-    char state_path[1100], model_path[1100], metrics_path[1100];
+    char state_path[4200], model_path[4200], metrics_path[4200];
     double save_every;   /* seconds between mid-epoch state saves; 0 = every window */
     double last_save;
     progress pr;
@@ -40,6 +41,12 @@ static int on_window(void *user, size_t done, size_t total, const lm_run_stats *
         return 1;
     }
     return 0;
+}
+
+/* Progress of validation and test passes, which stop on SIGINT/SIGTERM too. */
+static int on_eval_window(void *user, size_t done, size_t total, const lm_run_stats *s) {
+    progress_update(user, done, total, s);
+    return stop_signal != 0;
 }
 
 static int append_history(trainer *t, const char *line) {
@@ -99,29 +106,31 @@ static void print_config(const lm_config *c, int V, size_t n_params) {
     printf("model: vocabulary %d, %zu parameters; BLAS kernel %s\n", V, n_params, lm_blas_kernel());
 }
 
-static int write_run_info(const char *dir, const char *data, int threads, const char *preset) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/%s", dir, RUN_INFO);
-    json_t *j = json_pack("{s:s, s:i, s:s}", "data", data, "threads", threads, "preset", preset);
-    int ok = j && json_dump_file(j, path, JSON_INDENT(2)) == 0;
-    json_decref(j);
-    if (!ok) report("cannot write %s", path);
-    return ok;
+/* Every split is checked against the configuration before a model exists or
+ * an epoch trains: a too-short file is found in a second, named. */
+static int check_splits(const lm_config *c, const lm_tokens *tok, char path[3][4200]) {
+    lm_batcher bt;
+    lm_error err;
+    if (lm_batcher_init(&bt, &tok[0], c->batch, c->steps, &err) != LM_OK || bt.n_windows == 0) {
+        report("%s: %zu words is shorter than one window of %d streams x %d steps", path[0], tok[0].n, c->batch,
+               c->steps);
+        return 0;
+    }
+    if (lm_batcher_init(&bt, &tok[1], c->batch, c->steps, &err) != LM_OK || bt.n_windows == 0) {
+        report("%s: %zu words is too short to validate with %d streams x %d steps", path[1], tok[1].n, c->batch,
+               c->steps);
+        return 0;
+    }
+    if (tok[2].n < 2) { report("%s: at least 2 words are needed for the test", path[2]); return 0; }
+    return 1;
 }
 
-/* data and threads of a run, from its run.json (data_out must be freed). */
-static int read_run_info(const char *dir, char **data_out, int *threads) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/%s", dir, RUN_INFO);
-    json_error_t jerr;
-    json_t *j = json_load_file(path, 0, &jerr);
-    const char *data = json_string_value(json_object_get(j, "data"));
-    json_t *th = json_object_get(j, "threads");
-    int ok = data && json_is_integer(th);
-    if (ok) *data_out = strdup(data), *threads = (int)json_integer_value(th);
-    else report("%s: missing or unreadable (%s)", path, j ? "fields missing" : jerr.text);
-    json_decref(j);
-    return ok;
+/* Perplexities that overflowed or are not numbers mean the run diverged. */
+static int diverged(const char *what, double ppl, int epoch) {
+    if (isfinite(ppl)) return 0;
+    report("training diverged: %s perplexity is %g%s%d (try a lower --lr or --clip); nothing of this epoch is saved",
+           what, ppl, epoch ? " at epoch " : "", epoch);
+    return 1;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -184,68 +193,91 @@ int cmd_train(int argc, char **argv) {
     }
     if (lm_config_validate(&c, &t.err) != LM_OK) { report("train: %s", t.err.msg); return 2; }
 
-    char run_dir[1024], path[3][1100];
-    char *resume_data = NULL;
-    if (resume) {
-        int run_threads = c.threads;
-        snprintf(run_dir, sizeof run_dir, "%s", resume);
-        if (!read_run_info(run_dir, &resume_data, &run_threads)) return 1;
-        if (!data) data = resume_data;
-        if (!threads_given) c.threads = run_threads;
-        else if (c.threads != run_threads)
-            printf("note: %d threads instead of the run's %d: results are no longer bit-identical to an "
-                   "uninterrupted run\n", c.threads, run_threads);
-    } else {
-        snprintf(run_dir, sizeof run_dir, "%s", out ? out : "runs/");
-        if (!out) snprintf(run_dir, sizeof run_dir, "runs/%s", preset);
-    }
-    snprintf(t.state_path, sizeof t.state_path, "%s/%s", run_dir, RUN_STATE);
-    snprintf(t.model_path, sizeof t.model_path, "%s/%s", run_dir, RUN_MODEL);
-    snprintf(t.metrics_path, sizeof t.metrics_path, "%s/%s", run_dir, RUN_METRICS);
-    if (!resume && file_exists(t.state_path)) {
-        report("train: %s already holds a run; continue it with --resume %s, or choose another --out", run_dir,
-               run_dir);
-        free(resume_data);
-        return 2;
-    }
-    data = find_data_dir(data);
+    /* The run folder first: its owner is this process from here on, and a
+     * folder that cannot be ours is refused before any data is read. */
+    char run_dir[4200], path[3][4200];
     const char *splits[3] = {"train", "valid", "test"};
-    for (int i = 0; i < 3; i++)
-        if (!data_path(path[i], sizeof path[i], data, splits[i])) { free(resume_data); return 1; }
-
-    lm_set_threads(c.threads);
+    lm_run *run = NULL;
+    lm_run_info info;
     lm_tokens tok[3] = {{0}};
     FILE *metrics = NULL;
-    int rc = 1;
+    int rc = 1, finished = 0, saved = 0;
+    if ((size_t)snprintf(run_dir, sizeof run_dir, "%s", resume ? resume : out ? out : "runs/") >= 4096) {
+        report("train: the run folder name is too long");
+        return 2;
+    }
+    if (!resume && !out) snprintf(run_dir, sizeof run_dir, "runs/%s", preset);
+    if (lm_run_claim(&run, run_dir, resume != NULL, &t.err) != LM_OK) { report("train: %s", t.err.msg); return 2; }
+    snprintf(t.state_path, sizeof t.state_path, "%s", lm_run_file(run, RUN_STATE));
+    snprintf(t.model_path, sizeof t.model_path, "%s", lm_run_file(run, RUN_MODEL));
+    snprintf(t.metrics_path, sizeof t.metrics_path, "%s", lm_run_file(run, RUN_METRICS));
+    if (resume) {
+        if (lm_run_read_info(run, &info, &t.err) != LM_OK) goto fail;
+        if (strcmp(info.kind, "lm") != 0) {
+            report("train: %s holds a %s run, which train --resume cannot continue", run_dir, info.kind);
+            goto out;
+        }
+        if (!file_exists(t.state_path)) {
+            report("train: %s holds no %s to resume from (the run stopped before its first save)", run_dir, RUN_STATE);
+            goto out;
+        }
+        if (!data) data = info.data;
+        if (!threads_given) c.threads = info.threads;
+        else if (c.threads != info.threads)
+            printf("note: %d threads instead of the run's %d: results are no longer bit-identical to an "
+                   "uninterrupted run\n", c.threads, info.threads);
+    } else {
+        memset(&info, 0, sizeof info);
+        snprintf(info.kind, sizeof info.kind, "lm");
+        snprintf(info.preset, sizeof info.preset, "%s", preset);
+        info.threads = c.threads;
+    }
+    data = find_data_dir(data);
+    for (int i = 0; i < 3; i++)
+        if (!data_path(path[i], sizeof path[i], data, splits[i])) goto out;
+
+    lm_set_threads(c.threads);
     if (resume) {
         if (lm_checkpoint_load(&t.m, &t.v, &t.ts, t.state_path, c.threads, &t.err) != LM_OK) goto fail;
         c = *lm_model_config(t.m);
-    } else {
-        if (lm_vocab_build(&t.v, path[0], &t.err) != LM_OK) goto fail;
+        if (c.task != LM_TASK_LM) {
+            report("train: %s is not a language-model state", t.state_path);
+            goto out;
+        }
+    } else if (lm_vocab_build(&t.v, path[0], &t.err) != LM_OK) {
+        goto fail;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (lm_tokens_read(&tok[i], path[i], t.v, &t.err) != LM_OK) goto fail;
+        if (resume && lm_run_check_split(&info, splits[i], path[i], &tok[i], &t.err) != LM_OK) goto fail;
+        if (i) warn_oov(path[i], &tok[i]);
+    }
+    if (!check_splits(&c, tok, path)) goto out;
+    if (!resume) {
         if (lm_model_create(&t.m, &c, lm_vocab_size(t.v), &t.err) != LM_OK) goto fail;
         t.ts.epoch = 1;
     }
-    for (int i = 0; i < 3; i++)
-        if (lm_tokens_read(&tok[i], path[i], t.v, &t.err) != LM_OK) goto fail;
     const size_t n_windows = lm_train_windows(t.m, &tok[0]);
-    if (n_windows == 0) {
-        report("%s: %zu words is shorter than one window of %d streams x %d steps", path[0], tok[0].n, c.batch, c.steps);
-        goto out;
+    /* run.json: the data by absolute path and fingerprint; a run.json from
+     * before fingerprints gains them at its first resume. */
+    if (!resume || info.n_splits == 0) {
+        if (lm_run_set_data(&info, data, &t.err) != LM_OK) goto fail;
+        info.n_splits = 3;
+        for (int i = 0; i < 3; i++)
+            if (lm_run_split_set(&info.splits[i], splits[i], path[i], &tok[i], &t.err) != LM_OK) goto fail;
+        if (lm_run_write_info(run, &info, &t.err) != LM_OK) goto fail;
     }
     printf("data: %s (train %zu, valid %zu, test %zu words)\n", data, tok[0].n, tok[1].n, tok[2].n);
     print_config(&c, lm_vocab_size(t.v), lm_model_num_params(t.m));
-    if (!mkdir_p(run_dir)) {
-        report("cannot create run directory %s: %s", run_dir, strerror(errno));
-        goto out;
-    }
-    if (!resume && !write_run_info(run_dir, data, c.threads, preset)) goto out;
     /* metrics.jsonl holds exactly the completed epochs, then grows. */
-    if (!(metrics = fopen(t.metrics_path, "w")) || (t.ts.history && fputs(t.ts.history, metrics) < 0)) {
+    if (!(metrics = fopen(t.metrics_path, "w")) || (t.ts.history && fputs(t.ts.history, metrics) < 0) ||
+        fflush(metrics) != 0) {
         report("cannot write %s: %s", t.metrics_path, strerror(errno));
         goto out;
     }
-    fflush(metrics);
-    if (resume) printf("resuming %s at epoch %d, window %zu of %zu\n", run_dir, t.ts.epoch, t.ts.window, n_windows);
+    finished = t.ts.epoch > c.epochs;
+    if (finished) printf("%s already trained all %d epochs; evaluating the test split again\n", run_dir, c.epochs);
+    else if (resume) printf("resuming %s at epoch %d, window %zu of %zu\n", run_dir, t.ts.epoch, t.ts.window, n_windows);
     else printf("run directory: %s\n", run_dir);
     printf("\n%5s %9s %10s %10s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "time(s)", "words/s");
     if (t.ts.history && *t.ts.history) printf("(epochs 1-%d: see %s)\n", t.ts.epoch - 1, t.metrics_path);
@@ -270,26 +302,39 @@ int cmd_train(int argc, char **argv) {
             if (save_state(&t, done, &tr) != LM_OK) goto fail;
             printf("\ninterrupted by signal %d: state saved at epoch %d, window %zu of %zu.\n"
                    "Continue with: %s train --resume %s\n", (int)stop_signal, e, done, n_windows, prog, run_dir);
-            rc = 130;
+            rc = EXIT_STOPPED;
             goto out;
         }
+        if (diverged("training", lm_perplexity(&tr), e)) goto out;
         progress_begin(&t.pr, "validation", quiet);
-        st = lm_evaluate(t.m, &tok[1], c.batch, c.steps, progress_update, &t.pr, &va, &t.err);
+        st = lm_evaluate(t.m, &tok[1], c.batch, c.steps, on_eval_window, &t.pr, &va, &t.err);
         progress_end(&t.pr);
+        if (st == LM_ESTOPPED) {  /* the epoch is trained: resuming validates it */
+            if (save_state(&t, n_windows, &tr) != LM_OK) goto fail;
+            printf("\ninterrupted by signal %d during validation: state saved after epoch %d's training.\n"
+                   "Continue with: %s train --resume %s\n", (int)stop_signal, e, prog, run_dir);
+            rc = EXIT_STOPPED;
+            goto out;
+        }
         if (st != LM_OK) goto fail;
+        if (diverged("validation", lm_perplexity(&va), e)) goto out;
         const double wps = (double)tr.words / tr.seconds;
         printf("%5d %9.4g %10.2f %10.2f %9.1f %9.0f\n", e, lr, lm_perplexity(&tr), lm_perplexity(&va),
                tr.seconds + va.seconds, wps);
         fflush(stdout);
-        char line[512];
+        char line[512], n[7][32];
         snprintf(line, sizeof line,
-                 "{\"epoch\": %d, \"lr\": %.6g, \"train_ppl\": %.4f, \"valid_ppl\": %.4f, \"train_seconds\": %.2f, "
-                 "\"valid_seconds\": %.2f, \"train_words_per_s\": %.1f, \"valid_words_per_s\": %.1f}\n",
-                 e, lr, lm_perplexity(&tr), lm_perplexity(&va), tr.seconds, va.seconds, wps,
-                 (double)va.words / va.seconds);
+                 "{\"epoch\": %d, \"lr\": %s, \"train_ppl\": %s, \"valid_ppl\": %s, \"train_seconds\": %s, "
+                 "\"valid_seconds\": %s, \"train_words_per_s\": %s, \"valid_words_per_s\": %s}\n",
+                 e, json_number(n[0], 32, "%.6g", lr), json_number(n[1], 32, "%.4f", lm_perplexity(&tr)),
+                 json_number(n[2], 32, "%.4f", lm_perplexity(&va)), json_number(n[3], 32, "%.2f", tr.seconds),
+                 json_number(n[4], 32, "%.2f", va.seconds), json_number(n[5], 32, "%.1f", wps),
+                 json_number(n[6], 32, "%.1f", (double)va.words / va.seconds));
         if (!append_history(&t, line)) { report("out of memory"); goto out; }
-        fputs(line, metrics);
-        fflush(metrics);
+        if (fputs(line, metrics) < 0 || fflush(metrics) != 0) {
+            report("cannot write %s: %s", t.metrics_path, strerror(errno));
+            goto out;
+        }
         /* The model for users, then the state for resuming the next epoch. */
         if (lm_checkpoint_save(t.m, t.v, NULL, t.model_path, &t.err) != LM_OK) goto fail;
         t.ts.epoch = e + 1;
@@ -299,23 +344,39 @@ int cmd_train(int argc, char **argv) {
         if (stop_signal) {
             printf("\ninterrupted by signal %d after epoch %d.\nContinue with: %s train --resume %s\n",
                    (int)stop_signal, e, prog, run_dir);
-            rc = 130;
+            rc = EXIT_STOPPED;
             goto out;
         }
     }
-    if (!file_exists(t.model_path) && lm_checkpoint_save(t.m, t.v, NULL, t.model_path, &t.err) != LM_OK) goto fail;
+    if (!file_exists(t.model_path)) {
+        if (lm_checkpoint_save(t.m, t.v, NULL, t.model_path, &t.err) != LM_OK) goto fail;
+        saved = 1;
+    }
     if (!no_test) {
         lm_run_stats te;
         progress_begin(&t.pr, "test", quiet);
-        lm_status st = lm_evaluate(t.m, &tok[2], 1, c.steps, progress_update, &t.pr, &te, &t.err);
+        lm_status st = lm_evaluate(t.m, &tok[2], 1, c.steps, on_eval_window, &t.pr, &te, &t.err);
         progress_end(&t.pr);
+        if (st == LM_ESTOPPED) {
+            printf("\ninterrupted by signal %d during the test evaluation; the trained model is %s.\n"
+                   "Test it with: %s eval --model %s (or %s train --resume %s)\n", (int)stop_signal, t.model_path,
+                   prog, t.model_path, prog, run_dir);
+            rc = EXIT_STOPPED;
+            goto out;
+        }
         if (st != LM_OK) goto fail;
+        if (diverged("test", lm_perplexity(&te), 0)) goto out;
         printf("\ntest perplexity %.2f (%zu words predicted, batch 1, state carried; %.1fs)\n", lm_perplexity(&te),
                te.words, te.seconds);
-        fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu, \"test_seconds\": %.2f}\n", lm_perplexity(&te),
-                te.words, te.seconds);
+        char secs[32];
+        if (fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu, \"test_seconds\": %s}\n", lm_perplexity(&te),
+                    te.words, json_number(secs, sizeof secs, "%.2f", te.seconds)) < 0 || fflush(metrics) != 0) {
+            report("cannot write %s: %s", t.metrics_path, strerror(errno));
+            goto out;
+        }
     }
-    printf("done in %.0fs; model saved to %s\n", lm_now() - t_start, t.model_path);
+    if (finished && !saved) printf("done; the model is %s (unchanged)\n", t.model_path);
+    else printf("done in %.0fs; model saved to %s\n", lm_now() - t_start, t.model_path);
     rc = 0;
     goto out;
 fail:
@@ -325,10 +386,10 @@ out:
         report("writing %s failed", t.metrics_path);
         rc = 1;
     }
+    lm_run_release(run);
     lm_model_free(t.m);
     for (int i = 0; i < 3; i++) lm_tokens_free(&tok[i]);
     lm_vocab_free(t.v);
     free(t.ts.history);
-    free(resume_data);
     return rc;
 }

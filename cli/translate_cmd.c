@@ -5,6 +5,7 @@
 #include "progress.h"
 
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,15 +44,23 @@ static void train_usage(FILE *f) {
 }
 
 static int split_path(char *buf, size_t n, const char *dir, const char *split, const char *lang) {
-    snprintf(buf, n, "%s/%s.%s", dir, split, lang);
-    if (file_exists(buf)) return 1;
-    report("%s not found (give the folder with --data, the split names with --train/--valid/--test)", buf);
-    return 0;
+    if ((size_t)snprintf(buf, n, "%s/%s.%s", dir, split, lang) >= n) { report("%s: path too long", dir); return 0; }
+    int kind = input_file(buf);
+    if (kind == 0) report("%s not found (give the folder with --data, the split names with --train/--valid/--test)", buf);
+    return kind > 0;
 }
 
-/* Progress for a training epoch that also stops it at the next batch on SIGINT/SIGTERM. */
+static sig_atomic_t test_from;  /* signals received before the test pass began */
+
+/* Stops the test pass only on a signal that arrived after it began. */
+static int test_progress(void *user, size_t done, size_t total, const lm_run_stats *s) {
+    (void)user, (void)done, (void)total, (void)s;
+    return stop_count > test_from;
+}
+
+/* Progress (user may be NULL: none) that also stops a pass at the next batch on SIGINT/SIGTERM. */
 static int train_progress(void *user, size_t done, size_t total, const lm_run_stats *s) {
-    progress_update(user, done, total, s);
+    if (user) progress_update(user, done, total, s);
     return stop_signal != 0;
 }
 
@@ -106,27 +115,31 @@ static int cmd_translate_train(int argc, char **argv) {
     c.steps = max_len - 1;  /* inputs are an example without its last token */
     lm_error err;
     if (lm_config_validate(&c, &err) != LM_OK) { report("translate-train: %s", err.msg); return 2; }
-    char paths[3][2][1100];
-    for (int s = 0; s < 3; s++)
-        if (!split_path(paths[s][0], sizeof paths[s][0], data, splits[s], src) ||
-            !split_path(paths[s][1], sizeof paths[s][1], data, splits[s], tgt))
-            return 1;
-
     lm_set_threads(c.threads);
     lm_vocab *v = NULL;
     lm_pairs p[3] = {{0}};
     lm_model *m = NULL;
+    lm_run *run = NULL;
     FILE *metrics = NULL;
     int rc = 1;
-    char model_path[1100], metrics_path[1100];
+    char model_path[4200], metrics_path[4200];
+    /* The run folder is ours before any data is read (see lm_run_claim). */
+    if (lm_run_claim(&run, out, 0, &err) != LM_OK) { report("translate-train: %s", err.msg); return 2; }
+    snprintf(model_path, sizeof model_path, "%s", lm_run_file(run, RUN_MODEL));
+    snprintf(metrics_path, sizeof metrics_path, "%s", lm_run_file(run, RUN_METRICS));
+    char paths[3][2][4200];
+    for (int s = 0; s < 3; s++)
+        if (!split_path(paths[s][0], sizeof paths[s][0], data, splits[s], src) ||
+            !split_path(paths[s][1], sizeof paths[s][1], data, splits[s], tgt))
+            goto done;
     if (lm_pairs_vocab(&v, paths[0][0], paths[0][1], min_count, &err) != LM_OK) goto fail;
     for (int s = 0; s < 3; s++)
         if (lm_pairs_read(&p[s], paths[s][0], paths[s][1], v, reverse, (size_t)max_len, &err) != LM_OK) goto fail;
     if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) goto fail;
-    if (!mkdir_p(out)) { report("cannot create %s: %s", out, strerror(errno)); goto done; }
-    snprintf(model_path, sizeof model_path, "%s/%s", out, RUN_MODEL);
-    snprintf(metrics_path, sizeof metrics_path, "%s/%s", out, RUN_METRICS);
-    if (!(metrics = fopen(metrics_path, "w"))) { report("cannot write %s", metrics_path); goto done; }
+    /* The data is sound: from here on the folder holds a run. */
+    lm_run_info info = {.kind = "translation", .threads = c.threads};
+    if (lm_run_set_data(&info, data, &err) != LM_OK || lm_run_write_info(run, &info, &err) != LM_OK) goto fail;
+    if (!(metrics = fopen(metrics_path, "w"))) { report("cannot write %s: %s", metrics_path, strerror(errno)); goto done; }
     printf("data: %s, %s -> %s: %zu / %zu / %zu pairs (%s, %s, %s)%s\n", data, src, tgt, p[0].n, p[1].n, p[2].n,
            splits[0], splits[1], splits[2], reverse ? ", source reversed" : "");
     printf("vocabulary: %d words (joint, min-count %d); model: layers %d hidden %d dropout %g init %g, %zu "
@@ -153,13 +166,29 @@ static int cmd_translate_train(int argc, char **argv) {
             partial = 1;
             break;
         }
-        if (lm_pairs_evaluate(m, &p[1], c.batch, NULL, NULL, &va, &err) != LM_OK) goto fail;
+        if (!isfinite(lm_perplexity(&tr))) {
+            report("training diverged: training perplexity %g at epoch %d (try a lower --lr)", lm_perplexity(&tr), e);
+            goto done;
+        }
+        if (lm_pairs_evaluate(m, &p[1], c.batch, train_progress, NULL, &va, &err) != LM_OK) goto fail;
+        if (stop_signal) {  /* validation cut short: this epoch cannot be ranked, so it is dropped */
+            partial = 1;
+            break;
+        }
+        if (!isfinite(lm_perplexity(&va))) {
+            report("training diverged: validation perplexity %g at epoch %d (try a lower --lr)", lm_perplexity(&va), e);
+            goto done;
+        }
         printf("%5d %9.4g %10.2f %10.2f %9.1f %9.0f\n", e, lr, lm_perplexity(&tr), lm_perplexity(&va),
                tr.seconds + va.seconds, (double)tr.words / tr.seconds);
         fflush(stdout);
-        fprintf(metrics, "{\"epoch\": %d, \"lr\": %.6g, \"train_ppl\": %.4f, \"valid_ppl\": %.4f, \"train_seconds\": %.2f}\n",
-                e, lr, lm_perplexity(&tr), lm_perplexity(&va), tr.seconds);
-        fflush(metrics);
+        char n[32];
+        if (fprintf(metrics, "{\"epoch\": %d, \"lr\": %.6g, \"train_ppl\": %.4f, \"valid_ppl\": %.4f, "
+                    "\"train_seconds\": %s}\n", e, lr, lm_perplexity(&tr), lm_perplexity(&va),
+                    json_number(n, sizeof n, "%.2f", tr.seconds)) < 0 || fflush(metrics) != 0) {
+            report("cannot write %s: %s", metrics_path, strerror(errno));
+            goto done;
+        }
         last_epoch = e;
         /* Model selection on validation: an over-fitting model keeps its best epoch. */
         if (best_epoch == 0 || lm_perplexity(&va) < best_valid) {
@@ -171,7 +200,7 @@ static int cmd_translate_train(int argc, char **argv) {
     if (stop_signal) printf("\ninterrupted by signal %d after epoch %d\n", (int)stop_signal, last_epoch);
     if (best_epoch == 0) {
         report("translate-train: interrupted before the first epoch ended; no model saved");
-        rc = 130;
+        rc = EXIT_STOPPED;
         goto done;
     }
     if (best_epoch != last_epoch || partial) {  /* the weights in memory are not the best epoch's */
@@ -183,17 +212,31 @@ static int cmd_translate_train(int argc, char **argv) {
         m = best;
     }
     printf("\nbest epoch %d (valid ppl %.2f)", best_epoch, best_valid);
+    /* The test runs even after the signal that ended training; a further one stops it. */
     lm_run_stats te;
-    if (lm_pairs_evaluate(m, &p[2], c.batch, NULL, NULL, &te, &err) != LM_OK) goto fail;
+    test_from = stop_count;
+    if (lm_pairs_evaluate(m, &p[2], c.batch, test_progress, NULL, &te, &err) != LM_OK) goto fail;
+    if (te.words < p[2].target_words) {  /* a signal during the test */
+        printf("\ninterrupted by signal %d during the test; the best model (epoch %d) is saved in %s\n",
+               (int)stop_signal, best_epoch, model_path);
+        rc = EXIT_STOPPED;
+        goto done;
+    }
+    if (!isfinite(lm_perplexity(&te))) { report("test perplexity %g: the model diverged", lm_perplexity(&te)); goto done; }
     printf("\ntest conditional perplexity %.2f (%zu target words incl. <eos>)\ndone in %.0fs; model saved to %s\n",
            lm_perplexity(&te), te.words, lm_now() - t_start, model_path);
-    fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu}\n", lm_perplexity(&te), te.words);
-    rc = stop_signal ? 130 : 0;
+    if (fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu}\n", lm_perplexity(&te), te.words) < 0 ||
+        fflush(metrics) != 0) {
+        report("cannot write %s: %s", metrics_path, strerror(errno));
+        goto done;
+    }
+    rc = stop_signal ? EXIT_STOPPED : 0;
     goto done;
 fail:
     report("%s", err.msg);
 done:
-    if (metrics) fclose(metrics);
+    if (metrics && fclose(metrics) != 0 && rc == 0) report("writing %s failed", metrics_path), rc = 1;
+    lm_run_release(run);
     for (int s = 0; s < 3; s++) lm_pairs_free(&p[s]);
     lm_model_free(m);
     lm_vocab_free(v);
@@ -268,22 +311,28 @@ static int cmd_translate(int argc, char **argv) {
         report("translate: --beam can be at most %d for this model (its training batch)", lm_model_config(m)->batch);
         goto done;
     }
+    if (input && input_file(input) < 0) goto done;
     if (input && !(in = fopen(input, "r"))) { report("%s: cannot open: %s", input, strerror(errno)); goto done; }
-    const int unk = lm_vocab_find(v, "<unk>");
     const double t0 = lm_now();
+    const char *in_name = input ? input : "stdin";
+    size_t empty = 0;
     for (ssize_t len; (len = getline(&line, &cap, in)) >= 0;) {
         lines++;
-        size_t words = 0;
+        size_t words = 0, oov;
         int32_t *grown = realloc(ids, ((size_t)len / 2 + 2) * sizeof *ids);
         int32_t *gs = realloc(srcv, ((size_t)len / 2 + 3) * sizeof *srcv);
         if (!grown || !gs) { free(grown ? grown : ids), free(gs ? gs : srcv); ids = srcv = NULL; report("out of memory"); goto done; }
         ids = grown, srcv = gs;
-        char *save = NULL;
-        for (char *w = strtok_r(line, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save)) {
-            int id = lm_vocab_find(v, w);
-            ids[words++] = id >= 0 ? id : unk;
+        /* Checked as training text is: NUL, invalid UTF-8, absurd words. */
+        if (lm_line_ids(v, line, (size_t)len, ids, &words, &oov, &err) != LM_OK) {
+            report("%s:%zu: %s", in_name, lines, err.msg);
+            goto done;
         }
-        if (words == 0) { report("%s:%zu: empty line (one sentence per line)", input ? input : "stdin", lines); goto done; }
+        if (words == 0) {  /* nothing to translate, but the output stays aligned with the input */
+            if (!empty++) report("warning: %s:%zu: empty line; its translation is an empty line", in_name, lines);
+            if (putchar('\n') == EOF) goto done;
+            continue;
+        }
         size_t n_src = lm_pairs_source(m, v, ids, words, srcv);
         lm_beam_opts bo = {beam, (size_t)(max_ratio * (float)words) + 10, length_norm};
         size_t n_out;
@@ -297,8 +346,9 @@ static int cmd_translate(int argc, char **argv) {
         if (!quiet && lines % 50 == 0) fprintf(stderr, "\r%zu sentences, %.1f/s", lines, (double)lines / (lm_now() - t0));
     }
     if (!quiet && lines >= 50) fputc('\n', stderr);
-    if (ferror(in)) { report("read error on %s", input ? input : "stdin"); goto done; }
-    rc = fflush(stdout) == 0 ? 0 : 1;
+    if (ferror(in)) { report("read error on %s", in_name); goto done; }
+    if (empty > 1) report("warning: %zu empty lines in %s, translated as empty lines", empty, in_name);
+    rc = 0;
     goto done;
 fail:
     report("%s", err.msg);

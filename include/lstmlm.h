@@ -20,6 +20,7 @@ typedef enum {
     LM_ENOMEM,   /* an allocation failed */
     LM_EARG,     /* an argument or configuration value is out of range */
     LM_EFORMAT,  /* a checkpoint is truncated, corrupted or foreign */
+    LM_ESTOPPED, /* the progress callback asked to stop; the results cover the work done */
 } lm_status;
 
 typedef struct {
@@ -67,6 +68,7 @@ typedef struct lm_vocab lm_vocab;
 typedef struct {
     int32_t *ids;    /* (n) word ids, each line end contributing "<eos>" */
     size_t n;
+    size_t n_oov;    /* words not in the vocabulary, read as "<unk>" */
 } lm_tokens;
 
 /* Build the vocabulary of a training file: every distinct word plus "<eos>",
@@ -81,10 +83,19 @@ const char *lm_vocab_word(const lm_vocab *v, int id);
 int lm_vocab_find(const lm_vocab *v, const char *word);
 
 /* Read a text file and map it to ids. A word missing from the vocabulary maps
- * to "<unk>" when the vocabulary has it; otherwise it is an LM_EDATA error
- * naming file, line and word. */
+ * to "<unk>" (counted in n_oov) when the vocabulary has it; otherwise it is
+ * an LM_EDATA error naming file, line and word. Refused like any text: NUL
+ * bytes, invalid UTF-8, words over 1024 bytes. */
 lm_status lm_tokens_read(lm_tokens *out, const char *path, const lm_vocab *v, lm_error *err);
 void lm_tokens_free(lm_tokens *t);
+
+/* One line of text (len bytes, need not be NUL-terminated) to ids, checked
+ * as files are: NUL bytes, invalid UTF-8 and words over 1024 bytes are
+ * LM_EDATA errors saying at which byte. Words are split on white space;
+ * unknown ones become "<unk>" (counted in *n_oov) or, without "<unk>" in the
+ * vocabulary, an error. ids has room for len / 2 + 1. */
+lm_status lm_line_ids(const lm_vocab *v, const char *line, size_t len, int32_t *ids, size_t *n, size_t *n_oov,
+                      lm_error *err);
 
 /* ------------------------------------------------------------ batching */
 
@@ -105,10 +116,16 @@ void lm_batcher_window(const lm_batcher *bt, size_t w, int32_t *x, int32_t *y);
 
 typedef struct lm_model lm_model;
 
-/* Allocate a model of `cfg` sizes for vocabulary size V, with buffers for
- * windows of up to cfg->steps x cfg->batch. Parameters are initialised from
- * cfg->seed. */
+/* Allocate a model of `cfg` sizes for vocabulary size V (2 .. 2^24), with
+ * training buffers for windows of up to cfg->steps x cfg->batch. Parameters
+ * are initialised from cfg->seed. */
 lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error *err);
+/* Make room for forwards of up to steps x batch (and with train != 0 for
+ * their backward and SGD step). Buffers only grow; growing them drops the
+ * carried state. A loaded model has none until a function that uses it
+ * (lm_evaluate, lm_sample, lm_translate, ...) or the caller reserves them, so
+ * evaluation never pays for what training would need. */
+lm_status lm_model_reserve(lm_model *m, int steps, int batch, int train, lm_error *err);
 /* Switch a model's matrix products between FP32 (on = 0) and BF16 (on = 1)
  * for what follows; parameters are untouched. LM_EARG where the CPU lacks
  * AVX512_BF16. */
@@ -134,15 +151,19 @@ float *lm_model_grads(lm_model *m);    /* (num_params), valid after a backward *
 /* Zero the carried hidden and cell state of every stream. */
 void lm_model_reset_state(lm_model *m, int batch);
 
-/* Forward one window of T <= steps time steps and `batch` streams, x and y
- * time-major (T, batch). State is carried in from the previous call and out to
+/* Forward one window of T time steps and `batch` streams, x and y
+ * time-major (T, batch), within the reserved buffers (lm_model_reserve).
+ * State is carried in from the previous call and out to
  * the next. With train != 0 dropout is applied with fresh masks; else none.
  * A negative y marks a position without a prediction (padding, or a source
  * word in translation): it adds no loss and no gradient.
- * @return the summed cross-entropy over the predictions (nats). */
+ * @return the summed cross-entropy over the predictions (nats); NaN, with
+ * nothing computed, for a window outside the buffers or an id outside the
+ * vocabulary. */
 double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int batch, int train);
 
-/* Gradients (=, not +=) of loss = sum_t mean_b CE of the last forward. */
+/* Gradients (=, not +=) of loss = sum_t mean_b CE of the last forward
+ * (needs training buffers; without them it does nothing). */
 void lm_model_backward(lm_model *m);
 
 /* Clip the global gradient norm to `clip` and take an SGD step.
@@ -192,14 +213,15 @@ size_t lm_train_windows(const lm_model *m, const lm_tokens *train);
 
 /* Perplexity-style evaluation without dropout: `batch` streams, windows of
  * `steps`, state carried. batch = 1 evaluates the whole stream (last window
- * may be shorter), as the paper's test protocol does. */
+ * may be shorter), as the paper's test protocol does. A progress callback
+ * returning nonzero stops it: LM_ESTOPPED. */
 lm_status lm_evaluate(lm_model *m, const lm_tokens *t, int batch, int steps, lm_progress_fn progress,
                       void *user, lm_run_stats *stats, lm_error *err);
 
 /* Model averaging (SPEC.md section 3): perplexity of the arithmetic mean of
  * the k models' next-word distributions, evaluated like lm_evaluate. Each
  * model's own result goes to each[i] (may be NULL). The models must share the
- * vocabulary size (the caller checks the words) and have buffers for batch x steps. */
+ * vocabulary size (the caller checks the words). */
 lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *t, int batch, int steps,
                                lm_progress_fn progress, void *user, lm_run_stats *each, lm_run_stats *ensemble,
                                lm_error *err);
@@ -333,6 +355,48 @@ lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const lm_trai
  * On error nothing is allocated. */
 lm_status lm_checkpoint_load(lm_model **m, lm_vocab **v, lm_train_state *ts, const char *path, int threads,
                              lm_error *err);
+
+/* ------------------------------------------------------------ run folders */
+
+/* A run folder (model.safetensors, state.safetensors, metrics.jsonl,
+ * run.json) has one owner at a time: lm_run_claim takes an exclusive lock on
+ * DIR/lock for the caller's life (the kernel drops it at exit, even after
+ * SIGKILL). A new run (resume = 0) creates the folder if needed and refuses
+ * one that already holds any run's files; resuming needs the folder to exist. */
+typedef struct lm_run lm_run;
+lm_status lm_run_claim(lm_run **out, const char *dir, int resume, lm_error *err);
+void lm_run_release(lm_run *r);
+/* "DIR/name", in a buffer owned by r and valid until the next call. */
+const char *lm_run_file(lm_run *r, const char *name);
+
+#define LM_RUN_MAX_SPLITS 3
+/* A data file of a run and the fingerprint of its ids (word count and FNV-1a). */
+typedef struct {
+    char name[16];       /* "train", "valid", "test" */
+    char path[4096];     /* absolute */
+    uint64_t words, hash;
+} lm_run_split;
+/* run.json: how a run was started. */
+typedef struct {
+    char kind[16];       /* "lm" (lstmlm train) or "translation" */
+    char data[4096];     /* the data folder, absolute */
+    char preset[32];
+    int threads;
+    int n_splits;
+    lm_run_split splits[LM_RUN_MAX_SPLITS];
+} lm_run_info;
+/* Written atomically; read back with every field checked (the file may be
+ * forged). A run.json older than fingerprints reads with n_splits = 0. */
+lm_status lm_run_write_info(lm_run *r, const lm_run_info *info, lm_error *err);
+lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err);
+/* info->data = the absolute path of folder dir. */
+lm_status lm_run_set_data(lm_run_info *info, const char *dir, lm_error *err);
+/* Fill s for split `name` read from `path` as t (path made absolute). */
+lm_status lm_run_split_set(lm_run_split *s, const char *name, const char *path, const lm_tokens *t, lm_error *err);
+/* LM_EDATA, naming both files, if split `name` of info has another fingerprint than t. */
+lm_status lm_run_check_split(const lm_run_info *info, const char *name, const char *path, const lm_tokens *t,
+                             lm_error *err);
+uint64_t lm_tokens_fingerprint(const lm_tokens *t);
 
 /* ------------------------------------------------------------ runtime */
 

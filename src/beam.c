@@ -57,15 +57,20 @@ lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_b
     *n_out = 0, *logp_out = -INFINITY;
     if (K < 1 || K > m->B_max) return lm_fail(err, LM_EARG, "beam must be 1..%d for this model", m->B_max);
     if (n_src == 0) return lm_fail(err, LM_EARG, "empty source");
+    if (V < 3) return lm_fail(err, LM_EARG, "not a translation vocabulary");
+    for (size_t i = 0; i < n_src; i++)
+        if (src[i] < 0 || src[i] >= V) return lm_fail(err, LM_EARG, "source word id %d out of range", src[i]);
+    const size_t chunk = (size_t)lm_model_read_chunk(m);  /* the source is read in windows of this many steps */
+    lm_status st = lm_model_reserve_rows(m, chunk > (size_t)K ? chunk : (size_t)K, K, 0, err);
+    if (st != LM_OK) return st;
     /* Live hypotheses: K rows of L words; finished ones keep their words too. */
     int32_t *live = calloc((size_t)K * (L + 1), sizeof *live), *next = calloc((size_t)K * (L + 1), sizeof *next);
     int32_t *best = calloc(L + 1, sizeof *best), *parents = calloc((size_t)K, sizeof *parents);
     int32_t *step = calloc((size_t)K, sizeof *step);
-    int32_t *dummy = calloc((size_t)(m->T_max > K ? m->T_max : K), sizeof *dummy);
+    int32_t *dummy = calloc(chunk > (size_t)K ? chunk : (size_t)K, sizeof *dummy);
     double *score = calloc((size_t)K, sizeof *score), *nscore = calloc((size_t)K, sizeof *nscore);
     candidate *cand = malloc(2 * (size_t)K * sizeof *cand);  /* the 2K best: at most K of them end in <eos> */
     float *z = malloc((size_t)V * sizeof *z);
-    lm_status st = LM_OK;
     if (!live || !next || !best || !parents || !step || !dummy || !score || !nscore || !cand || !z) {
         st = lm_fail(err, LM_ENOMEM, "out of memory");
         goto done;
@@ -73,7 +78,7 @@ lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_b
     lm_model_reset_state(m, 1);
     size_t last = 0;
     for (size_t at = 0; at < n_src; at += last) {  /* read the source in windows the model holds */
-        last = n_src - at < (size_t)m->T_max ? n_src - at : (size_t)m->T_max;
+        last = n_src - at < chunk ? n_src - at : chunk;
         lm_model_forward(m, src + at, dummy, (int)last, 1, 0);
     }
     int n_live = 1;
@@ -89,6 +94,10 @@ lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_b
             double s = 0;
             for (int j = 0; j < V; j++) s += exp((double)(z[j] - mx));
             const double lse = mx + log(s);
+            if (!isfinite(lse)) {  /* NaN or overflow: the ordering below needs numbers */
+                st = lm_fail(err, LM_EDATA, "the model's scores are not finite numbers; it cannot translate");
+                goto done;
+            }
             for (int j = 0; j < V; j++)
                 if (j != sep) heap_offer(cand, &nc, 2 * K, (candidate){score[h] + (double)z[j] - lse, h, j});
         }

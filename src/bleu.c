@@ -8,18 +8,23 @@
 #include "text.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* An n-gram: its tokens' hash and its first token and length, compared
- * token by token on hash collision. */
+/* A distinct n-gram of the reference, in a table that holds one order n at a
+ * time: the index of its first reference token, a tag (the high half of its
+ * hash, compared before the tokens), its count in the reference and in the
+ * hypothesis. ref == 0 marks an empty slot. 16 bytes a slot, two slots per
+ * reference token. */
 typedef struct {
-    uint64_t hash;
-    const char *const *tok;
-    int n;
-    int count;   /* in the hypothesis */
-    int ref;     /* in the reference */
+    uint32_t tag;
+    uint32_t first;
+    uint32_t ref;
+    uint32_t count;
 } ngram;
+
+static const char delims[] = " \t\r\n";  /* what separates tokens */
 
 static uint64_t hash_tokens(const char *const *tok, int n) {
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -30,57 +35,85 @@ static uint64_t hash_tokens(const char *const *tok, int n) {
     return h;
 }
 
-static int same(const ngram *g, const char *const *tok, int n) {
-    if (g->n != n) return 0;
+static int same(const char *const *a, const char *const *b, int n) {
     for (int i = 0; i < n; i++)
-        if (strcmp(g->tok[i], tok[i]) != 0) return 0;
+        if (strcmp(a[i], b[i]) != 0) return 0;
     return 1;
+}
+
+/* Number of tokens of s: maximal runs of bytes not in delims. */
+static size_t count_tokens(const char *s) {
+    size_t n = 0;
+    for (s += strspn(s, delims); *s; s += strspn(s, delims)) {
+        n++;
+        s += strcspn(s, delims);
+    }
+    return n;
 }
 
 /* Split a line into tokens (pointers into copy, which is modified). */
 static size_t tokenize(char *copy, const char **tok, size_t cap) {
     size_t n = 0;
     char *save = NULL;
-    for (char *w = strtok_r(copy, " \t\r\n", &save); w && n < cap; w = strtok_r(NULL, " \t\r\n", &save)) tok[n++] = w;
+    for (char *w = strtok_r(copy, delims, &save); w && n < cap; w = strtok_r(NULL, delims, &save)) tok[n++] = w;
     return n;
 }
 
-/* Find or add the n-gram in an open-addressing table of 2^k slots. */
-static ngram *lookup(ngram *tab, size_t mask, const char *const *tok, int n, int add) {
-    uint64_t h = hash_tokens(tok, n);
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        if (!tab[i].tok) {
-            if (!add) return NULL;
-            tab[i] = (ngram){h, tok, n, 0, 0};
-            return &tab[i];
-        }
-        if (tab[i].hash == h && same(&tab[i], tok, n)) return &tab[i];
+/* The slot of the n-gram tok[0..n) (hash h) in a table of cap slots over the
+ * reference tokens tr: the slot holding it, or the empty slot where it
+ * belongs. The table is never full (load <= 1/2), so the probe ends. */
+static ngram *find(ngram *tab, size_t cap, const char *const *tr, const char *const *tok, int n, uint64_t h) {
+    const uint32_t tag = (uint32_t)(h >> 32);
+    for (size_t i = (size_t)(h % cap);; i = i + 1 == cap ? 0 : i + 1) {
+        ngram *g = &tab[i];
+        if (!g->ref || (g->tag == tag && same(tr + g->first, tok, n))) return g;
     }
 }
 
-/* Counts of one sentence pair into c (added to what is there). */
-static lm_status sentence_counts(lm_bleu *c, const char *hyp, const char *ref, size_t line, lm_error *err) {
-    lm_status st = LM_OK;
-    size_t lh = strlen(hyp), lr = strlen(ref);
-    char *ch = malloc(lh + 1), *cr = malloc(lr + 1);
-    const char **th = malloc((lh / 2 + 1) * sizeof *th), **tr = malloc((lr / 2 + 1) * sizeof *tr);
-    size_t cap = 16;
-    while (cap < 8 * (lh / 2 + lr / 2 + 2)) cap *= 2;
-    ngram *tab = calloc(cap, sizeof *tab);
-    if (!ch || !cr || !th || !tr || !tab) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto out; }
-    memcpy(ch, hyp, lh + 1), memcpy(cr, ref, lr + 1);
-    size_t nh = tokenize(ch, th, lh / 2 + 1), nr = tokenize(cr, tr, lr / 2 + 1);
-    if (nr == 0) { st = lm_fail(err, LM_EDATA, "reference line %zu is empty", line); goto out; }
-    c->hyp_len += nh, c->ref_len += nr;
-    for (int n = 1; n <= 4; n++) {
-        for (size_t i = 0; i + (size_t)n <= nr; i++) lookup(tab, cap - 1, tr + i, n, 1)->ref++;
-        for (size_t i = 0; i + (size_t)n <= nh; i++) lookup(tab, cap - 1, th + i, n, 1)->count++;
+/* Add the order-n counts of one sentence pair to c, with tab (room for at
+ * least 2 nr + 1 slots) as scratch. Only reference n-grams enter the table: a
+ * hypothesis n-gram absent from the reference adds to the total but matches
+ * nothing, so the result is the same as counting both sides. */
+static void order_counts(lm_bleu *c, ngram *tab, const char *const *th, size_t nh, const char *const *tr, size_t nr,
+                         int n) {
+    const size_t un = (size_t)n;
+    if (nh >= un) c->totals[n - 1] += nh - un + 1;
+    if (nh < un || nr < un) return;
+    const size_t cap = 2 * (nr - un + 1) + 1;  /* distinct reference n-grams <= nr - n + 1: load <= 1/2 */
+    memset(tab, 0, cap * sizeof *tab);
+    for (size_t i = 0; i + un <= nr; i++) {
+        const uint64_t h = hash_tokens(tr + i, n);
+        ngram *g = find(tab, cap, tr, tr + i, n, h);
+        if (!g->ref) g->tag = (uint32_t)(h >> 32), g->first = (uint32_t)i;
+        g->ref++;
+    }
+    for (size_t i = 0; i + un <= nh; i++) {
+        ngram *g = find(tab, cap, tr, th + i, n, hash_tokens(th + i, n));
+        if (g->ref) g->count++;
     }
     for (size_t i = 0; i < cap; i++)
-        if (tab[i].tok && tab[i].count) {
-            c->totals[tab[i].n - 1] += (size_t)tab[i].count;
-            c->matches[tab[i].n - 1] += (size_t)(tab[i].count < tab[i].ref ? tab[i].count : tab[i].ref);
-        }
+        if (tab[i].count) c->matches[n - 1] += tab[i].count < tab[i].ref ? tab[i].count : tab[i].ref;
+}
+
+/* Counts of one sentence pair into c (added to what is there). Memory: the
+ * two copies, a pointer per token and 16 bytes per table slot, about
+ * lh + lr + 8 (nh + nr) + 32 nr bytes: at most 26 times the length of one line
+ * (two lines of one-byte tokens), 14 times for tokens of three letters. */
+static lm_status sentence_counts(lm_bleu *c, const char *hyp, const char *ref, size_t line, lm_error *err) {
+    lm_status st = LM_OK;
+    const size_t nh = count_tokens(hyp), nr = count_tokens(ref);
+    if (nr == 0) return lm_fail(err, LM_EDATA, "reference line %zu is empty", line);
+    if (nh > UINT32_MAX || nr > UINT32_MAX)
+        return lm_fail(err, LM_EDATA, "line %zu has more than %lu tokens", line, (unsigned long)UINT32_MAX);
+    const size_t lh = strlen(hyp), lr = strlen(ref);
+    char *ch = malloc(lh + 1), *cr = malloc(lr + 1);
+    const char **th = malloc((nh + 1) * sizeof *th), **tr = malloc(nr * sizeof *tr);
+    ngram *tab = malloc((2 * nr + 1) * sizeof *tab);
+    if (!ch || !cr || !th || !tr || !tab) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto out; }
+    memcpy(ch, hyp, lh + 1), memcpy(cr, ref, lr + 1);
+    tokenize(ch, th, nh), tokenize(cr, tr, nr);
+    c->hyp_len += nh, c->ref_len += nr;
+    for (int n = 1; n <= 4; n++) order_counts(c, tab, th, nh, tr, nr, n);
 out:
     free(ch), free(cr), free(th), free(tr), free(tab);
     return st;

@@ -21,21 +21,20 @@ lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *
     if (k < 1) return lm_fail(err, LM_EARG, "an ensemble needs at least one model");
     if (batch < 1 || steps < 1) return lm_fail(err, LM_EARG, "evaluation batch and steps must be positive");
     for (int i = 0; i < k; i++) {
-        const lm_config *c = lm_model_config(models[i]);
         for (int j = 0; j < i; j++)
             if (models[j] == models[i])
                 return lm_fail(err, LM_EARG, "models %d and %d are the same object; load the file twice", j + 1, i + 1);
         if (lm_model_vocab_size(models[i]) != lm_model_vocab_size(models[0]))
             return lm_fail(err, LM_EARG, "model %d has %d words, model 1 has %d: an ensemble needs one vocabulary",
                            i + 1, lm_model_vocab_size(models[i]), lm_model_vocab_size(models[0]));
-        if (batch > c->batch || steps > c->steps)
-            return lm_fail(err, LM_EARG, "model %d can evaluate at most batch %d x steps %d", i + 1, c->batch, c->steps);
     }
     if (t->n < 2) return lm_fail(err, LM_EDATA, "need at least 2 words to evaluate");
     lm_batcher bt;
     lm_status st = LM_OK;
     const size_t n_win = eval_windows(t, batch, steps, &bt, err, &st);
     if (st != LM_OK) return st;
+    for (int i = 0; i < k; i++)
+        if ((st = lm_model_reserve(models[i], steps, batch, 0, err)) != LM_OK) return st;
     const size_t TB = (size_t)steps * batch;
     int32_t *x = malloc(TB * sizeof *x), *y = malloc(TB * sizeof *y);
     double *mix = malloc(TB * (size_t)k * sizeof *mix);
@@ -59,6 +58,7 @@ lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *
         const size_t rows = (size_t)T * batch;
         for (int i = 0; i < k; i++) {
             double nll = lm_model_forward(models[i], xs, ys, T, batch, 0);
+            if (isnan(nll)) { st = lm_fail(err, LM_EARG, "model %d cannot evaluate these ids", i + 1); goto done; }
             if (each) each[i].nll += nll, each[i].words += rows;
             const double *row = lm_model_row_nll(models[i]);
             for (size_t r = 0; r < rows; r++) mix[r * k + i] = -row[r];
@@ -72,10 +72,14 @@ lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *
         }
         ens->words += rows;
         ens->seconds = lm_now() - t0;
-        if (progress) progress(user, w + 1, n_win, ens);
+        if (progress && progress(user, w + 1, n_win, ens) && w + 1 < n_win) {
+            st = lm_fail(err, LM_ESTOPPED, "evaluation stopped after %zu of %zu windows", w + 1, n_win);
+            break;
+        }
     }
     if (each)
         for (int i = 0; i < k; i++) each[i].seconds = ens->seconds;
+done:
     free(x), free(y), free(mix);
-    return LM_OK;
+    return st;
 }

@@ -10,8 +10,12 @@
 
 /* exp(x) = 2^k e^r with k = round(x / ln 2), r = x - k ln 2 split in two
  * parts (Cody-Waite), e^r by a degree-6 minimax polynomial (Cephes expf).
- * Inputs are clamped to [-87.3, 88]: below, the result is ~1e-38, not 0. */
-static inline float lm_expf(float x) {
+ * Inputs are clamped to [-87.3, 88]: below, the result is ~1e-38, not 0.
+ * NaN in, NaN out. */
+static inline float lm_expf(float in) {
+    /* NaN would reach the float -> int conversion below (undefined); it is
+     * computed as 0 and put back at the end, so NaN still propagates. */
+    float x = in != in ? 0.0f : in;
     x = x < -87.3365f ? -87.3365f : x;
     x = x > 88.0f ? 88.0f : x;  /* keeps 2^k finite */
     float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round to nearest */
@@ -26,7 +30,7 @@ static inline float lm_expf(float x) {
     int32_t bits = ((int32_t)k + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return in != in ? in : p * scale;
 }
 
 /* sigm(x) = 1/(1+exp(-x)) */

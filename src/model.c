@@ -24,11 +24,91 @@ lm_status lm_model_set_bf16(lm_model *m, int on, lm_error *err) {
     return LM_OK;
 }
 
-lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error *err) {
+/* The window buffers: freed as a group, so a reserve can replace them. */
+static void free_workspace(lm_model *m) {
+    const lm_backend *be = m->be;
+    be->free(m->grads), be->free(m->x), be->free(m->y), be->free(m->emb_out);
+    for (int l = 0; l <= m->L; l++) be->free(m->drop[l]), be->free(m->mask[l]);
+    for (int l = 0; l < m->L; l++) be->free(m->H[l]), be->free(m->C[l]), be->free(m->TC[l]), be->free(m->G[l]);
+    be->free(m->logits), be->free(m->row_nll), free(m->row_nll_host), be->free(m->dA), be->free(m->dB), be->free(m->dG);
+    be->free(m->dh_rec), be->free(m->dc);
+    free(m->x_host), free(m->touched), free(m->touched_mark);
+    m->grads = NULL, m->x = m->y = NULL, m->emb_out = NULL;
+    memset(m->drop, 0, sizeof m->drop), memset(m->mask, 0, sizeof m->mask);
+    memset(m->H, 0, sizeof m->H), memset(m->C, 0, sizeof m->C), memset(m->TC, 0, sizeof m->TC), memset(m->G, 0, sizeof m->G);
+    m->logits = NULL, m->row_nll = NULL, m->row_nll_host = NULL, m->dA = m->dB = m->dG = NULL;
+    m->dh_rec = m->dc = NULL, m->x_host = NULL, m->touched = NULL, m->touched_mark = NULL;
+    m->ws_rows = 0, m->ws_B = 0, m->ws_train = 0, m->prev_T = 0, m->n_touched = 0, m->T = 0, m->B = 0;
+}
+
+/* Buffers for forwards of up to `rows` = T x B rows and B streams; with
+ * train also the backward's and the gradients. Only grows: a model that
+ * trained can still evaluate. Growing drops the carried state. */
+lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_error *err) {
+    if (rows < 1 || B < 1 || rows < (size_t)B) return lm_fail(err, LM_EARG, "window of %zu rows for %d streams", rows, B);
+    if (rows <= m->ws_rows && B <= m->ws_B && (!train || m->ws_train)) return LM_OK;
+    if (rows < m->ws_rows) rows = m->ws_rows;
+    if (B < m->ws_B) B = m->ws_B;
+    train = train || m->ws_train;
+    free_workspace(m);
+    const lm_backend *be = m->be;
+    const size_t n = (size_t)m->n, TB = rows, Bs = (size_t)B;
+    int ok = 1;
+    m->x = balloc(be, TB, sizeof(int32_t), &ok);
+    m->y = balloc(be, TB, sizeof(int32_t), &ok);
+    m->emb_out = balloc(be, TB * n, sizeof(float), &ok);
+    for (int l = 0; l < m->L; l++) {
+        m->H[l] = balloc(be, TB * n + Bs * n, sizeof(float), &ok);
+        m->C[l] = balloc(be, TB * n + Bs * n, sizeof(float), &ok);
+        m->TC[l] = balloc(be, TB * n, sizeof(float), &ok);
+        m->G[l] = balloc(be, TB * 4 * n, sizeof(float), &ok);
+    }
+    m->logits = balloc(be, TB * (size_t)m->V, sizeof(float), &ok);
+    m->row_nll = balloc(be, TB, sizeof(double), &ok);
+    m->row_nll_host = calloc(TB, sizeof(double));
+    m->x_host = calloc(TB, sizeof *m->x_host);
+    if (!m->row_nll_host || !m->x_host) ok = 0;
+    if (train) {  /* what only training touches: gradients, masks, backward scratch */
+        m->grads = balloc(be, m->n_params, sizeof(float), &ok);
+        for (int l = 0; l <= m->L; l++) {
+            m->drop[l] = balloc(be, TB * n, sizeof(float), &ok);
+            m->mask[l] = balloc(be, TB * n, sizeof(float), &ok);
+        }
+        m->dA = balloc(be, TB * n, sizeof(float), &ok);
+        m->dB = balloc(be, TB * n, sizeof(float), &ok);
+        m->dG = balloc(be, TB * 4 * n, sizeof(float), &ok);
+        m->dh_rec = balloc(be, Bs * n, sizeof(float), &ok);
+        m->dc = balloc(be, Bs * n, sizeof(float), &ok);
+        m->touched = calloc(TB, sizeof *m->touched);
+        m->touched_mark = calloc((size_t)m->V, 1);
+        if (!m->touched || !m->touched_mark) ok = 0;
+    }
+    if (!ok) {
+        free_workspace(m);
+        return lm_fail(err, LM_ENOMEM, "out of memory allocating buffers for windows of %zu rows x %d streams%s", rows,
+                       B, train ? " (training)" : "");
+    }
+    m->ws_rows = rows, m->ws_B = B, m->ws_train = train;
+    if (train) lm_params_views(&m->g, m->grads, m->tensors, m->L);
+    lm_model_reset_state(m, B);
+    return LM_OK;
+}
+
+int lm_model_read_chunk(const lm_model *m) {
+    const int budget = (4 << 20) / m->V;
+    return m->T_max < budget ? m->T_max : budget > 1 ? budget : 1;
+}
+
+lm_status lm_model_reserve(lm_model *m, int steps, int batch, int train, lm_error *err) {
+    if (steps < 1 || batch < 1) return lm_fail(err, LM_EARG, "windows of %d steps x %d streams", steps, batch);
+    return lm_model_reserve_rows(m, (size_t)steps * (size_t)batch, batch, train, err);
+}
+
+lm_status lm_model_create_params(lm_model **out, const lm_config *cfg, int V, lm_error *err) {
     *out = NULL;
     lm_status st = lm_config_validate(cfg, err);
     if (st != LM_OK) return st;
-    if (V < 2) return lm_fail(err, LM_EARG, "vocabulary size %d: need at least 2 words", V);
+    if (V < 2 || V > LM_MAX_VOCAB) return lm_fail(err, LM_EARG, "vocabulary size %d: must be 2..%d", V, LM_MAX_VOCAB);
     if (cfg->layers > LM_MAX_LAYERS) return lm_fail(err, LM_EARG, "at most %d layers", LM_MAX_LAYERS);
 
     lm_model *m = calloc(1, sizeof *m);
@@ -37,54 +117,39 @@ lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error 
     m->V = V, m->n = cfg->hidden, m->L = cfg->layers;
     lm_model_set_bf16(m, cfg->bf16, NULL);  /* cannot fail: validated above */
     m->n_tensors = lm_params_layout(m->tensors, V, m->n, m->L, &m->n_params);
-
-    const lm_backend *be = m->be;
-    const size_t n = (size_t)m->n;
     m->T_max = cfg->steps, m->B_max = cfg->batch;
-    const size_t TB = (size_t)m->T_max * m->B_max, B = (size_t)m->B_max;
     int ok = 1;
-    m->params = balloc(be, m->n_params, sizeof(float), &ok);
-    m->grads = balloc(be, m->n_params, sizeof(float), &ok);
-    m->x = balloc(be, TB, sizeof(int32_t), &ok);
-    m->y = balloc(be, TB, sizeof(int32_t), &ok);
-    m->emb_out = balloc(be, TB * n, sizeof(float), &ok);
-    for (int l = 0; l <= m->L; l++) {
-        m->drop[l] = balloc(be, TB * n, sizeof(float), &ok);
-        m->mask[l] = balloc(be, TB * n, sizeof(float), &ok);
-    }
-    for (int l = 0; l < m->L; l++) {
-        m->H[l] = balloc(be, TB * n + B * n, sizeof(float), &ok);
-        m->C[l] = balloc(be, TB * n + B * n, sizeof(float), &ok);
-        m->TC[l] = balloc(be, TB * n, sizeof(float), &ok);
-        m->G[l] = balloc(be, TB * 4 * n, sizeof(float), &ok);
-    }
-    m->logits = balloc(be, TB * (size_t)V, sizeof(float), &ok);
-    m->row_nll = balloc(be, TB, sizeof(double), &ok);
-    m->row_nll_host = calloc(TB, sizeof(double));
-    if (!m->row_nll_host) ok = 0;
-    m->dA = balloc(be, TB * n, sizeof(float), &ok);
-    m->dB = balloc(be, TB * n, sizeof(float), &ok);
-    m->dG = balloc(be, TB * 4 * n, sizeof(float), &ok);
-    m->dh_rec = balloc(be, B * n, sizeof(float), &ok);
-    m->dc = balloc(be, B * n, sizeof(float), &ok);
-    m->x_host = calloc(TB, sizeof *m->x_host);
-    m->touched = calloc(TB, sizeof *m->touched);
-    m->touched_mark = calloc((size_t)V, 1);
-    if (!m->x_host || !m->touched || !m->touched_mark) ok = 0;
+    m->params = balloc(m->be, m->n_params, sizeof(float), &ok);
     if (!ok) {
+        const size_t n_params = m->n_params;  /* m is gone after the free */
         lm_model_free(m);
-        return lm_fail(err, LM_ENOMEM, "out of memory allocating the model (%zu parameters)", m->n_params);
+        return lm_fail(err, LM_ENOMEM, "out of memory allocating the model (%zu parameters)", n_params);
     }
     lm_params_views(&m->p, m->params, m->tensors, m->L);
-    lm_params_views(&m->g, m->grads, m->tensors, m->L);
+    *out = m;
+    return LM_OK;
+}
 
+lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error *err) {
+    lm_model *m;
+    *out = NULL;
+    lm_status st = lm_model_create_params(&m, cfg, V, err);
+    if (st != LM_OK) return st;
+    if ((st = lm_model_reserve(m, cfg->steps, cfg->batch, 1, err)) != LM_OK) {
+        lm_model_free(m);
+        return st;
+    }
     /* All parameters ~ U[-init, init], in table order, from the seeded RNG.
      * Initialised on the host, then uploaded. */
     float *host = malloc(m->n_params * sizeof *host);
-    if (!host) { lm_model_free(m); return lm_fail(err, LM_ENOMEM, "out of memory"); }
+    if (!host) {
+        const size_t n_params = m->n_params;
+        lm_model_free(m);
+        return lm_fail(err, LM_ENOMEM, "out of memory initialising the model (%zu parameters)", n_params);
+    }
     lm_rng_seed(&m->rng, cfg->seed);
     for (size_t i = 0; i < m->n_params; i++) host[i] = cfg->init * (2.0f * lm_rng_uniform(&m->rng) - 1.0f);
-    be->upload(m->params, host, m->n_params * sizeof *host);
+    m->be->upload(m->params, host, m->n_params * sizeof *host);
     free(host);
     *out = m;
     return LM_OK;
@@ -92,13 +157,8 @@ lm_status lm_model_create(lm_model **out, const lm_config *cfg, int V, lm_error 
 
 void lm_model_free(lm_model *m) {
     if (!m) return;
-    const lm_backend *be = m->be;
-    be->free(m->params), be->free(m->grads), be->free(m->x), be->free(m->y), be->free(m->emb_out);
-    for (int l = 0; l <= m->L; l++) be->free(m->drop[l]), be->free(m->mask[l]);
-    for (int l = 0; l < m->L; l++) be->free(m->H[l]), be->free(m->C[l]), be->free(m->TC[l]), be->free(m->G[l]);
-    be->free(m->logits), be->free(m->row_nll), free(m->row_nll_host), be->free(m->dA), be->free(m->dB), be->free(m->dG);
-    be->free(m->dh_rec), be->free(m->dc);
-    free(m->x_host), free(m->touched), free(m->touched_mark);
+    free_workspace(m);
+    m->be->free(m->params);
     free(m);
 }
 
@@ -125,7 +185,7 @@ const float *lm_model_dropout_mask(const lm_model *m, int site) {
 }
 
 lm_status lm_model_gather_state(lm_model *m, const int32_t *rows, int n, lm_error *err) {
-    if (n < 1 || n > m->B_max) return lm_fail(err, LM_EARG, "gather of %d streams: the model holds 1..%d", n, m->B_max);
+    if (n < 1 || n > m->ws_B) return lm_fail(err, LM_EARG, "gather of %d streams: the model holds 1..%d", n, m->ws_B);
     for (int i = 0; i < n; i++)
         if (rows[i] < 0 || rows[i] >= m->B) return lm_fail(err, LM_EARG, "stream %d does not exist", rows[i]);
     const size_t N = (size_t)m->n, slot = (size_t)m->prev_T * m->B * N;
@@ -145,6 +205,7 @@ lm_status lm_model_gather_state(lm_model *m, const int32_t *rows, int n, lm_erro
 }
 
 void lm_model_reset_state(lm_model *m, int batch) {
+    if (batch < 1 || batch > m->ws_B) return;  /* no buffers for it: lm_model_forward refuses such a batch */
     const size_t bn = (size_t)batch * m->n;
     for (int l = 0; l < m->L; l++) m->be->zero(m->H[l], bn), m->be->zero(m->C[l], bn);
     m->prev_T = 0;
@@ -153,6 +214,8 @@ void lm_model_reset_state(lm_model *m, int batch) {
 
 double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int B, int train) {
     const lm_backend *be = m->be;
+    /* Outside the reserved buffers nothing is touched: NaN tells the caller. */
+    if (T < 1 || B < 1 || (size_t)T * (size_t)B > m->ws_rows || B > m->ws_B || (train && !m->ws_train)) return NAN;
     const int n = m->n, V = m->V, L = m->L;
     const size_t Bn = (size_t)B * n, rows = (size_t)T * B;
     const float p = m->cfg.dropout;
@@ -163,6 +226,8 @@ double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, 
             be->copy(m->H[l], m->H[l] + (size_t)m->prev_T * Bn, Bn);
             be->copy(m->C[l], m->C[l] + (size_t)m->prev_T * Bn, Bn);
         }
+    for (size_t r = 0; r < rows; r++)  /* an id outside the vocabulary would index outside the tables */
+        if (x[r] < 0 || x[r] >= V || y[r] >= V) return NAN;
     m->T = T, m->B = B, m->prev_T = T;
     m->dropout_on = train && p > 0.0f;
     be->upload(m->x, x, rows * sizeof *x);
@@ -200,6 +265,7 @@ double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, 
 /* Every gradient is written (=) by the one product or sum that makes it, so
  * nothing is zeroed up front except the embedding rows of the last window. */
 void lm_model_backward(lm_model *m) {
+    if (!m->ws_train || m->T == 0) return;  /* no training buffers or no forward: nothing to differentiate */
     const lm_backend *be = m->be;
     const int n = m->n, V = m->V, L = m->L, T = m->T, B = m->B;
     const size_t rows = (size_t)T * B;
@@ -238,6 +304,7 @@ void lm_model_backward(lm_model *m) {
 /* The embedding (tensor 0) contributes only its touched rows; the rest of the
  * buffer is dense. */
 double lm_model_sgd_step(lm_model *m, float lr, float clip) {
+    if (!m->ws_train) return NAN;
     const lm_backend *be = m->be;
     const size_t n = (size_t)m->n, emb = m->tensors[0].size;
     double ss = be->sumsq(m->grads + emb, m->n_params - emb);

@@ -10,6 +10,7 @@
 
 #define LM_MAX_LAYERS 8
 #define LM_MAX_TENSORS (3 + 4 * LM_MAX_LAYERS)
+#define LM_MAX_VOCAB (1 << 24)  /* the checkpoint reader's limit, so every model can be saved and read back */
 
 /* Views into one contiguous buffer (parameters or gradients), PyTorch layout. */
 typedef struct {
@@ -41,8 +42,13 @@ struct lm_model {
 
     lm_rng rng;             /* initialisation, then one draw per dropout mask */
 
-    /* Activations of the last window, capacity T_max x B_max. */
+    /* The configuration's window (steps x batch): what training uses. */
     int T_max, B_max;
+    /* Capacity of the window buffers (lm_model_reserve): forwards of up to
+     * ws_rows = T x B rows and ws_B streams; ws_train adds the gradients,
+     * masks and backward scratch (NULL otherwise). */
+    size_t ws_rows;
+    int ws_B, ws_train;
     int T, B;               /* of the last forward */
     int prev_T;             /* slot of H/C holding the state to carry, 0 if none */
     int dropout_on;         /* the last forward drew masks */
@@ -68,5 +74,15 @@ struct lm_model {
     size_t n_touched;
     unsigned char *touched_mark;     /* (V) scratch flags, all 0 between calls */
 };
+
+/* A model with its parameters allocated (not initialised) and no window
+ * buffers: what a checkpoint loader fills. */
+lm_status lm_model_create_params(lm_model **out, const lm_config *cfg, int V, lm_error *err);
+/* Steps per forward when one stream reads a long sequence (sampling's prefix,
+ * a source sentence): the model's steps, but never more than 4 M logits, so a
+ * model configured with absurd steps cannot make that cost gigabytes. */
+int lm_model_read_chunk(const lm_model *m);
+/* lm_model_reserve by rows: buffers for forwards of up to `rows` rows and B streams. */
+lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_error *err);
 
 #endif

@@ -217,11 +217,12 @@ static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int trai
     if (p->max_len - 1 > (size_t)m->T_max || batch > m->B_max || batch < 1)
         return lm_fail(err, LM_EARG, "examples of %zu tokens or batches of %d exceed the model's %d x %d", p->max_len,
                        batch, m->T_max + 1, m->B_max);
+    lm_status st = lm_model_reserve(m, m->T_max, batch, train, err);
+    if (st != LM_OK) return st;
     size_t *order = length_order(p);
     const size_t n_batches = (p->n + (size_t)batch - 1) / (size_t)batch;
     size_t *bo = malloc(n_batches * sizeof *bo);
     int32_t *x = malloc((size_t)m->T_max * batch * sizeof *x), *y = malloc((size_t)m->T_max * batch * sizeof *y);
-    lm_status st = LM_OK;
     if (!order || !bo || !x || !y) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
     for (size_t i = 0; i < n_batches; i++) bo[i] = i;
     if (train) {  /* Fisher-Yates over batches, from the epoch's seed */
@@ -240,7 +241,11 @@ static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int trai
         const int T = make_batch(p, order + first, B, x, y, &words);
         lm_model_reset_state(m, B);  /* every example starts from a zero state */
         double nll = lm_model_forward(m, x, y, T, B, train);
-        if (!isfinite(nll)) { st = lm_fail(err, LM_EDATA, "training diverged: loss %g (try a lower --lr)", nll); break; }
+        if (!isfinite(nll) || (words && nll / (double)words > 700.0)) {  /* NaN, or a perplexity that overflows */
+            st = lm_fail(err, LM_EDATA, "%s diverged: loss %g nats per word (try a lower --lr)",
+                         train ? "training" : "evaluation", words ? nll / (double)words : nll);
+            break;
+        }
         if (train) {
             lm_model_backward(m);
             lm_model_sgd_step(m, lr, m->cfg.clip);

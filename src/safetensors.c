@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_HEADER (100u << 20)  /* the reference implementation's limit */
@@ -54,12 +55,23 @@ lm_status lm_st_save(const char *path, const lm_st_tensor *t, int n, json_t *met
     size_t len = strlen(text), padded = (len + 7) / 8 * 8;  /* data starts 8-byte aligned */
 
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
+    char *tmp = malloc(plen + 16);
     lm_status st = LM_OK;
     FILE *f = NULL;
     if (!tmp) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
-    snprintf(tmp, plen + 8, "%s.tmp", path);
-    if (!(f = fopen(tmp, "wb"))) { st = lm_fail(err, LM_EIO, "%s: cannot create: %s", tmp, strerror(errno)); goto done; }
+    if (padded > MAX_HEADER) {  /* the reader's limit: such a file could never be read back */
+        st = lm_fail(err, LM_EARG, "%s: header of %zu bytes exceeds the %u bytes a reader accepts", path, padded,
+                     MAX_HEADER);
+        goto done;
+    }
+    /* A unique temporary name: two writers of one path never share it. */
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0 || fchmod(fd, 0644) != 0 || !(f = fdopen(fd, "wb"))) {
+        st = lm_fail(err, LM_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        if (fd >= 0) close(fd), remove(tmp);
+        goto done;
+    }
     uint64_t hl = padded;
     int ok = fwrite(&hl, 8, 1, f) == 1 && fwrite(text, 1, len, f) == len;
     for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', f) != EOF;

@@ -78,6 +78,39 @@ lm_status lm_text_load(const char *path, char **out, size_t *out_len, lm_error *
     return LM_OK;
 }
 
+/* Bytes of the longest word accepted: far beyond any word of natural text,
+ * and small enough that a vocabulary of such words stays within what a
+ * checkpoint header can hold. */
+#define MAX_WORD_BYTES 1024
+
+lm_status lm_line_ids(const lm_vocab *v, const char *line, size_t len, int32_t *ids, size_t *n, size_t *n_oov,
+                      lm_error *err) {
+    *n = 0, *n_oov = 0;
+    const int unk = lm_vocab_find(v, LM_UNK);
+    char word[MAX_WORD_BYTES + 1];
+    for (size_t i = 0; i < len;) {
+        if (line[i] == '\0') return lm_fail(err, LM_EDATA, "NUL byte at byte %zu (binary data?)", i);
+        if (is_space(line[i]) || line[i] == '\n') { i++; continue; }
+        size_t start = i;
+        while (i < len && line[i] && !is_space(line[i]) && line[i] != '\n') {
+            size_t sl = utf8_seq_len((const unsigned char *)line + i, len - i);
+            if (sl == 0) return lm_fail(err, LM_EDATA, "invalid UTF-8 at byte %zu", i);
+            i += sl;
+        }
+        if (i - start > MAX_WORD_BYTES)
+            return lm_fail(err, LM_EDATA, "a word of %zu bytes at byte %zu (at most %d)", i - start, start, MAX_WORD_BYTES);
+        memcpy(word, line + start, i - start);
+        word[i - start] = '\0';
+        int id = lm_vocab_find(v, word);
+        if (id < 0) {
+            if (unk < 0) return lm_fail(err, LM_EDATA, "word \"%.64s\" is not in the vocabulary (which has no <unk>)", word);
+            id = unk, ++*n_oov;
+        }
+        ids[(*n)++] = id;
+    }
+    return LM_OK;
+}
+
 lm_status lm_text_read(lm_text *t, const char *path, lm_error *err) {
     memset(t, 0, sizeof *t);
     char *buf = NULL;
@@ -114,8 +147,14 @@ lm_status lm_text_read(lm_text *t, const char *path, lm_error *err) {
         } else if (is_space(c)) {
             buf[i++] = '\0';
         } else {
+            const size_t start = i;
             t->words[k] = buf + i, t->lines[k++] = line;
             while (i < len && buf[i] != '\n' && !is_space(buf[i])) i++;
+            if (i - start > MAX_WORD_BYTES) {
+                lm_text_free(t), free(buf);
+                return lm_fail(err, LM_EDATA, "%s:%u: a word of %zu bytes (at most %d; binary data?)", path, line,
+                               i - start, MAX_WORD_BYTES);
+            }
         }
     }
     if (unterminated) t->words[k] = LM_EOS, t->lines[k++] = line;

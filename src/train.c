@@ -20,6 +20,7 @@ lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, size_t s
     if (st != LM_OK) return st;
     if (start > bt.n_windows)
         return lm_fail(err, LM_EARG, "resume point window %zu is past the epoch's %zu windows", start, bt.n_windows);
+    if ((st = lm_model_reserve(m, c->steps, c->batch, 1, err)) != LM_OK) return st;
     const size_t TB = (size_t)c->steps * c->batch;
     int32_t *x = malloc(TB * sizeof *x), *y = malloc(TB * sizeof *y);
     if (!x || !y) { free(x), free(y); return lm_fail(err, LM_ENOMEM, "out of memory"); }
@@ -32,9 +33,11 @@ lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, size_t s
     for (size_t w = start; w < bt.n_windows; w++) {
         lm_batcher_window(&bt, w, x, y);
         double nll = lm_model_forward(m, x, y, c->steps, c->batch, 1);
-        if (!isfinite(nll)) {
-            st = lm_fail(err, LM_EDATA, "training diverged: loss is %g at window %zu (try a lower --lr or --clip)",
-                         nll, w);
+        /* Divergence: a loss that is not a number, or one whose perplexity
+         * overflows (exp(709) is the largest double) */
+        if (!isfinite(nll) || nll / (double)TB > 700.0) {
+            st = lm_fail(err, LM_EDATA, "training diverged: loss is %g nats per word at window %zu (try a lower --lr or "
+                         "--clip)", nll / (double)TB, w);
             break;
         }
         lm_model_backward(m);

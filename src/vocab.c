@@ -130,7 +130,7 @@ lm_status lm_tokens_read(lm_tokens *out, const char *path, const lm_vocab *v, lm
     if (!ids) { lm_text_free(&text); return lm_fail(err, LM_ENOMEM, "%s: out of memory", path); }
     for (size_t i = 0; i < text.n; i++) {
         int id = lm_vocab_find(v, text.words[i]);
-        if (id < 0) id = unk;
+        if (id < 0) id = unk, out->n_oov++;
         if (id < 0) {
             st = lm_fail(err, LM_EDATA, "%s:%u: word \"%.64s\" is not in the vocabulary (which has no <unk>)",
                          path, text.lines[i], text.words[i]);
@@ -149,5 +149,5 @@ lm_status lm_tokens_read(lm_tokens *out, const char *path, const lm_vocab *v, lm
 void lm_tokens_free(lm_tokens *t) {
     free(t->ids);
     t->ids = NULL;
-    t->n = 0;
+    t->n = 0, t->n_oov = 0;
 }

@@ -152,7 +152,15 @@ expect 0 "A higher in 0.0% of the samples" -- "$bin" bleu --bootstrap 50 --compa
 expect 2 "unrecognized option" -- "$bin" bleu --frob "$work/hyp4" "$work/mt/test.fr"
 expect 2 "unrecognized option" -- "$bin" translate --frob
 printf 'e1 e2\n\ne3\n' > "$work/mt/holes"
-expect 1 "empty line" -- "$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 --input "$work/mt/holes"
+# An empty source line gives an empty hypothesis line: the output stays aligned.
+out=$("$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 --input "$work/mt/holes" 2>"$work/holes.err") ||
+  fail "translate with an empty line failed: $(cat "$work/holes.err")"
+"$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 --input "$work/mt/holes" 2>/dev/null > "$work/holes.out"
+printf 'e1 e2\ne3\n' | "$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 > "$work/noholes.out"
+[ "$(wc -l < "$work/holes.out")" -eq 3 ] && [ "$(sed -n 2p "$work/holes.out")" = "" ] &&
+  [ "$(sed -n '1p;3p' "$work/holes.out")" = "$(cat "$work/noholes.out")" ] ||
+  fail "an empty source line should give an empty line 2 of 3, the others unchanged: '$out'"
+grep -q "holes:2: empty line" "$work/holes.err" || fail "no warning for the empty line: $(cat "$work/holes.err")"
 expect 1 "not a translation model" -- "$bin" translate --model "$model" --input "$work/mt/test.en"
 expect 1 "different vocabularies" -- "$bin" eval --model "$model" --model "$work/mtrun/model.safetensors" --data "$work/data"
 head -5 "$work/mt/val.fr" > "$work/mt/short.fr"; cp "$work/mt/val.en" "$work/mt/short.en"

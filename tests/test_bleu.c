@@ -4,6 +4,7 @@
 #include "test_util.h"
 
 #include <math.h>
+#include <sys/resource.h>
 
 static void check(const char *const *hyp, const char *const *ref, size_t n, double bleu100, const double p100[4],
                   double bp) {
@@ -99,8 +100,48 @@ static void files_and_errors(void **state) {
     unlink(hp), unlink(rp), unlink(short_ref), unlink(empty_ref);
 }
 
+/* One pair of 2 MB lines costs memory in proportion to its tokens, not ~270
+ * bytes per byte as when one n-gram table for all four orders was sized from
+ * the bytes (550 MB here). Hypothesis == reference of T tokens: every
+ * precision 1 and exactly T - n + 1 n-grams of order n. */
+static void long_line_memory(void **state) {
+    (void)state;
+    enum { LEN = 2000000 };
+    const size_t T = LEN / 4;  /* 3-letter tokens and a space: 36^3 kinds, mostly distinct n-grams */
+    const char kinds[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    char *line = malloc(LEN);
+    assert_non_null(line);
+    uint64_t seed = 11;
+    for (size_t i = 0; i < T; i++) {
+        const uint64_t r = test_rand(&seed);
+        line[4 * i] = kinds[r % 36], line[4 * i + 1] = kinds[r / 36 % 36], line[4 * i + 2] = kinds[r / 1296 % 36];
+        line[4 * i + 3] = ' ';
+    }
+    line[LEN - 1] = '\0';
+    struct rusage before, after;
+    assert_int_equal(getrusage(RUSAGE_SELF, &before), 0);
+    const char *h[] = {line};
+    lm_bleu b;
+    lm_error err;
+    assert_int_equal(lm_bleu_lines(&b, h, h, 1, &err), LM_OK);
+    assert_int_equal(getrusage(RUSAGE_SELF, &after), 0);
+    const long grew_kb = after.ru_maxrss - before.ru_maxrss;  /* Linux: kilobytes */
+    printf("  %d-byte line, %zu tokens: peak resident memory grew by %ld kB (%.1f x the line)\n", LEN, T, grew_kb,
+           1024.0 * (double)grew_kb / LEN);
+    assert_true(1024.0 * (double)grew_kb < 30.0 * LEN);
+    assert_true(b.bleu == 1.0 && b.brevity_penalty == 1.0);
+    assert_int_equal(b.hyp_len, T);
+    assert_int_equal(b.ref_len, T);
+    for (int n = 1; n <= 4; n++) {
+        assert_int_equal(b.totals[n - 1], T - (size_t)n + 1);
+        assert_int_equal(b.matches[n - 1], T - (size_t)n + 1);
+    }
+    free(line);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(long_line_memory),  /* first: the peak so far is the baseline */
         cmocka_unit_test(hand_worked),
         cmocka_unit_test(agrees_with_multi_bleu),
         cmocka_unit_test(files_and_errors),

@@ -32,7 +32,8 @@ static void round_trip_is_exact(void **state) {
     lm_vocab *v, *v2;
     lm_error err;
     make_model(&m, &v);
-    const char *path = "/tmp/lstmlm_test_roundtrip.safetensors";
+    char pbuf[128];
+    const char *path = test_file(pbuf, "roundtrip.safetensors");
     assert_int_equal(lm_checkpoint_save(m, v, NULL, path, &err), LM_OK);
     if (lm_checkpoint_load(&m2, &v2, NULL, path, 1, &err) != LM_OK) fail_msg("%s", err.msg);
     assert_int_equal(lm_model_num_params(m2), lm_model_num_params(m));
@@ -45,7 +46,8 @@ static void round_trip_is_exact(void **state) {
     assert_int_equal(lm_vocab_size(v2), 5);
     for (int i = 0; i < 5; i++) assert_string_equal(lm_vocab_word(v, i), lm_vocab_word(v2, i));
     struct stat st;
-    assert_int_equal(stat("/tmp/lstmlm_test_roundtrip.safetensors.tmp", &st), -1);  /* renamed away */
+    char tbuf[128];
+    assert_int_equal(stat(test_file(tbuf, "roundtrip.safetensors.tmp"), &st), -1);  /* renamed away */
     lm_model_free(m2), lm_vocab_free(v2);
     lm_train_state ts;
     assert_int_equal(lm_checkpoint_load(&m2, &v2, &ts, path, 1, &err), LM_EFORMAT);  /* no state in it */
@@ -78,7 +80,8 @@ static void damaged_files_are_rejected(void **state) {
     lm_vocab *v, *v2;
     lm_error err;
     make_model(&m, &v);
-    const char *path = "/tmp/lstmlm_test_damaged.safetensors";
+    char pbuf[128];
+    const char *path = test_file(pbuf, "damaged.safetensors");
     assert_int_equal(lm_checkpoint_save(m, v, NULL, path, &err), LM_OK);
     size_t n;
     unsigned char *good = slurp(path, &n);
@@ -183,7 +186,8 @@ static void shapes_must_match_the_configuration(void **state) {
     lm_vocab *v, *v2;
     lm_error err;
     make_model(&m, &v);
-    const char *path = "/tmp/lstmlm_test_shapes.safetensors";
+    char pbuf[128];
+    const char *path = test_file(pbuf, "shapes.safetensors");
     float zeros[64] = {0};
     /* One tensor of the wrong shape, with otherwise valid metadata copied over. */
     assert_int_equal(lm_checkpoint_save(m, v, NULL, path, &err), LM_OK);

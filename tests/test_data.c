@@ -8,7 +8,7 @@ static void batching_matches_hand_example(void **state) {
      * stream 0 = 0..9, stream 1 = 10..19, (10-1)/3 = 3 windows. */
     int32_t ids[21];
     for (int i = 0; i < 21; i++) ids[i] = i;
-    lm_tokens t = {ids, 21};
+    lm_tokens t = {ids, 21, 0};
     lm_batcher bt;
     lm_error err;
     assert_int_equal(lm_batcher_init(&bt, &t, 2, 3, &err), LM_OK);
@@ -28,7 +28,7 @@ static void batching_matches_hand_example(void **state) {
 static void too_short_for_one_window(void **state) {
     (void)state;
     int32_t ids[8] = {0};
-    lm_tokens t = {ids, 8};
+    lm_tokens t = {ids, 8, 0};
     lm_batcher bt;
     lm_error err;
     assert_int_equal(lm_batcher_init(&bt, &t, 2, 4, &err), LM_EDATA);  /* streams of 4 < 4 + 1 ... */
@@ -77,6 +77,7 @@ static void unknown_words(void **state) {
     lm_vocab_free(v);
 
     const char no_unk[] = "a b\n";
+    unlink(train);
     write_temp(train, no_unk, sizeof no_unk - 1);
     assert_int_equal(lm_vocab_build(&v, train, &err), LM_OK);
     assert_int_equal(lm_tokens_read(&t, other, v, &err), LM_EDATA);

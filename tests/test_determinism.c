@@ -19,7 +19,7 @@ static run_result run(uint64_t seed, int threads) {
     assert_int_equal(lm_model_create(&m, &c, V, &err), LM_OK);
     int32_t *ids = malloc(WORDS * sizeof *ids);
     random_tokens(ids, WORDS, V, 11);
-    lm_tokens t = {ids, WORDS};
+    lm_tokens t = {ids, WORDS, 0};
     run_result r;
     for (int e = 0; e < 2; e++) {
         lm_run_stats s;

@@ -33,10 +33,21 @@ static void sigmoid_and_tanh_absolute_error(void **state) {
     assert_true(lm_tanhf(50.0f) == 1.0f && lm_tanhf(-50.0f) == -1.0f && lm_tanhf(0.0f) == 0.0f);
 }
 
+/* NaN propagates (a diverged model must not look finite) and reaches no
+ * undefined float -> int conversion (UBSan in the sanitizer build). */
+static void nan_in_nan_out(void **state) {
+    (void)state;
+    assert_true(isnan(lm_expf(NAN)));
+    assert_true(isnan(lm_sigmf(NAN)));
+    assert_true(isnan(lm_tanhf(NAN)));
+    assert_true(lm_expf(INFINITY) > 1e38f && lm_expf(-INFINITY) < 1e-37f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exp_within_two_ulp),
         cmocka_unit_test(sigmoid_and_tanh_absolute_error),
+        cmocka_unit_test(nan_in_nan_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,7 @@ static void resumed_run_is_bit_identical(void **state) {
     (void)state;
     int32_t *ids = malloc(WORDS * sizeof *ids);
     random_tokens(ids, WORDS, V, 3);
-    lm_tokens t = {ids, WORDS};
+    lm_tokens t = {ids, WORDS, 0};
     const char *words[V];
     char names[V][8];
     for (int i = 0; i < V; i++) snprintf(names[i], 8, "w%d", i), words[i] = names[i];
@@ -50,7 +50,8 @@ static void resumed_run_is_bit_identical(void **state) {
         assert_int_equal(lm_train_epoch(b, &t, 1.0f, 0, stop_after, NULL, &sb, &done, &err), LM_OK);
         assert_int_equal(done, (size_t)stops[k]);
         lm_train_state ts = {1, done, sb, NULL};
-        const char *path = "/tmp/lstmlm_test_resume.safetensors";
+        char pbuf[128];
+        const char *path = test_file(pbuf, "resume.safetensors");
         assert_int_equal(lm_checkpoint_save(b, v, &ts, path, &err), LM_OK);
         lm_model_free(b);
 

@@ -21,10 +21,28 @@ static inline lm_config tiny_config(int layers, int hidden, int steps, int batch
     return c;
 }
 
+/* This test program's own temporary folder, made on first use; the tests
+ * remove their files, and the folder goes at exit. */
+static char test_dir_path[32];
+static inline void remove_test_dir(void) { rmdir(test_dir_path); }
+static inline const char *test_dir(void) {
+    if (!test_dir_path[0]) {
+        snprintf(test_dir_path, sizeof test_dir_path, "/tmp/lstmlm_test_XXXXXX");
+        assert_non_null(mkdtemp(test_dir_path));
+        atexit(remove_test_dir);
+    }
+    return test_dir_path;
+}
+/* DIR/name in the test folder (buffer of 128 bytes from the caller). */
+static inline const char *test_file(char path[128], const char *name) {
+    snprintf(path, 128, "%s/%s", test_dir(), name);
+    return path;
+}
+
 /* Write `len` bytes to a fresh temporary file; returns its path (static buffer
  * per call site is not enough, so the caller provides one of 64 bytes). */
 static inline const char *write_temp(char path[64], const void *bytes, size_t len) {
-    snprintf(path, 64, "/tmp/lstmlm_test_XXXXXX");
+    snprintf(path, 64, "%s/f_XXXXXX", test_dir());
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, bytes, len), (ssize_t)len);

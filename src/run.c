@@ -1,0 +1,247 @@
+/* Run folders: one owner at a time (a POSIX record lock on DIR/lock, held
+ * for the owner's life and released by the kernel even after SIGKILL), never
+ * a second run in a folder that holds one, and run.json, which records how
+ * the run started and fingerprints of its data so a resume cannot silently
+ * continue on other text. */
+#define _XOPEN_SOURCE 700  /* realpath */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOCK_NAME "lock"
+#define INFO_NAME "run.json"
+
+struct lm_run {
+    char *dir;
+    char *file;   /* lm_run_file's buffer: dir + "/" + a short name */
+    size_t file_cap;
+    int lock_fd;
+};
+
+/* Files that make a folder a run's, whatever the kind. */
+static const char *const run_files[] = {INFO_NAME, "state.safetensors", "model.safetensors", "metrics.jsonl"};
+
+static int make_dirs(const char *path) {
+    char *buf = strdup(path);
+    if (!buf) return 0;
+    int ok = 1;
+    for (char *p = buf + 1; ok && *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            ok = mkdir(buf, 0777) == 0 || errno == EEXIST;
+            *p = '/';
+        }
+    ok = ok && (mkdir(buf, 0777) == 0 || errno == EEXIST);
+    free(buf);
+    return ok;
+}
+
+const char *lm_run_file(lm_run *r, const char *name) {
+    snprintf(r->file, r->file_cap, "%s/%s", r->dir, name);
+    return r->file;
+}
+
+void lm_run_release(lm_run *r) {
+    if (!r) return;
+    if (r->lock_fd >= 0) close(r->lock_fd);  /* drops the lock */
+    free(r->dir), free(r->file);
+    free(r);
+}
+
+lm_status lm_run_claim(lm_run **out, const char *dir, int resume, lm_error *err) {
+    *out = NULL;
+    const size_t len = strlen(dir);
+    if (len == 0) return lm_fail(err, LM_EARG, "the run folder name is empty");
+    if (len > PATH_MAX - 64) return lm_fail(err, LM_EARG, "run folder name of %zu bytes is too long (at most %d)", len,
+                                            PATH_MAX - 64);
+    lm_run *r = calloc(1, sizeof *r);
+    if (!r) return lm_fail(err, LM_ENOMEM, "out of memory");
+    r->lock_fd = -1;
+    r->file_cap = len + 64;
+    r->dir = strdup(dir), r->file = malloc(r->file_cap);
+    lm_status st = LM_OK;
+    struct stat sb;
+    if (!r->dir || !r->file) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto fail; }
+    if (resume ? stat(dir, &sb) != 0 : !make_dirs(dir)) {
+        st = lm_fail(err, LM_EIO, "%s: %s: %s", dir, resume ? "cannot open the run folder" : "cannot create the run folder",
+                     strerror(errno));
+        goto fail;
+    }
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        st = lm_fail(err, LM_EIO, "%s is not a folder", dir);
+        goto fail;
+    }
+    const char *lock = lm_run_file(r, LOCK_NAME);
+    if ((r->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+        st = lm_fail(err, LM_EIO, "%s: cannot create: %s", lock, strerror(errno));
+        goto fail;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(r->lock_fd, F_SETLK, &fl) != 0) {
+        st = errno == EACCES || errno == EAGAIN
+                 ? lm_fail(err, LM_EARG, "%s is in use by another lstmlm process (it holds %s)", dir, lock)
+                 : lm_fail(err, LM_EIO, "%s: cannot lock: %s", lock, strerror(errno));
+        goto fail;
+    }
+    if (!resume)
+        for (size_t i = 0; i < sizeof run_files / sizeof *run_files; i++)
+            if (lstat(lm_run_file(r, run_files[i]), &sb) == 0) {
+                st = lm_fail(err, LM_EARG, "%s already holds a run (%s); continue it with --resume, or choose another "
+                             "folder (or remove this one)", dir, run_files[i]);
+                goto fail;
+            }
+    *out = r;
+    return LM_OK;
+fail:
+    lm_run_release(r);
+    return st;
+}
+
+/* ------------------------------------------------------------ run.json */
+
+uint64_t lm_tokens_fingerprint(const lm_tokens *t) {
+    uint64_t h = 0xcbf29ce484222325ULL;  /* FNV-1a over the ids' bytes */
+    const unsigned char *b = (const unsigned char *)t->ids;
+    for (size_t i = 0; i < t->n * sizeof *t->ids; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Write text to path atomically: a unique temp file beside it, fsync, rename. */
+static lm_status write_atomic(const char *path, const char *text, lm_error *err) {
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) return lm_fail(err, LM_ENOMEM, "out of memory");
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    lm_status st = LM_OK;
+    if (fd < 0) { st = lm_fail(err, LM_EIO, "%s: cannot create: %s", tmp, strerror(errno)); goto done; }
+    size_t len = strlen(text), at = 0;
+    while (at < len) {
+        ssize_t w = write(fd, text + at, len - at);
+        if (w <= 0) break;
+        at += (size_t)w;
+    }
+    int ok = at == len && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        st = lm_fail(err, LM_EIO, "%s: write failed: %s", path, strerror(errno));
+        remove(tmp);
+    }
+done:
+    free(tmp);
+    return st;
+}
+
+lm_status lm_run_write_info(lm_run *r, const lm_run_info *info, lm_error *err) {
+    json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "kind", info->kind, "data", info->data, "threads", info->threads,
+                          "preset", info->preset);
+    json_t *splits = json_object();
+    int ok = j && splits && json_object_set_new(j, "splits", splits) == 0;
+    for (int i = 0; ok && i < info->n_splits; i++) {
+        char hash[20];
+        snprintf(hash, sizeof hash, "%016" PRIx64, info->splits[i].hash);
+        json_t *s = json_pack("{s:s, s:I, s:s}", "path", info->splits[i].path, "words",
+                              (json_int_t)info->splits[i].words, "fnv64", hash);
+        ok = s && json_object_set_new(splits, info->splits[i].name, s) == 0;
+    }
+    char *text = ok ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    json_decref(j);
+    if (!text) return lm_fail(err, LM_ENOMEM, "out of memory writing %s", lm_run_file(r, INFO_NAME));
+    lm_status st = write_atomic(lm_run_file(r, INFO_NAME), text, err);
+    free(text);
+    return st;
+}
+
+static int copy_string(char *dst, size_t cap, json_t *v) {
+    const char *s = json_string_value(v);
+    if (!s || strlen(s) >= cap) return 0;
+    memcpy(dst, s, strlen(s) + 1);
+    return 1;
+}
+
+lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err) {
+    memset(info, 0, sizeof *info);
+    const char *path = lm_run_file(r, INFO_NAME);
+    json_error_t jerr;
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) return lm_fail(err, LM_EIO, "%s: missing or unreadable (%s)", path, jerr.text);
+    const char *bad = NULL;
+    json_t *th = json_object_get(j, "threads"), *kind = json_object_get(j, "kind"), *splits = json_object_get(j, "splits");
+    if (!json_is_object(j)) bad = "a JSON object";
+    else if (!copy_string(info->data, sizeof info->data, json_object_get(j, "data"))) bad = "\"data\": the data folder";
+    else if (!json_is_integer(th) || json_integer_value(th) < 1 || json_integer_value(th) > 1024)
+        bad = "\"threads\": an integer in 1..1024";
+    else if (kind && !copy_string(info->kind, sizeof info->kind, kind)) bad = "\"kind\": a short string";
+    else if (json_object_get(j, "preset") && !copy_string(info->preset, sizeof info->preset, json_object_get(j, "preset")))
+        bad = "\"preset\": a short string";
+    else if (splits && !json_is_object(splits)) bad = "\"splits\": an object";
+    if (!bad) {
+        info->threads = (int)json_integer_value(th);
+        if (!kind) snprintf(info->kind, sizeof info->kind, "lm");  /* run.json before kinds existed: train's */
+        const char *name;
+        json_t *s;
+        json_object_foreach(splits, name, s) {
+            lm_run_split *sp = &info->splits[info->n_splits];
+            json_t *words = json_object_get(s, "words");
+            const char *hash = json_string_value(json_object_get(s, "fnv64"));
+            char *end = NULL;
+            if (info->n_splits == LM_RUN_MAX_SPLITS || strlen(name) >= sizeof sp->name ||
+                !copy_string(sp->path, sizeof sp->path, json_object_get(s, "path")) || !json_is_integer(words) ||
+                json_integer_value(words) < 0 || !hash || strlen(hash) != 16 ||
+                (sp->hash = strtoull(hash, &end, 16), *end)) {
+                bad = "\"splits\": up to 3 objects of path, words and fnv64";
+                break;
+            }
+            snprintf(sp->name, sizeof sp->name, "%s", name);
+            sp->words = (uint64_t)json_integer_value(words);
+            info->n_splits++;
+        }
+    }
+    json_decref(j);
+    if (bad) return lm_fail(err, LM_EFORMAT, "%s: expected %s", path, bad);
+    return LM_OK;
+}
+
+lm_status lm_run_check_split(const lm_run_info *info, const char *name, const char *path, const lm_tokens *t,
+                             lm_error *err) {
+    for (int i = 0; i < info->n_splits; i++) {
+        const lm_run_split *s = &info->splits[i];
+        if (strcmp(s->name, name) != 0) continue;
+        if (s->words == t->n && s->hash == lm_tokens_fingerprint(t)) return LM_OK;
+        return lm_fail(err, LM_EDATA, "%s is not the %s text this run started with (%s: %" PRIu64 " words then, %zu "
+                       "now, or other words): resuming on other data would not continue the same run", path, name,
+                       s->path, s->words, t->n);
+    }
+    return LM_OK;  /* a run.json from before fingerprints: nothing to compare */
+}
+
+lm_status lm_run_split_set(lm_run_split *s, const char *name, const char *path, const lm_tokens *t, lm_error *err) {
+    memset(s, 0, sizeof *s);
+    char *abs = realpath(path, NULL);
+    if (!abs) return lm_fail(err, LM_EIO, "%s: %s", path, strerror(errno));
+    int ok = strlen(abs) < sizeof s->path && strlen(name) < sizeof s->name;
+    if (ok) snprintf(s->path, sizeof s->path, "%s", abs), snprintf(s->name, sizeof s->name, "%s", name);
+    free(abs);
+    if (!ok) return lm_fail(err, LM_EARG, "%s: path too long", path);
+    s->words = t->n;
+    s->hash = lm_tokens_fingerprint(t);
+    return LM_OK;
+}
+
+lm_status lm_run_set_data(lm_run_info *info, const char *dir, lm_error *err) {
+    char *abs = realpath(dir, NULL);
+    if (!abs) return lm_fail(err, LM_EIO, "%s: %s", dir, strerror(errno));
+    int ok = strlen(abs) < sizeof info->data;
+    if (ok) snprintf(info->data, sizeof info->data, "%s", abs);
+    free(abs);
+    return ok ? LM_OK : lm_fail(err, LM_EARG, "%s: path too long", dir);
+}
