@@ -45,19 +45,20 @@ if [ "$bf16" = 1 ]; then
     | tee "$out/ours16"
 fi
 
-printf '\n%-7s %9s %9s %9s %6s %6s | %9s %9s %9s %6s %6s | %8s %8s\n' preset "fp32 tr" "bf16 tr" "torch tr" \
-  ratio r.bf16 "fp32 ev" "bf16 ev" "torch ev" ratio r.bf16 "our MiB" "torchMiB"
+printf '\n%-7s %9s %9s %9s %6s %6s %7s | %9s %9s %9s %6s %6s | %8s %8s\n' preset "fp32 tr" "bf16 tr" "torch tr" \
+  ratio r.bf16 "bf16pk" "fp32 ev" "bf16 ev" "torch ev" ratio r.bf16 "our MiB" "torchMiB"
 for p in $presets; do
   /usr/bin/time -f "%M" -o "$out/t.mem" /usr/bin/python3 "$torch" --config "$p" --max-steps "$steps" \
     --threads "$threads" > "$out/t.train" 2>&1
   /usr/bin/python3 "$torch" --config "$p" --eval-steps "$steps" --threads "$threads" > "$out/t.eval" 2>&1
   ttr=$(sed -n 's/^TRAIN words\/s \([0-9]*\).*/\1/p' "$out/t.train")
   tev=$(sed -n 's/^EVAL words\/s \([0-9]*\).*/\1/p' "$out/t.eval")
-  read -r otr oev omem < <(awk -v p="$p" '$1 == p {print $2, $3, $8}' "$out/ours")
-  btr=0 bev=0
-  [ "$bf16" = 1 ] && read -r btr bev < <(awk -v p="$p" '$1 == p {print $2, $3}' "$out/ours16")
-  printf '%-7s %9.0f %9.0f %9.0f %5.2fx %5.2fx | %9.0f %9.0f %9.0f %5.2fx %5.2fx | %8.0f %8.0f\n' "$p" \
-    "$otr" "$btr" "$ttr" "$(echo "$otr / $ttr" | bc -l)" "$(echo "$btr / $ttr" | bc -l)" \
+  # bench columns: preset, train w/s, eval w/s, train GF/s, of sgemm, of BF16 peak, ..., peak MiB ($10)
+  read -r otr oev omem < <(awk -v p="$p" '$1 == p {print $2, $3, $10}' "$out/ours")
+  btr=0 bev=0 bpk=0%
+  [ "$bf16" = 1 ] && read -r btr bev bpk < <(awk -v p="$p" '$1 == p {print $2, $3, $6}' "$out/ours16")
+  printf '%-7s %9.0f %9.0f %9.0f %5.2fx %5.2fx %7s | %9.0f %9.0f %9.0f %5.2fx %5.2fx | %8.0f %8.0f\n' "$p" \
+    "$otr" "$btr" "$ttr" "$(echo "$otr / $ttr" | bc -l)" "$(echo "$btr / $ttr" | bc -l)" "$bpk" \
     "$oev" "$bev" "$tev" "$(echo "$oev / $tev" | bc -l)" "$(echo "$bev / $tev" | bc -l)" \
     "$omem" "$(echo "$(cat "$out/t.mem") / 1024" | bc -l)"
 done

@@ -29,21 +29,39 @@ static void bench_usage(FILE *f) {
             "Usage: %s bench [options] [PRESET...]\n"
             "Training and evaluation throughput of presets (default: small medium large) on\n"
             "synthetic data: words/s, GFLOP/s by the formula 6 (L 8n^2 + nV) per trained word\n"
-            "(2 (L 8n^2 + nV) per evaluated word), that as a fraction of a 2048^3 sgemm measured\n"
-            "in the same run, and peak resident memory. Median of repetitions, warm-up excluded.\n"
+            "(2 (L 8n^2 + nV) per evaluated word), that as a fraction of a 2048^3 sgemm and of\n"
+            "the BF16 peak (a register-only vdpbf16ps loop on every thread, where the CPU has\n"
+            "AVX512_BF16), both measured in the same process, and peak resident memory.\n"
+            "Median of repetitions, warm-up excluded.\n"
             "\n"
             "  --windows N     timed windows per repetition (default 8)\n"
             "  --reps N        repetitions (default 5)\n"
             "  --threads N     BLAS and OpenMP threads (default 2)\n"
             "  --vocab N       vocabulary size (default 10000, PTB's)\n"
             "  --bf16          matrix products in BF16 with FP32 accumulation (AVX512_BF16)\n"
+            "  --profile       then time each phase of a window (milliseconds per window and\n"
+            "                  share of it) over as many extra windows, training and evaluation\n"
             "  -h, --help      this help\n",
             prog);
 }
 
+/* Phase times of `windows` more windows (training, then evaluation when
+ * eval): milliseconds per window and share of the window. */
+static void print_profile(lm_model *m, const char *what, int windows) {
+    lm_phase_time ph[32];
+    const int n = lm_model_profile_read(m, ph, 32);
+    double total = 0;
+    for (int i = 0; i < n; i++) total += ph[i].seconds;
+    printf("  %s, %d windows: %.1f ms per window\n", what, windows, 1e3 * total / windows);
+    for (int i = 0; i < n; i++)
+        if (ph[i].seconds > 0)
+            printf("    %-36s %9.2f ms %6.1f%%\n", ph[i].name, 1e3 * ph[i].seconds / windows,
+                   100 * ph[i].seconds / total);
+}
+
 /* One preset in this process: prints its result line. */
-static int run_preset(const char *name, int windows, int reps, int V, int bf16) {
-    const double sgemm = lm_sgemm_gflops(2048, 5);
+static int run_preset(const char *name, int windows, int reps, int V, int bf16, int profile) {
+    const double sgemm = lm_sgemm_gflops(2048, 5), peak = lm_bf16_peak_gflops(5);
     lm_config c;
     lm_error err;
     if (lm_config_preset(&c, name, &err) != LM_OK) { report("%s", err.msg); return 1; }
@@ -84,9 +102,23 @@ static int run_preset(const char *name, int windows, int reps, int V, int bf16) 
     const double tw = median(train, reps), ew = median(eval, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("%-7s %10.0f %10.0f %9.1f %7.1f%% %9.1f %7.1f%% %9.0f %9.1f\n", name, tw, ew, tw * 3 * fwd / 1e9,
-           100 * tw * 3 * fwd / 1e9 / sgemm, ew * fwd / 1e9, 100 * ew * fwd / 1e9 / sgemm, ru.ru_maxrss / 1024.0,
-           sgemm);
+    const double tg = tw * 3 * fwd / 1e9, eg = ew * fwd / 1e9;
+    printf("%-7s %10.0f %10.0f %9.1f %7.1f%% %7.1f%% %9.1f %7.1f%% %7.1f%% %9.0f %9.1f %9.1f\n", name, tw, ew, tg,
+           100 * tg / sgemm, peak > 0 ? 100 * tg / peak : 0.0, eg, 100 * eg / sgemm, peak > 0 ? 100 * eg / peak : 0.0,
+           ru.ru_maxrss / 1024.0, sgemm, peak);
+    if (profile) {
+        lm_model_profile(m, 1);
+        for (int w = 0; w < windows; w++) {
+            lm_model_forward(m, x, y, c.steps, c.batch, 1);
+            lm_model_backward(m);
+            lm_model_sgd_step(m, 0.01f, c.clip);
+        }
+        print_profile(m, "training", windows);
+        lm_model_profile(m, 1);
+        for (int w = 0; w < windows; w++) lm_model_forward(m, x, y, c.steps, c.batch, 0);
+        print_profile(m, "evaluation", windows);
+        lm_model_profile(m, 0);
+    }
     fflush(stdout);
     free(x), free(y);
     lm_model_free(m);
@@ -94,11 +126,12 @@ static int run_preset(const char *name, int windows, int reps, int V, int bf16) 
 }
 
 int cmd_bench(int argc, char **argv) {
-    int windows = 8, reps = 5, threads = 2, V = 10000, bf16 = 0, ok = 1, o;
+    int windows = 8, reps = 5, threads = 2, V = 10000, bf16 = 0, profile = 0, ok = 1, o;
     static const struct option opts[] = {
         {"windows", required_argument, 0, OPT_WORDS}, {"reps", required_argument, 0, OPT_SAMPLES},
         {"threads", required_argument, 0, OPT_THREADS}, {"vocab", required_argument, 0, OPT_TEXT},
-        {"bf16", no_argument, 0, OPT_BF16},           {"help", no_argument, 0, 'h'},
+        {"bf16", no_argument, 0, OPT_BF16},           {"profile", no_argument, 0, OPT_PROFILE},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     optind = 1;
@@ -109,6 +142,7 @@ int cmd_bench(int argc, char **argv) {
         case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &threads); break;
         case OPT_TEXT: ok = parse_int("vocab", optarg, 2, 1 << 24, &V); break;
         case OPT_BF16: bf16 = 1; break;
+        case OPT_PROFILE: profile = 1; break;
         case 'h': bench_usage(stdout); return 0;
         default: fprintf(stderr, "Try '%s bench --help'.\n", prog); return 2;
         }
@@ -126,16 +160,17 @@ int cmd_bench(int argc, char **argv) {
     printf("lstmlm bench: %d threads, BLAS kernel %s (OPENBLAS_CORETYPE=%s), vocabulary %d; %d reps x %d windows; "
            "matrix products %s\n",
            threads, lm_blas_kernel(), core ? core : "(unset)", V, reps, windows, bf16 ? "BF16 (FP32 accumulation)" : "FP32");
-    printf("GF/s by 6(L 8n^2 + nV) per trained word, 2(...) per evaluated word; sgemm: 2048^3, same process\n");
-    printf("%-7s %10s %10s %9s %8s %9s %8s %9s %9s\n", "preset", "train w/s", "eval w/s", "trainGF/s", "of sgemm",
-           "evalGF/s", "of sgemm", "peak MiB", "sgemmGF/s");
+    printf("GF/s by 6(L 8n^2 + nV) per trained word, 2(...) per evaluated word; sgemm: 2048^3, and BF16 peak:\n"
+           "vdpbf16ps in registers on every thread, both measured in the preset's process\n");
+    printf("%-7s %10s %10s %9s %8s %8s %9s %8s %8s %9s %9s %9s\n", "preset", "train w/s", "eval w/s", "trainGF/s",
+           "of sgemm", "of peak", "evalGF/s", "of sgemm", "of peak", "peak MiB", "sgemmGF/s", "bf16peak");
     fflush(stdout);
     int rc = 0;
     for (int i = 0; i < n; i++) {
         pid_t pid = fork();
         if (pid == 0) {
             lm_set_threads(threads);  /* OpenMP starts in the child only */
-            _exit(run_preset(presets[i], windows, reps, V, bf16));
+            _exit(run_preset(presets[i], windows, reps, V, bf16, profile));
         }
         int status = 1;
         if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;

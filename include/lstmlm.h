@@ -162,6 +162,18 @@ void lm_model_reset_state(lm_model *m, int batch);
  * vocabulary. */
 double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int batch, int train);
 
+/* Where a window's time goes (benchmarks). lm_model_profile(m, 1) zeroes the
+ * counters and times every phase of the following forwards, backwards and
+ * SGD steps; (m, 0) stops. lm_model_profile_read fills up to max entries with
+ * each phase's name and seconds so far and returns how many there are. The
+ * timers cost a clock read per phase (and two per recurrence step). */
+typedef struct {
+    const char *name;
+    double seconds;
+} lm_phase_time;
+void lm_model_profile(lm_model *m, int on);
+int lm_model_profile_read(const lm_model *m, lm_phase_time *out, int max);
+
 /* Gradients (=, not +=) of loss = sum_t mean_b CE of the last forward
  * (needs training buffers; without them it does nothing). */
 void lm_model_backward(lm_model *m);
@@ -411,6 +423,10 @@ const char *lm_blas_kernel(void);
 double lm_now(void);
 /* Whether this CPU can run the BF16 matrix products (AVX512_BF16). */
 int lm_bf16_available(void);
+/* The BF16 products' ceiling: GFLOP/s of a register-only loop of vdpbf16ps
+ * (2 FLOP per multiply-add) on every OpenMP thread, best of reps; 0 where
+ * the CPU lacks AVX512_BF16. */
+double lm_bf16_peak_gflops(int reps);
 
 #ifdef __cplusplus
 }

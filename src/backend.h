@@ -55,6 +55,11 @@ typedef struct lm_backend {
     /* y += a * x */
     void (*axpy)(float *y, float a, const float *x, size_t n);
     void (*zero)(float *x, size_t n);
+    /* Profiling (may be NULL): with acc != NULL, the next lstm_layer_forward
+     * or _backward adds the seconds its threads spent, on average, in the
+     * per-step products to acc[0] and in the cell to acc[1]; the rest of its
+     * wall time is waiting at the per-step barriers. NULL: off. */
+    void (*profile_recurrence)(double *acc);
     void (*copy)(float *dst, const float *src, size_t n);
 } lm_backend;
 

@@ -110,13 +110,36 @@ static int rec_reserve(int B, int k) {
     return 1;
 }
 
+/* Where the next recurrence adds its per-thread mean product and cell
+ * seconds (profile_recurrence); NULL when not profiling. */
+static double *rec_prof;
+static void cpu_profile_recurrence(double *acc) { rec_prof = acc; }
+
+/* Per-thread timing of the recurrence's two parts, only when profiling. */
+typedef struct { int on; double prod, cell, t; } rec_timer;
+static inline void rt_start(rec_timer *r) { if (r->on) r->t = omp_get_wtime(); }
+static inline void rt_lap(rec_timer *r, double *into) {
+    if (r->on) { const double now = omp_get_wtime(); *into += now - r->t; r->t = now; }
+}
+static void rt_finish(const rec_timer *r, double *acc) {
+    if (!r->on) return;
+    const double k = 1.0 / omp_get_num_threads();
+#pragma omp atomic
+    acc[0] += r->prod * k;
+#pragma omp atomic
+    acc[1] += r->cell * k;
+}
+
 static void lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B, int n,
                                int bf16) {
     if (bf16 && !rec_reserve(B, n)) bf16 = 0;
     const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
     int failed = 0;
+    double *const prof = rec_prof;
+    rec_prof = NULL;
 #pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
     {
+        rec_timer tm = {.on = prof != NULL};
         size_t j0, j1;
         unit_slice(n, &j0, &j1);
         const int w = (int)(j1 - j0);
@@ -132,6 +155,7 @@ static void lstm_layer_forward(float *G, float *H, float *C, float *TC, const fl
         const int ok = !failed;
         for (int t = 0; t < T && ok; t++) {  /* every thread meets every barrier, even with no units */
             float *Gt = G + (size_t)t * B * G4;
+            rt_start(&tm);
             if (w > 0 && bf16) {  /* gate block q, units j0..j1 += h_{t-1} W_hh[q N + j0.., :]^T */
                 lm_bf16_pack_a(r->a, B, n, H + t * Bn, n);
                 for (size_t q = 0; q < 4; q++) lm_bf16_mul(B, r->a, &r->w[q], Gt + q * N + j0, (int)G4, 1);
@@ -140,15 +164,19 @@ static void lstm_layer_forward(float *G, float *H, float *C, float *TC, const fl
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, w, n, 1.0f, H + t * Bn, n,
                                 W_hh + (q * N + j0) * N, n, 1.0f, Gt + q * N + j0, (int)G4);
             }
+            rt_lap(&tm, &tm.prod);
             for (int b = 0; b < B && w > 0; b++) {
                 float *g = Gt + b * G4 + j0;
                 const size_t o = b * N + j0;
                 lstm_row_forward(g, g + N, g + 2 * N, g + 3 * N, C + (t + 1) * Bn + o, H + (t + 1) * Bn + o,
                                  TC + t * Bn + o, C + t * Bn + o, (size_t)w);
             }
+            rt_lap(&tm, &tm.cell);
 #pragma omp barrier
         }
+        rt_finish(&tm, prof);
     }
+    if (failed) rec_prof = prof;
     if (failed) lstm_layer_forward(G, H, C, TC, W_hh, T, B, n, 0);  /* out of memory: G is untouched */
 }
 
@@ -182,8 +210,11 @@ static void lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, 
     if (bf16 && !rec_reserve(B, 4 * n)) bf16 = 0;
     const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
     int failed = 0;
+    double *const prof = rec_prof;
+    rec_prof = NULL;
 #pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
     {
+        rec_timer tm = {.on = prof != NULL};
         size_t j0, j1;
         unit_slice(n, &j0, &j1);
         const int w = (int)(j1 - j0);
@@ -198,6 +229,7 @@ static void lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, 
         const int ok = !failed;
         for (int b = 0; b < B && w > 0; b++) memset(dc + b * N + j0, 0, (size_t)w * sizeof *dc);
         for (int t = T - 1; t >= 0 && ok; t--) {
+            rt_start(&tm);
             for (int b = 0; b < B && w > 0; b++) {
                 const size_t o = b * N + j0;
                 float *dh = dH + t * Bn + o, *d = dG + (size_t)t * B * G4 + b * G4 + j0;
@@ -207,8 +239,10 @@ static void lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, 
                 lstm_row_backward(d, d + N, d + 2 * N, d + 3 * N, dc + o, dh, dc + o, g, g + N, g + 2 * N, g + 3 * N,
                                   C + t * Bn + o, TC + t * Bn + o, (size_t)w);
             }
+            rt_lap(&tm, &tm.cell);
 #pragma omp barrier
             if (t == 0 || w == 0) continue;
+            rt_start(&tm);
             /* dh_rec[:, j0..j1] = dG_t (B, 4n) W_hh[:, j0..j1] */
             if (bf16) {
                 lm_bf16_pack_a(r->a, B, 4 * n, dG + (size_t)t * B * G4, (int)G4);
@@ -217,8 +251,11 @@ static void lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, 
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, w, (int)G4, 1.0f, dG + (size_t)t * B * G4,
                             (int)G4, W_hh + j0, n, 0.0f, dh_rec + j0, n);
             }
+            rt_lap(&tm, &tm.prod);
         }
+        rt_finish(&tm, prof);
     }
+    if (failed) rec_prof = prof;
     if (failed) lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n, 0);
 }
 
@@ -347,6 +384,7 @@ static const lm_backend cpu_backend = {
     .axpy = cpu_axpy,
     .zero = cpu_zero,
     .copy = cpu_copy,
+    .profile_recurrence = cpu_profile_recurrence,
 };
 
 const lm_backend *lm_backend_cpu(void) { return &cpu_backend; }

@@ -1,6 +1,7 @@
 /* Hyperparameters: the paper's three presets, range checks, the learning-rate
  * schedule, and the thread settings of the runtime. */
 #include "internal.h"
+#include "gemm_bf16.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -67,6 +68,8 @@ int lm_bf16_available(void) {
     }
     return cached;
 }
+
+double lm_bf16_peak_gflops(int reps) { return lm_bf16_available() ? lm_bf16_peak_gflops_impl(reps) : 0.0; }
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

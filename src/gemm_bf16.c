@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { NR = LM_BF16_NR, MR = 6, KC = 256 };
+enum { NR = LM_BF16_NR, MR = 6, KC = LM_BF16_KC };
 
 /* --------------------------------------------------------------- rounding */
 
@@ -303,14 +303,14 @@ void lm_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float 
     const int mp = (m + MR - 1) / MR, np = (n + NR - 1) / NR, Pmax = (k < KC ? k + 1 : KC) / 2;
     /* The operand with fewer rows/columns is the inner one, swept for every outer panel. */
     const int b_outer = (size_t)mp * MR <= (size_t)np * NR;
-    const int outer = b_outer ? np : mp, kblocks = (k + KC - 1) / KC;
+    const int outer = b_outer ? np : mp;
     int nt = omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS;
     if (2.0 * m * n * k <= 4e6) nt = 1;
     /* Long products of small matrices (k >> m, n: the backward of the output
      * layer) split k instead: every thread packs only its own k range, and the
      * partial sums are added at the end. Otherwise each thread takes whole
      * output panels and packs the inner operand itself. */
-    const int split_k = nt > 1 && kblocks >= 2 * nt && k >= 4 * (m < n ? m : n);
+    const int split_k = nt > 1 && k >= 512 * nt && k >= 4 * (m < n ? m : n);
     if (!split_k && nt > outer) nt = outer;
     int ok = k > 0;
     for (int id = 0; ok && id < nt; id++) {
@@ -333,7 +333,8 @@ void lm_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float 
         if (t != nt) {  /* fewer threads than reserved for (a nested call): thread 0 does it all */
             if (id == 0) gemm_share(ta, tb, m, n, 0, k, alpha, A, lda, B, ldb, beta, C, ldc, b_outer, 0, outer, 0);
         } else if (split_k) {
-            const int kb = (int)((long)kblocks * id / t) * KC, ke = (int)((long)kblocks * (id + 1) / t) * KC;
+            /* equal k ranges, whole cache lines of the k-contiguous operands */
+            const int kb = (int)((long)k * id / t) / 16 * 16, ke = id == t - 1 ? k : (int)((long)k * (id + 1) / t) / 16 * 16;
             if (id == 0)
                 gemm_share(ta, tb, m, n, kb, ke < k ? ke : k, alpha, A, lda, B, ldb, beta, C, ldc, b_outer, 0, outer, 0);
             else
@@ -391,4 +392,43 @@ void lm_bf16_b_free(lm_bf16_b *pb) {
     free(pb->p);
     pb->p = NULL;
     pb->cap = 0;
+}
+
+/* ------------------------------------------------------------------ peak */
+
+/* 24 independent accumulators (the products' register tile holds 24 too), so
+ * the loop is bound by the instruction's throughput, not its latency. The
+ * operands change nothing across iterations but the compiler cannot know
+ * (asm barrier), and every accumulator is consumed at the end. */
+double lm_bf16_peak_gflops_impl(int reps) {
+    enum { ACC = 24, ITERS = 1 << 20 };
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        double sink = 0, t0 = 0, t1 = 0;
+        int nt = 1;
+#pragma omp parallel reduction(+ : sink)
+        {
+            __m512 acc[ACC];
+            for (int i = 0; i < ACC; i++) acc[i] = _mm512_setzero_ps();
+            __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x00010001);
+#pragma omp barrier
+#pragma omp single
+            { t0 = omp_get_wtime(); nt = omp_get_num_threads(); }
+            for (int it = 0; it < ITERS; it++) {
+                __asm__ volatile("" : "+v"(a), "+v"(b));
+#pragma GCC unroll 24  /* all 24 in registers: a loop over a stack array would be latency bound */
+                for (int i = 0; i < ACC; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+            }
+            float s = 0;
+            for (int i = 0; i < ACC; i++) s += _mm512_reduce_add_ps(acc[i]);
+            sink += s;
+#pragma omp barrier
+#pragma omp single
+            t1 = omp_get_wtime();
+        }
+        /* 16 lanes x 2 multiply-adds x 2 FLOP per instruction */
+        const double g = (double)nt * ITERS * ACC * 64.0 / (t1 - t0) / 1e9;
+        if (g > best && sink == sink) best = g;
+    }
+    return best;
 }

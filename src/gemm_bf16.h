@@ -23,6 +23,14 @@ void lm_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, float alpha, co
  * recurrence: one weight matrix, one small product per time step).
  * A packed right operand: op(B) (k, n) in panels of LM_BF16_NR columns. */
 enum { LM_BF16_NR = 64 };
+/* k is cut in blocks of LM_BF16_KC: 2048 holds every k of the presets but the
+ * vocabulary's in one block, so each output tile is written once, its
+ * accumulators held over the whole k (a 64-column panel of B, up to 256 KB,
+ * sits in L2; the tile streams A). 256 (L1-sized panels) measured 7-10 %
+ * slower in training: C re-read and re-written per block. */
+#ifndef LM_BF16_KC
+#define LM_BF16_KC 2048
+#endif
 typedef struct {
     uint32_t *p;   /* panels: [ceil(n/NR)][ceil(k/2)][NR] pairs of bf16 along k */
     int k, n;
@@ -40,5 +48,9 @@ void lm_bf16_pack_a(uint32_t *work, int m, int k, const float *A, int lda);
  * Single-threaded: callers split the columns across threads themselves. */
 void lm_bf16_mul(int m, const uint32_t *a_packed, const lm_bf16_b *pb, float *C, int ldc, int accumulate);
 void lm_bf16_b_free(lm_bf16_b *pb);
+
+/* GFLOP/s of a register-only loop of vdpbf16ps on every OpenMP thread: the
+ * products' ceiling (best of reps). lm_bf16_peak_gflops (lstmlm.h) guards it. */
+double lm_bf16_peak_gflops_impl(int reps);
 
 #endif

@@ -212,6 +212,56 @@ void lm_model_reset_state(lm_model *m, int batch) {
     m->B = batch;
 }
 
+/* ------------------------------------------------------------ profiling */
+
+static const char *const phase_names[PH_COUNT] = {
+    [PH_EMBED] = "embedding, dropout, biases",
+    [PH_IN_PROJ] = "input projections X W_ih^T",
+    [PH_REC_F_PROD] = "recurrence fwd: h W_hh^T per step",
+    [PH_REC_F_CELL] = "recurrence fwd: cell",
+    [PH_REC_F_WAIT] = "recurrence fwd: barrier waits",
+    [PH_OUT_PROJ] = "output layer X W_out^T",
+    [PH_SOFTMAX] = "softmax + cross-entropy",
+    [PH_OUT_BACK] = "output layer backward",
+    [PH_REC_B_PROD] = "recurrence bwd: dG W_hh per step",
+    [PH_REC_B_CELL] = "recurrence bwd: cell",
+    [PH_REC_B_WAIT] = "recurrence bwd: barrier waits",
+    [PH_W_GRAD] = "weight gradients, dX",
+    [PH_DROP_BACK] = "dropout bwd, embedding grad",
+    [PH_SGD] = "SGD: norm, clip, update",
+};
+
+void lm_model_profile(lm_model *m, int on) {
+    m->profiling = on != 0;
+    if (on) memset(m->prof, 0, sizeof m->prof);
+}
+
+int lm_model_profile_read(const lm_model *m, lm_phase_time *out, int max) {
+    for (int i = 0; i < PH_COUNT && i < max; i++) {
+        double s = m->prof[i];
+        /* the WAIT slots hold the recurrence's wall time: less products and cell */
+        if (i == PH_REC_F_WAIT || i == PH_REC_B_WAIT) s -= m->prof[i - 1] + m->prof[i - 2];
+        out[i].name = phase_names[i];
+        out[i].seconds = s > 0 ? s : 0;
+    }
+    return PH_COUNT;
+}
+
+/* Phase timing: tock adds the time since the last tick/tock to phase ph. */
+static inline void tick(const lm_model *m, double *t) {
+    if (m->profiling) *t = lm_now();
+}
+static inline void tock(lm_model *m, int ph, double *t) {
+    if (!m->profiling) return;
+    const double now = lm_now();
+    m->prof[ph] += now - *t;
+    *t = now;
+}
+/* The backend splits a recurrence's time into products and cell (thread means). */
+static inline void profile_recurrence(lm_model *m, int prod_phase) {
+    if (m->profiling && m->be->profile_recurrence) m->be->profile_recurrence(m->prof + prod_phase);
+}
+
 double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int B, int train) {
     const lm_backend *be = m->be;
     /* Outside the reserved buffers nothing is touched: NaN tells the caller. */
@@ -234,6 +284,8 @@ double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, 
     memcpy(m->x_host, x, rows * sizeof *x);
     be->upload(m->y, y, rows * sizeof *y);
 
+    double t = 0;
+    tick(m, &t);
     be->embed_forward(m->emb_out, m->x, m->p.emb, rows, n);
     m->X[0] = m->emb_out;
     if (m->dropout_on) {
@@ -244,17 +296,24 @@ double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, 
         float *G = m->G[l], *H = m->H[l], *C = m->C[l];
         /* Input projections of the whole window in one product. */
         be->bias_rows(G, m->p.b_ih[l], m->p.b_hh[l], rows, 4 * n);
+        tock(m, PH_EMBED, &t);
         be->gemm(0, 1, (int)rows, 4 * n, n, 1.0f, m->X[l], n, m->p.w_ih[l], n, 1.0f, G, 4 * n);
+        tock(m, PH_IN_PROJ, &t);
+        profile_recurrence(m, PH_REC_F_PROD);
         be->lstm_layer_forward(G, H, C, m->TC[l], m->p.w_hh[l], T, B, n);
+        tock(m, PH_REC_F_WAIT, &t);  /* wall time; the products and cell are taken off when read */
         m->X[l + 1] = H + Bn;  /* slots 1..T: the layer's outputs, (T*B, n) */
         if (m->dropout_on) {
             be->dropout_forward(m->drop[l + 1], m->mask[l + 1], H + Bn, rows * n, p, lm_rng_next(&m->rng));
             m->X[l + 1] = m->drop[l + 1];
         }
     }
+    tock(m, PH_EMBED, &t);
     be->gemm(0, 1, (int)rows, V, n, 1.0f, m->X[L], n, m->p.out_w, n, 0.0f, m->logits, V);
+    tock(m, PH_OUT_PROJ, &t);
     /* loss = sum_t mean_b CE, so dloss/dlogits carries 1/B */
     be->softmax_xent(m->logits, m->row_nll, m->p.out_b, m->y, rows, V, 1.0f / (float)B, train);
+    tock(m, PH_SOFTMAX, &t);
 
     be->download(m->row_nll_host, m->row_nll, rows * sizeof *m->row_nll_host);
     double sum = 0.0;
@@ -271,25 +330,33 @@ void lm_model_backward(lm_model *m) {
     const size_t rows = (size_t)T * B;
     lm_views *g = &m->g, *p = &m->p;
 
+    double t = 0;
+    tick(m, &t);
     /* Output layer: dlogits (rows, V) is in m->logits. */
     be->col_sum(g->out_b, m->logits, rows, V);
     be->gemm(1, 0, V, n, (int)rows, 1.0f, m->logits, V, m->X[L], n, 0.0f, g->out_w, n);
     float *dIn = m->dA, *dOut = m->dB;  /* dOut: dL/dh of the layer being processed */
     be->gemm(0, 0, (int)rows, n, V, 1.0f, m->logits, V, p->out_w, n, 0.0f, dIn, n);
+    tock(m, PH_OUT_BACK, &t);
     if (m->dropout_on) be->mul(dOut, dIn, m->mask[L], rows * n);
-    else { float *t = dOut; dOut = dIn, dIn = t; }
+    else { float *s = dOut; dOut = dIn, dIn = s; }
+    tock(m, PH_DROP_BACK, &t);
 
     for (int l = L - 1; l >= 0; l--) {
         float *dG = m->dG;
+        profile_recurrence(m, PH_REC_B_PROD);
         be->lstm_layer_backward(dG, dOut, m->dc, m->dh_rec, m->G[l], m->C[l], m->TC[l], p->w_hh[l], T, B, n);
+        tock(m, PH_REC_B_WAIT, &t);
         /* Weight gradients of the whole window in one product each. */
         be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->H[l], n, 0.0f, g->w_hh[l], n);
         be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->X[l], n, 0.0f, g->w_ih[l], n);
         be->col_sum(g->b_ih[l], dG, rows, 4 * n);
         be->copy(g->b_hh[l], g->b_ih[l], 4 * (size_t)n);
         be->gemm(0, 0, (int)rows, n, 4 * n, 1.0f, dG, 4 * n, p->w_ih[l], n, 0.0f, dIn, n);
+        tock(m, PH_W_GRAD, &t);
         if (m->dropout_on) be->mul(dOut, dIn, m->mask[l], rows * n);
-        else { float *t = dOut; dOut = dIn, dIn = t; }
+        else { float *s = dOut; dOut = dIn, dIn = s; }
+        tock(m, PH_DROP_BACK, &t);
     }
     for (size_t k = 0; k < m->n_touched; k++) be->zero(g->emb + (size_t)m->touched[k] * n, (size_t)n);
     m->n_touched = 0;
@@ -299,6 +366,7 @@ void lm_model_backward(lm_model *m) {
     }
     for (size_t k = 0; k < m->n_touched; k++) m->touched_mark[m->touched[k]] = 0;
     be->embed_backward(g->emb, m->x, dOut, rows, n);
+    tock(m, PH_DROP_BACK, &t);
 }
 
 /* The embedding (tensor 0) contributes only its touched rows; the rest of the
@@ -307,6 +375,8 @@ double lm_model_sgd_step(lm_model *m, float lr, float clip) {
     if (!m->ws_train) return NAN;
     const lm_backend *be = m->be;
     const size_t n = (size_t)m->n, emb = m->tensors[0].size;
+    double t = 0;
+    tick(m, &t);
     double ss = be->sumsq(m->grads + emb, m->n_params - emb);
     for (size_t k = 0; k < m->n_touched; k++) ss += be->sumsq(m->g.emb + (size_t)m->touched[k] * n, n);
     double norm = sqrt(ss), scale = 1.0;
@@ -317,5 +387,6 @@ double lm_model_sgd_step(lm_model *m, float lr, float clip) {
         const size_t off = (size_t)m->touched[k] * n;
         be->axpy(m->p.emb + off, a, m->g.emb + off, n);
     }
+    tock(m, PH_SGD, &t);
     return norm;
 }

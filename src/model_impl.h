@@ -29,6 +29,25 @@ int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, size_t *total);
 /* Point views at the tensors of `base` according to tab. */
 void lm_params_views(lm_views *v, float *base, const lm_tensor_info *tab, int L);
 
+/* Phases of lm_model_profile_read, in the order a training window meets them. */
+enum {
+    PH_EMBED,         /* embedding rows, dropout masks, biases into G */
+    PH_IN_PROJ,       /* X W_ih^T for the whole window */
+    PH_REC_F_PROD,    /* recurrence forward: per-step h W_hh^T (thread mean) */
+    PH_REC_F_CELL,    /* recurrence forward: the cell */
+    PH_REC_F_WAIT,    /* recurrence forward: waiting at the per-step barriers */
+    PH_OUT_PROJ,      /* X W_out^T */
+    PH_SOFTMAX,       /* softmax and cross-entropy (and dlogits) */
+    PH_OUT_BACK,      /* dW_out, db_out, dX of the output layer */
+    PH_REC_B_PROD,    /* recurrence backward: per-step dG W_hh */
+    PH_REC_B_CELL,
+    PH_REC_B_WAIT,
+    PH_W_GRAD,        /* dW_hh, dW_ih, db, dX below for the whole window */
+    PH_DROP_BACK,     /* dropout masks on gradients, embedding gradient */
+    PH_SGD,           /* norm, clip and update */
+    PH_COUNT
+};
+
 struct lm_model {
     lm_config cfg;
     int V, n, L;
@@ -73,6 +92,9 @@ struct lm_model {
     int32_t *touched;                /* distinct ids of the last backward, first-seen order */
     size_t n_touched;
     unsigned char *touched_mark;     /* (V) scratch flags, all 0 between calls */
+
+    int profiling;                   /* lm_model_profile: time each phase */
+    double prof[PH_COUNT];           /* seconds; the WAIT slots hold recurrence wall time until read */
 };
 
 /* A model with its parameters allocated (not initialised) and no window

@@ -63,7 +63,9 @@ static void skip_without_bf16(void) {
 static void test_gemm_cases(void **state) {
     (void)state;
     skip_without_bf16();
-    const int ms[] = {1, 5, 6, 7, 20, 37}, ns[] = {1, 16, 17, 64, 65, 130}, ks[] = {1, 2, 3, 255, 256, 257, 600};
+    /* k around the block size (LM_BF16_KC): one block, a ragged second, three */
+    const int ms[] = {1, 5, 6, 7, 20, 37}, ns[] = {1, 16, 17, 64, 65, 130};
+    const int ks[] = {1, 2, 3, LM_BF16_KC - 1, LM_BF16_KC, LM_BF16_KC + 1, 2 * LM_BF16_KC + 88};
     const float betas[] = {0.0f, 1.0f, 0.5f};
     uint64_t seed = 1;
     double worst = 0;
@@ -82,7 +84,7 @@ static void test_gemm_cases(void **state) {
     const double big1 = gemm_error(0, 1, 300, 1000, 130, 1.0f, 0.0f, 99);
     const double big2 = gemm_error(1, 0, 1000, 130, 300, 1.0f, 1.0f, 98);
     /* k >> m, n: threads split k and add their partial sums */
-    const double split1 = gemm_error(0, 0, 50, 70, 2000, 0.9f, 0.5f, 97);
+    const double split1 = gemm_error(0, 0, 50, 70, 2 * LM_BF16_KC + 1000, 0.9f, 0.5f, 97);
     const double split2 = gemm_error(1, 1, 45, 66, 1100, 1.0f, 0.0f, 96);
     lm_set_threads(1);
     printf("# worst relative error %.2e (small cases), %.2e, %.2e (threaded), %.2e, %.2e (split k)\n", worst, big1,
