@@ -28,21 +28,20 @@ static inline uint32_t bf16_bits(float x) {
 }
 static inline uint32_t pair_of(float lo, float hi) { return bf16_bits(lo) | bf16_bits(hi) << 16; }
 
-/* 16 pairs (lo[i], hi[i]) at once; same rounding as bf16_bits. */
+/* 16 pairs (lo[i], hi[i]) at once. vcvtne2ps2bf16 rounds to nearest even as
+ * bf16_bits does (it also flushes denormals to zero, which bf16_bits keeps:
+ * the only difference, and a harmless one); it packs hi's 16 values above
+ * lo's, so a word shuffle interleaves them into pairs. */
 static inline __m512i pairs16(__m512 lo, __m512 hi) {
-    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
-    __m512i l = _mm512_castps_si512(lo), h = _mm512_castps_si512(hi);
-    l = _mm512_add_epi32(l, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(l, 16), one)));
-    h = _mm512_add_epi32(h, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(h, 16), one)));
-    return _mm512_or_si512(_mm512_srli_epi32(l, 16), _mm512_and_si512(h, _mm512_set1_epi32((int)0xffff0000u)));
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                                22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
-/* 16 pairs from 32 consecutive floats x[0..31]: (x[2i], x[2i+1]). */
+/* 16 pairs from 32 consecutive floats x[0..31]: (x[2i], x[2i+1]), which is
+ * the order vcvtne2ps2bf16 already writes them in. */
 static inline __m512i pairs_of_32(const float *x) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
-    return pairs16(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
 }
 
 /* pairs of consecutive floats x[2p], x[2p+1] for p < P (x[2P-1] read only if
