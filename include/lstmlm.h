@@ -97,6 +97,30 @@ void lm_tokens_free(lm_tokens *t);
 lm_status lm_line_ids(const lm_vocab *v, const char *line, size_t len, int32_t *ids, size_t *n, size_t *n_oov,
                       lm_error *err);
 
+/* ------------------------------------------------------------ frame datasets */
+
+/* Labelled feature frames for frame classification (docs/FORMAT.md, "Frame
+ * datasets"): utterance u is frames offsets[u] .. offsets[u+1]-1, each frame
+ * `dim` floats with one label in 0..n_classes-1. */
+typedef struct {
+    int dim;               /* features per frame, >= 1 */
+    int n_classes;         /* K >= 2 */
+    size_t n_frames, n_utts;
+    float *features;       /* (n_frames, dim), all finite */
+    int32_t *labels;       /* (n_frames) */
+    int64_t *offsets;      /* (n_utts + 1): 0, strictly increasing (no empty utterance), n_frames */
+    char **class_names;    /* K distinct names without white space */
+    char *provenance;      /* free text: how the file was made (may be "") */
+} lm_frames;
+
+/* Read and validate a frame dataset; on error (LM_EIO, LM_EFORMAT naming the
+ * file and the utterance, frame or class at fault, LM_ENOMEM) *d is empty. */
+lm_status lm_frames_load(lm_frames *d, const char *path, lm_error *err);
+/* Write d atomically (temporary file, then rename), after the same checks
+ * the reader makes: a file it writes can always be read back. */
+lm_status lm_frames_save(const lm_frames *d, const char *path, lm_error *err);
+void lm_frames_free(lm_frames *d);
+
 /* ------------------------------------------------------------ batching */
 
 /* The stream cut into `batch` contiguous parts read in parallel, served as

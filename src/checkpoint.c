@@ -93,7 +93,7 @@ lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const lm_trai
     }
     for (int i = 0; i < m->n_tensors; i++) {
         const lm_tensor_info *ti = &m->tensors[i];
-        t[i] = (lm_st_tensor){ti->name, host + ti->offset, ti->ndim, {ti->shape[0], ti->shape[1]}};
+        t[i] = (lm_st_tensor){ti->name, host + ti->offset, ti->ndim, {ti->shape[0], ti->shape[1]}, LM_ST_F32};
     }
     int nt = m->n_tensors;
     json_object_set_new(meta, "format", json_string(FORMAT_NAME));
@@ -107,8 +107,8 @@ lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const lm_trai
             m->be->download(h + l * B * n, m->H[l] + (size_t)m->prev_T * B * n, B * n * sizeof *h);
             m->be->download(c + l * B * n, m->C[l] + (size_t)m->prev_T * B * n, B * n * sizeof *c);
         }
-        t[nt++] = (lm_st_tensor){"train.h", h, 3, {L, B, n}};
-        t[nt++] = (lm_st_tensor){"train.c", c, 3, {L, B, n}};
+        t[nt++] = (lm_st_tensor){"train.h", h, 3, {L, B, n}, LM_ST_F32};
+        t[nt++] = (lm_st_tensor){"train.c", c, 3, {L, B, n}, LM_ST_F32};
         char rng[32];
         snprintf(rng, sizeof rng, "%" PRIu64, m->rng.state);
         json_t *j = json_pack("{s:i, s:I, s:s, s:f, s:I, s:f, s:s}", "epoch", ts->epoch, "window",
@@ -243,10 +243,10 @@ done:
     return st;
 }
 
-/* The tensor `name` with exactly `ndim` dims of `shape`, or NULL. */
+/* The F32 tensor `name` with exactly `ndim` dims of `shape`, or NULL. */
 static const unsigned char *tensor(const lm_st_file *f, const char *name, int ndim, const size_t *shape) {
     const lm_st_entry *e = lm_st_find(f, name);
-    if (!e || e->ndim != ndim) return NULL;
+    if (!e || e->dtype != LM_ST_F32 || e->ndim != ndim) return NULL;
     for (int d = 0; d < ndim; d++)
         if (e->shape[d] != shape[d]) return NULL;
     return f->data + e->begin;
@@ -284,7 +284,7 @@ static lm_status parse_train_state(parsed_state *ps, const lm_config *cfg, const
     json_t *nll = json_object_get(j, "nll"), *secs = json_object_get(j, "seconds");
     const char *bad = NULL;
     ps->h = tensor(f, "train.h", 3, shape), ps->c = tensor(f, "train.c", 3, shape);
-    if (!ps->h || !ps->c) bad = "tensors train.h and train.c (layers, batch, hidden)";
+    if (!ps->h || !ps->c) bad = "F32 tensors train.h and train.c (layers, batch, hidden)";
     else if (!all_finite(ps->h, shape[0] * shape[1] * shape[2]) || !all_finite(ps->c, shape[0] * shape[1] * shape[2]))
         bad = "finite carried state";
     else if (!json_is_object(j)) bad = "metadata \"train_state\" (a JSON object)";
@@ -354,7 +354,7 @@ static lm_status load_parsed(lm_model **out_m, lm_vocab **out_v, lm_train_state 
     const unsigned char *src[LM_MAX_TENSORS];
     for (int i = 0; i < n_tensors; i++) {
         if (!(src[i] = tensor(&f, tab[i].name, tab[i].ndim, tab[i].shape))) {
-            st = lm_fail(err, LM_EFORMAT, "%s: tensor %s is missing or its shape does not match the configuration",
+            st = lm_fail(err, LM_EFORMAT, "%s: tensor %s is missing, not F32, or its shape does not match the configuration",
                          path, tab[i].name);
             goto done;
         }

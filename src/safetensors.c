@@ -29,6 +29,9 @@ static void sync_dir(const char *path) {
     free(copy);
 }
 
+static const char *const dtype_names[] = {[LM_ST_F32] = "F32", [LM_ST_I32] = "I32", [LM_ST_I64] = "I64"};
+static size_t dtype_size(lm_st_dtype d) { return d == LM_ST_I64 ? 8 : 4; }
+
 lm_status lm_st_save(const char *path, const lm_st_tensor *t, int n, json_t *meta, lm_error *err) {
     json_t *hdr = json_object();
     if (!hdr) return lm_fail(err, LM_ENOMEM, "out of memory");
@@ -41,13 +44,14 @@ lm_status lm_st_save(const char *path, const lm_st_tensor *t, int n, json_t *met
             json_array_append_new(shape, json_integer((json_int_t)t[i].shape[d]));
             count *= t[i].shape[d];
         }
-        json_t *e = json_pack("{s:s, s:o, s:[I,I]}", "dtype", "F32", "shape", shape, "data_offsets", (json_int_t)off,
-                              (json_int_t)(off + 4 * count));
+        const size_t bytes = dtype_size(t[i].dtype) * count;
+        json_t *e = json_pack("{s:s, s:o, s:[I,I]}", "dtype", dtype_names[t[i].dtype], "shape", shape, "data_offsets",
+                              (json_int_t)off, (json_int_t)(off + bytes));
         if (!e || json_object_set_new(hdr, t[i].name, e) != 0) {
             json_decref(hdr);
             return lm_fail(err, LM_ENOMEM, "out of memory building the header of %s", path);
         }
-        off += 4 * count;
+        off += bytes;
     }
     char *text = json_dumps(hdr, JSON_COMPACT);
     json_decref(hdr);
@@ -78,7 +82,7 @@ lm_status lm_st_save(const char *path, const lm_st_tensor *t, int n, json_t *met
     for (int i = 0; ok && i < n; i++) {
         size_t count = 1;
         for (int d = 0; d < t[i].ndim; d++) count *= t[i].shape[d];
-        ok = fwrite(t[i].data, sizeof(float), count, f) == count;
+        ok = fwrite(t[i].data, dtype_size(t[i].dtype), count, f) == count;
     }
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
     if (fclose(f) != 0) ok = 0;
@@ -143,15 +147,18 @@ lm_status lm_st_parse(lm_st_file *f, const unsigned char *image, size_t size, co
             st = lm_fail(err, LM_EFORMAT, "%s: tensor \"%.40s\" lacks dtype, shape or data_offsets", what, key);
             goto fail;
         }
-        if (strcmp(json_string_value(dtype), "F32") != 0) {
-            st = lm_fail(err, LM_EFORMAT, "%s: tensor \"%.40s\" has dtype %.16s, expected F32", what, key,
+        lm_st_entry *e = &f->entries[f->n];
+        int known = 0;
+        for (int d = 0; d < 3; d++)
+            if (strcmp(json_string_value(dtype), dtype_names[d]) == 0) e->dtype = (lm_st_dtype)d, known = 1;
+        if (!known) {
+            st = lm_fail(err, LM_EFORMAT, "%s: tensor \"%.40s\" has dtype %.16s, expected F32, I32 or I64", what, key,
                          json_string_value(dtype));
             goto fail;
         }
-        lm_st_entry *e = &f->entries[f->n];
         e->ndim = (int)json_array_size(shape);
         if (e->ndim > LM_ST_MAX_DIMS) { st = lm_fail(err, LM_EFORMAT, "%s: tensor \"%.40s\" has too many dimensions", what, key); goto fail; }
-        size_t bytes = 4;
+        size_t bytes = dtype_size(e->dtype);
         for (int d = 0; d < e->ndim; d++) {
             json_t *s = json_array_get(shape, (size_t)d);
             json_int_t v = json_is_integer(s) ? json_integer_value(s) : -1;

@@ -1,6 +1,7 @@
 /* safetensors files: an 8-byte little-endian header length, a JSON header
  * (jansson) naming each tensor's dtype, shape and byte range, then the raw
- * little-endian tensor data. Only F32 tensors, which is all lstmlm stores. */
+ * little-endian tensor data. Dtypes F32 (every checkpoint tensor), I32 and
+ * I64 (the frame datasets' labels and offsets). */
 #ifndef LM_SAFETENSORS_H
 #define LM_SAFETENSORS_H
 
@@ -10,11 +11,14 @@
 
 #define LM_ST_MAX_DIMS 4
 
+typedef enum { LM_ST_F32 = 0, LM_ST_I32, LM_ST_I64 } lm_st_dtype;
+
 typedef struct {
     const char *name;
-    const float *data;  /* host memory */
+    const void *data;  /* host memory, little-endian elements of dtype */
     int ndim;
     size_t shape[LM_ST_MAX_DIMS];
+    lm_st_dtype dtype;  /* 0 (F32) when not given */
 } lm_st_tensor;
 
 /* Write tensors and string metadata (meta: object of string values, may be
@@ -24,6 +28,7 @@ lm_status lm_st_save(const char *path, const lm_st_tensor *tensors, int n, json_
 
 typedef struct {
     char *name;
+    lm_st_dtype dtype;
     int ndim;
     size_t shape[LM_ST_MAX_DIMS];
     size_t begin, end;  /* byte range in the data section */
@@ -40,7 +45,8 @@ typedef struct {
 } lm_st_file;
 
 /* Read `path` and validate its structure: header length inside the file,
- * well-formed JSON without duplicate keys, string-valued metadata, F32 dtypes,
+ * well-formed JSON without duplicate keys, string-valued metadata, dtypes F32,
+ * I32 or I64 (users of a tensor check it has the dtype they expect),
  * shapes whose byte size equals the offsets' span, ranges inside the data
  * section, not overlapping and covering it exactly. On error nothing is kept. */
 lm_status lm_st_load(lm_st_file *f, const char *path, lm_error *err);

@@ -193,7 +193,7 @@ static void shapes_must_match_the_configuration(void **state) {
     assert_int_equal(lm_checkpoint_save(m, v, NULL, path, &err), LM_OK);
     lm_st_file good;
     assert_int_equal(lm_st_load(&good, path, &err), LM_OK);
-    lm_st_tensor t = {"emb.weight", zeros, 2, {5, 6}};
+    lm_st_tensor t = {"emb.weight", zeros, 2, {5, 6}, LM_ST_F32};
     assert_int_equal(lm_st_save(path, &t, 1, good.meta, &err), LM_OK);
     assert_int_equal(lm_checkpoint_load(&m2, &v2, NULL, path, 1, &err), LM_EFORMAT);
     printf("  %s\n", err.msg);

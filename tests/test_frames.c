@@ -1,0 +1,169 @@
+/* Frame datasets: a written file reads back equal; every broken invariant,
+ * in a file forged with the safetensors writer, is refused with a message
+ * naming the file and the item; the writer refuses what the reader would. */
+#include "test_util.h"
+#include "safetensors.h"
+
+#include <math.h>
+
+enum { DIM = 3, FRAMES = 7, UTTS = 2, K = 4 };
+
+/* A valid dataset: utterances of 3 and 4 frames. */
+typedef struct {
+    float features[FRAMES * DIM];
+    int32_t labels[FRAMES];
+    int64_t offsets[UTTS + 1];
+    char *names[K];
+    lm_frames d;
+} fixture;
+
+static void make(fixture *f) {
+    static char n0[] = "sil", n1[] = "aa_1", n2[] = "aa_2", n3[] = "aa_3";
+    for (int i = 0; i < FRAMES * DIM; i++) f->features[i] = (float)i * 0.25f - 2.0f;
+    for (int i = 0; i < FRAMES; i++) f->labels[i] = i % K;
+    f->offsets[0] = 0, f->offsets[1] = 3, f->offsets[2] = FRAMES;
+    f->names[0] = n0, f->names[1] = n1, f->names[2] = n2, f->names[3] = n3;
+    f->d = (lm_frames){.dim = DIM, .n_classes = K, .n_frames = FRAMES, .n_utts = UTTS, .features = f->features,
+                       .labels = f->labels, .offsets = f->offsets, .class_names = f->names, .provenance = "test"};
+}
+
+static void round_trip(void **state) {
+    (void)state;
+    fixture f;
+    make(&f);
+    char path[128];
+    lm_error err;
+    assert_int_equal(lm_frames_save(&f.d, test_file(path, "ok.safetensors"), &err), LM_OK);
+    lm_frames r;
+    assert_int_equal(lm_frames_load(&r, path, &err), LM_OK);
+    assert_int_equal(r.dim, DIM);
+    assert_int_equal(r.n_classes, K);
+    assert_int_equal(r.n_frames, FRAMES);
+    assert_int_equal(r.n_utts, UTTS);
+    assert_memory_equal(r.features, f.features, sizeof f.features);
+    assert_memory_equal(r.labels, f.labels, sizeof f.labels);
+    assert_memory_equal(r.offsets, f.offsets, sizeof f.offsets);
+    for (int k = 0; k < K; k++) assert_string_equal(r.class_names[k], f.names[k]);
+    assert_string_equal(r.provenance, "test");
+    lm_frames_free(&r);
+    /* a frame dataset is not a checkpoint: its integer tensors are refused there */
+    lm_model *m = NULL;
+    lm_vocab *v = NULL;
+    assert_int_not_equal(lm_checkpoint_load(&m, &v, NULL, path, 1, &err), LM_OK);
+    assert_null(m);
+    remove(path);
+}
+
+/* Write the fixture's tensors as given, with metadata (format, version, classes). */
+static void forge(const char *path, const fixture *f, const char *format, const char *classes, lm_st_dtype label_type,
+                  size_t n_offsets) {
+    json_t *meta = json_object();
+    if (format) json_object_set_new(meta, "format", json_string(format));
+    json_object_set_new(meta, "version", json_string("1"));
+    if (classes) json_object_set_new(meta, "classes", json_string(classes));
+    const lm_st_tensor t[3] = {
+        {"features", f->features, 2, {FRAMES, DIM}, LM_ST_F32},
+        {"labels", f->labels, 1, {FRAMES}, label_type},
+        {"offsets", f->offsets, 1, {n_offsets}, LM_ST_I64},
+    };
+    lm_error err;
+    assert_int_equal(lm_st_save(path, t, 3, meta, &err), LM_OK);
+    json_decref(meta);
+}
+
+/* Loading path fails with a message containing `want`; *d stays empty. */
+static void refused(const char *path, const char *want) {
+    lm_frames d;
+    lm_error err;
+    assert_int_not_equal(lm_frames_load(&d, path, &err), LM_OK);
+    printf("  %s\n", err.msg);
+    if (!strstr(err.msg, want)) fail_msg("expected \"%s\" in: %s", want, err.msg);
+    assert_null(d.features);
+    assert_null(d.class_names);
+    remove(path);
+}
+
+static void forged_files_refused(void **state) {
+    (void)state;
+    char path[128];
+    test_file(path, "bad.safetensors");
+    const char *names = "sil aa_1 aa_2 aa_3";
+    fixture f;
+    make(&f);
+    forge(path, &f, "lstmlm-frames", names, LM_ST_I32, UTTS + 1);
+    lm_frames ok;
+    lm_error err;
+    assert_int_equal(lm_frames_load(&ok, path, &err), LM_OK);  /* the forger itself makes valid files */
+    lm_frames_free(&ok);
+
+    forge(path, &f, NULL, names, LM_ST_I32, UTTS + 1);
+    refused(path, "not a frame dataset");
+    forge(path, &f, "lstmlm-frames", NULL, LM_ST_I32, UTTS + 1);
+    refused(path, "classes");
+    forge(path, &f, "lstmlm-frames", "sil aa_1 aa_2", LM_ST_I32, UTTS + 1);  /* labels reach 3 */
+    refused(path, "label 3 outside 0..2");
+    forge(path, &f, "lstmlm-frames", "sil aa_1 aa_2 sil", LM_ST_I32, UTTS + 1);
+    refused(path, "appears twice");
+    forge(path, &f, "lstmlm-frames", names, LM_ST_F32, UTTS + 1);  /* labels stored as floats */
+    refused(path, "labels I32");
+
+    make(&f);
+    f.offsets[0] = 1;
+    forge(path, &f, "lstmlm-frames", names, LM_ST_I32, UTTS + 1);
+    refused(path, "offsets[0]");
+    make(&f);
+    f.offsets[1] = 0;  /* utterance 0 empty */
+    forge(path, &f, "lstmlm-frames", names, LM_ST_I32, UTTS + 1);
+    refused(path, "utterance 0 is empty");
+    make(&f);
+    f.offsets[2] = FRAMES - 1;
+    forge(path, &f, "lstmlm-frames", names, LM_ST_I32, UTTS + 1);
+    refused(path, "last offset");
+    make(&f);
+    f.offsets[2] = (int64_t)1 << 62;  /* far outside */
+    forge(path, &f, "lstmlm-frames", names, LM_ST_I32, UTTS + 1);
+    refused(path, "last offset");
+    make(&f);
+    f.labels[5] = -1;
+    forge(path, &f, "lstmlm-frames", names, LM_ST_I32, UTTS + 1);
+    refused(path, "utterance 1, frame 2: label -1");
+    make(&f);
+    f.features[4 * DIM + 1] = NAN;
+    forge(path, &f, "lstmlm-frames", names, LM_ST_I32, UTTS + 1);
+    refused(path, "utterance 1, frame 1: feature 1 is not finite");
+    make(&f);
+    f.features[0] = INFINITY;
+    forge(path, &f, "lstmlm-frames", names, LM_ST_I32, UTTS + 1);
+    refused(path, "utterance 0, frame 0: feature 0");
+    make(&f);
+    forge(path, &f, "lstmlm-frames", names, LM_ST_I32, 1);  /* offsets without an utterance */
+    refused(path, "no utterance");
+}
+
+static void writer_refuses_invalid(void **state) {
+    (void)state;
+    char path[128];
+    test_file(path, "w.safetensors");
+    fixture f;
+    lm_error err;
+    make(&f);
+    f.labels[0] = K;
+    assert_int_equal(lm_frames_save(&f.d, path, &err), LM_EFORMAT);
+    make(&f);
+    static char spaced[] = "a b";
+    f.names[2] = spaced;
+    assert_int_equal(lm_frames_save(&f.d, path, &err), LM_EFORMAT);
+    make(&f);
+    f.features[3] = -INFINITY;
+    assert_int_equal(lm_frames_save(&f.d, path, &err), LM_EFORMAT);
+    assert_int_equal(access(path, F_OK), -1);  /* nothing written */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(round_trip),
+        cmocka_unit_test(forged_files_refused),
+        cmocka_unit_test(writer_refuses_invalid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
