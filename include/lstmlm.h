@@ -47,9 +47,14 @@ typedef struct {
     int reverse_source;  /* translation: feed the source words in reverse order */
     int bf16;        /* matrix products in BF16 with FP32 accumulation and FP32 weights
                         (needs AVX512_BF16; see lm_bf16_available) */
+    int input_dim;   /* LM_TASK_FRAMES: floats per input frame, projected to the first layer by a
+                        learned (hidden, input_dim) matrix and bias in place of the embedding; 0 otherwise */
+    int delay;       /* LM_TASK_FRAMES: step t predicts the label of frame t - delay (0..1000) */
 } lm_config;
 
-enum { LM_TASK_LM = 0, LM_TASK_TRANSLATE = 1 };
+/* LM_TASK_FRAMES: feature vectors in, one class per step out (frame
+ * classification); the vocabulary is the class names. */
+enum { LM_TASK_LM = 0, LM_TASK_TRANSLATE = 1, LM_TASK_FRAMES = 2 };
 
 /* Fill cfg with a preset of the paper ("small", "medium", "large").
  * @return LM_OK, or LM_EARG for an unknown name (cfg untouched). */
@@ -185,6 +190,13 @@ void lm_model_reset_state(lm_model *m, int batch);
  * nothing computed, for a window outside the buffers or an id outside the
  * vocabulary. */
 double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int batch, int train);
+/* The same for a frames model (LM_TASK_FRAMES): feats (T, batch, input_dim)
+ * time-major in place of word ids, y the class of each step (negative: no
+ * prediction, e.g. the first `delay` steps or padding). NaN, with nothing
+ * computed, outside the buffers, for a class outside 0..classes-1, a feature
+ * that is not finite, or a model that reads words (and lm_model_forward
+ * returns NaN for a frames model). */
+double lm_model_forward_frames(lm_model *m, const float *feats, const int32_t *y, int T, int batch, int train);
 
 /* Where a window's time goes (benchmarks). lm_model_profile(m, 1) zeroes the
  * counters and times every phase of the following forwards, backwards and

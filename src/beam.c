@@ -55,6 +55,7 @@ lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_b
     const int V = m->V, K = o->beam, eos = 0, sep = 1;  /* lm_pairs_vocab's ids */
     const size_t L = o->max_len;
     *n_out = 0, *logp_out = -INFINITY;
+    if (lm_model_needs_words(m, "translation", err) != LM_OK) return LM_EARG;
     if (K < 1 || K > m->B_max) return lm_fail(err, LM_EARG, "beam must be 1..%d for this model", m->B_max);
     if (n_src == 0) return lm_fail(err, LM_EARG, "empty source");
     if (V < 3) return lm_fail(err, LM_EARG, "not a translation vocabulary");

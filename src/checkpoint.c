@@ -47,7 +47,13 @@ static char *config_json(const lm_config *c, int V) {
     char seed[32];
     snprintf(seed, sizeof seed, "%" PRIu64, c->seed);  /* as a string: JSON integers are signed */
     json_object_set_new(j, "seed", json_string(seed));
-    json_object_set_new(j, "task", json_string(c->task == LM_TASK_TRANSLATE ? "translation" : "lm"));
+    json_object_set_new(j, "task", json_string(c->task == LM_TASK_TRANSLATE ? "translation"
+                                               : c->task == LM_TASK_FRAMES  ? "frames"
+                                                                            : "lm"));
+    if (c->task == LM_TASK_FRAMES) {
+        json_object_set_new(j, "input_dim", json_integer(c->input_dim));
+        json_object_set_new(j, "delay", json_integer(c->delay));
+    }
     json_object_set_new(j, "reverse_source", json_boolean(c->reverse_source));
     json_object_set_new(j, "bf16", json_boolean(c->bf16));
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -175,15 +181,22 @@ static lm_status parse_config(const char *text, lm_config *c, int *V, const char
         st = lm_fail(err, LM_EFORMAT, "%s: metadata \"config\" is missing or incomplete", path);
     else if (json_object_get(j, "task") && (!json_is_string(json_object_get(j, "task")) ||
                                             (strcmp(json_string_value(json_object_get(j, "task")), "lm") &&
-                                             strcmp(json_string_value(json_object_get(j, "task")), "translation"))))
+                                             strcmp(json_string_value(json_object_get(j, "task")), "translation") &&
+                                             strcmp(json_string_value(json_object_get(j, "task")), "frames"))))
         st = lm_fail(err, LM_EFORMAT, "%s: unknown task in the configuration", path);
-    else if (lm_config_validate(c, err) != LM_OK) {
+    if (st == LM_OK) {  /* task: optional, absent in language-model files written before translation existed */
+        const char *task = json_string_value(json_object_get(j, "task"));
+        c->task = !task || !strcmp(task, "lm") ? LM_TASK_LM : !strcmp(task, "translation") ? LM_TASK_TRANSLATE : LM_TASK_FRAMES;
+        c->input_dim = c->delay = 0;
+        if (c->task == LM_TASK_FRAMES &&
+            !(get_int(j, "input_dim", 1, 65536, &c->input_dim) && get_int(j, "delay", 0, 1000, &c->delay)))
+            st = lm_fail(err, LM_EFORMAT, "%s: a frames configuration needs input_dim 1..65536 and delay 0..1000", path);
+    }
+    if (st == LM_OK && lm_config_validate(c, err) != LM_OK) {
         lm_error inner = *err;
         st = lm_fail(err, LM_EFORMAT, "%s: bad configuration: %s", path, inner.msg);
     }
-    if (st == LM_OK) {  /* optional: absent in language-model files written before translation existed */
-        const char *task = json_string_value(json_object_get(j, "task"));
-        c->task = task && !strcmp(task, "translation") ? LM_TASK_TRANSLATE : LM_TASK_LM;
+    if (st == LM_OK) {
         c->reverse_source = json_is_true(json_object_get(j, "reverse_source"));
         /* how the run trained; where this CPU cannot, it goes on in FP32 */
         c->bf16 = json_is_true(json_object_get(j, "bf16")) && lm_bf16_available();
@@ -350,7 +363,7 @@ static lm_status load_parsed(lm_model **out_m, lm_vocab **out_v, lm_train_state 
     if ((st = parse_vocab(words, V, c.task, &v, path, err)) != LM_OK) goto done;
     lm_tensor_info tab[LM_MAX_TENSORS];
     size_t total;
-    const int n_tensors = lm_params_layout(tab, V, c.hidden, c.layers, &total);
+    const int n_tensors = lm_params_layout(tab, V, c.hidden, c.layers, c.input_dim, &total);
     const unsigned char *src[LM_MAX_TENSORS];
     for (int i = 0; i < n_tensors; i++) {
         if (!(src[i] = tensor(&f, tab[i].name, tab[i].ndim, tab[i].shape))) {

@@ -15,9 +15,9 @@ lm_status lm_config_preset(lm_config *cfg, const char *name, lm_error *err) {
         const char *name;
         lm_config cfg;
     } presets[] = {
-        {"small", {2, 200, 20, 20, 0.0f, 0.1f, 1.0f, 4, 13, 2.0f, 5.0f, 1, 2, LM_TASK_LM, 0, 0}},
-        {"medium", {2, 650, 35, 20, 0.5f, 0.05f, 1.0f, 6, 39, 1.2f, 5.0f, 1, 2, LM_TASK_LM, 0, 0}},
-        {"large", {2, 1500, 35, 20, 0.65f, 0.04f, 1.0f, 14, 55, 1.15f, 10.0f, 1, 2, LM_TASK_LM, 0, 0}},
+        {"small", {2, 200, 20, 20, 0.0f, 0.1f, 1.0f, 4, 13, 2.0f, 5.0f, 1, 2, LM_TASK_LM, 0, 0, 0, 0}},
+        {"medium", {2, 650, 35, 20, 0.5f, 0.05f, 1.0f, 6, 39, 1.2f, 5.0f, 1, 2, LM_TASK_LM, 0, 0, 0, 0}},
+        {"large", {2, 1500, 35, 20, 0.65f, 0.04f, 1.0f, 14, 55, 1.15f, 10.0f, 1, 2, LM_TASK_LM, 0, 0, 0, 0}},
     };
     for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
         if (strcmp(name, presets[i].name) == 0) {
@@ -40,6 +40,11 @@ lm_status lm_config_validate(const lm_config *c, lm_error *err) {
     if (!(c->decay >= 1.0f && isfinite(c->decay))) return lm_fail(err, LM_EARG, "decay must be >= 1 (got %g)", c->decay);
     if (!(c->clip >= 0.0f && isfinite(c->clip))) return lm_fail(err, LM_EARG, "clip must be >= 0, 0 = off (got %g)", c->clip);
     if (c->threads < 0 || c->threads > 1024) return lm_fail(err, LM_EARG, "threads must be 0..1024 (got %d)", c->threads);
+    if (c->task < LM_TASK_LM || c->task > LM_TASK_FRAMES) return lm_fail(err, LM_EARG, "unknown task %d", c->task);
+    if (c->task == LM_TASK_FRAMES ? c->input_dim < 1 || c->input_dim > 65536 : c->input_dim != 0)
+        return lm_fail(err, LM_EARG, "input_dim must be 1..65536 for frames and 0 otherwise (got %d)", c->input_dim);
+    if (c->delay < 0 || c->delay > 1000 || (c->delay && c->task != LM_TASK_FRAMES))
+        return lm_fail(err, LM_EARG, "delay must be 0..1000, and 0 except for frames (got %d)", c->delay);
     if (c->bf16 && !lm_bf16_available())
         return lm_fail(err, LM_EARG, "bf16: this CPU lacks AVX512_BF16 (leave bf16 off)");
     return LM_OK;

@@ -4,6 +4,7 @@
  * cross-entropy is needed: nll_mix = -log(mean_k exp(-nll_k)), computed
  * stably; with one model that is its own cross-entropy, exactly. */
 #include "internal.h"
+#include "model_impl.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@ lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *
     if (k < 1) return lm_fail(err, LM_EARG, "an ensemble needs at least one model");
     if (batch < 1 || steps < 1) return lm_fail(err, LM_EARG, "evaluation batch and steps must be positive");
     for (int i = 0; i < k; i++) {
+        lm_status st = lm_model_needs_words(models[i], "evaluation on text", err);
+        if (st != LM_OK) return st;
         for (int j = 0; j < i; j++)
             if (models[j] == models[i])
                 return lm_fail(err, LM_EARG, "models %d and %d are the same object; load the file twice", j + 1, i + 1);

@@ -27,13 +27,13 @@ lm_status lm_model_set_bf16(lm_model *m, int on, lm_error *err) {
 /* The window buffers: freed as a group, so a reserve can replace them. */
 static void free_workspace(lm_model *m) {
     const lm_backend *be = m->be;
-    be->free(m->grads), be->free(m->x), be->free(m->y), be->free(m->emb_out);
+    be->free(m->grads), be->free(m->x), be->free(m->y), be->free(m->emb_out), be->free(m->feat), be->free(m->zero_n);
     for (int l = 0; l <= m->L; l++) be->free(m->drop[l]), be->free(m->mask[l]);
     for (int l = 0; l < m->L; l++) be->free(m->H[l]), be->free(m->C[l]), be->free(m->TC[l]), be->free(m->G[l]);
     be->free(m->logits), be->free(m->row_nll), free(m->row_nll_host), be->free(m->dA), be->free(m->dB), be->free(m->dG);
     be->free(m->dh_rec), be->free(m->dc);
     free(m->x_host), free(m->touched), free(m->touched_mark);
-    m->grads = NULL, m->x = m->y = NULL, m->emb_out = NULL;
+    m->grads = NULL, m->x = m->y = NULL, m->emb_out = NULL, m->feat = NULL, m->zero_n = NULL;
     memset(m->drop, 0, sizeof m->drop), memset(m->mask, 0, sizeof m->mask);
     memset(m->H, 0, sizeof m->H), memset(m->C, 0, sizeof m->C), memset(m->TC, 0, sizeof m->TC), memset(m->G, 0, sizeof m->G);
     m->logits = NULL, m->row_nll = NULL, m->row_nll_host = NULL, m->dA = m->dB = m->dG = NULL;
@@ -57,6 +57,10 @@ lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_e
     m->x = balloc(be, TB, sizeof(int32_t), &ok);
     m->y = balloc(be, TB, sizeof(int32_t), &ok);
     m->emb_out = balloc(be, TB * n, sizeof(float), &ok);
+    if (m->cfg.input_dim > 0) {
+        m->feat = balloc(be, TB * (size_t)m->cfg.input_dim, sizeof(float), &ok);
+        m->zero_n = balloc(be, n, sizeof(float), &ok);  /* zeroed by alloc */
+    }
     for (int l = 0; l < m->L; l++) {
         m->H[l] = balloc(be, TB * n + Bs * n, sizeof(float), &ok);
         m->C[l] = balloc(be, TB * n + Bs * n, sizeof(float), &ok);
@@ -79,9 +83,11 @@ lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_e
         m->dG = balloc(be, TB * 4 * n, sizeof(float), &ok);
         m->dh_rec = balloc(be, Bs * n, sizeof(float), &ok);
         m->dc = balloc(be, Bs * n, sizeof(float), &ok);
-        m->touched = calloc(TB, sizeof *m->touched);
-        m->touched_mark = calloc((size_t)m->V, 1);
-        if (!m->touched || !m->touched_mark) ok = 0;
+        if (m->cfg.input_dim == 0) {  /* the sparse embedding gradient's bookkeeping */
+            m->touched = calloc(TB, sizeof *m->touched);
+            m->touched_mark = calloc((size_t)m->V, 1);
+            if (!m->touched || !m->touched_mark) ok = 0;
+        }
     }
     if (!ok) {
         free_workspace(m);
@@ -92,6 +98,12 @@ lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_e
     if (train) lm_params_views(&m->g, m->grads, m->tensors, m->L);
     lm_model_reset_state(m, B);
     return LM_OK;
+}
+
+lm_status lm_model_needs_words(const lm_model *m, const char *what, lm_error *err) {
+    if (m->cfg.input_dim == 0) return LM_OK;
+    return lm_fail(err, LM_EARG, "%s needs a model that reads words; this one classifies frames of %d features", what,
+                   m->cfg.input_dim);
 }
 
 int lm_model_read_chunk(const lm_model *m) {
@@ -116,7 +128,7 @@ lm_status lm_model_create_params(lm_model **out, const lm_config *cfg, int V, lm
     m->cfg = *cfg;
     m->V = V, m->n = cfg->hidden, m->L = cfg->layers;
     lm_model_set_bf16(m, cfg->bf16, NULL);  /* cannot fail: validated above */
-    m->n_tensors = lm_params_layout(m->tensors, V, m->n, m->L, &m->n_params);
+    m->n_tensors = lm_params_layout(m->tensors, V, m->n, m->L, cfg->input_dim, &m->n_params);
     m->T_max = cfg->steps, m->B_max = cfg->batch;
     int ok = 1;
     m->params = balloc(m->be, m->n_params, sizeof(float), &ok);
@@ -262,31 +274,71 @@ static inline void profile_recurrence(lm_model *m, int prod_phase) {
     if (m->profiling && m->be->profile_recurrence) m->be->profile_recurrence(m->prof + prod_phase);
 }
 
-double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int B, int train) {
-    const lm_backend *be = m->be;
-    /* Outside the reserved buffers nothing is touched: NaN tells the caller. */
-    if (T < 1 || B < 1 || (size_t)T * (size_t)B > m->ws_rows || B > m->ws_B || (train && !m->ws_train)) return NAN;
-    const int n = m->n, V = m->V, L = m->L;
-    const size_t Bn = (size_t)B * n, rows = (size_t)T * B;
-    const float p = m->cfg.dropout;
+/* Whether a window fits the reserved buffers (outside them nothing is
+ * touched: the forwards return NaN) and its targets are classes. */
+static int window_ok(const lm_model *m, const int32_t *y, int T, int B, int train) {
+    if (T < 1 || B < 1 || (size_t)T * (size_t)B > m->ws_rows || B > m->ws_B || (train && !m->ws_train)) return 0;
+    for (size_t r = 0; r < (size_t)T * B; r++)
+        if (y[r] >= m->V) return 0;
+    return 1;
+}
 
+static double forward_layers(lm_model *m, int T, int B, int train, double t);
+
+/* Start a window: carry the state, upload the targets. */
+static void begin_window(lm_model *m, const int32_t *y, int T, int B, int train) {
+    const lm_backend *be = m->be;
+    const size_t Bn = (size_t)B * m->n;
     /* The state carried out of the previous window becomes slot 0. */
     if (m->prev_T > 0)
-        for (int l = 0; l < L; l++) {
+        for (int l = 0; l < m->L; l++) {
             be->copy(m->H[l], m->H[l] + (size_t)m->prev_T * Bn, Bn);
             be->copy(m->C[l], m->C[l] + (size_t)m->prev_T * Bn, Bn);
         }
-    for (size_t r = 0; r < rows; r++)  /* an id outside the vocabulary would index outside the tables */
-        if (x[r] < 0 || x[r] >= V || y[r] >= V) return NAN;
     m->T = T, m->B = B, m->prev_T = T;
-    m->dropout_on = train && p > 0.0f;
+    m->dropout_on = train && m->cfg.dropout > 0.0f;
+    be->upload(m->y, y, (size_t)T * B * sizeof *y);
+}
+
+double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int B, int train) {
+    const lm_backend *be = m->be;
+    if (m->cfg.input_dim > 0 || !window_ok(m, y, T, B, train)) return NAN;
+    const size_t rows = (size_t)T * B;
+    for (size_t r = 0; r < rows; r++)  /* an id outside the vocabulary would index outside the tables */
+        if (x[r] < 0 || x[r] >= m->V) return NAN;
+    begin_window(m, y, T, B, train);
     be->upload(m->x, x, rows * sizeof *x);
     memcpy(m->x_host, x, rows * sizeof *x);
-    be->upload(m->y, y, rows * sizeof *y);
-
     double t = 0;
     tick(m, &t);
-    be->embed_forward(m->emb_out, m->x, m->p.emb, rows, n);
+    be->embed_forward(m->emb_out, m->x, m->p.emb, rows, m->n);
+    return forward_layers(m, T, B, train, t);
+}
+
+double lm_model_forward_frames(lm_model *m, const float *feats, const int32_t *y, int T, int B, int train) {
+    const lm_backend *be = m->be;
+    const int d = m->cfg.input_dim;
+    if (d < 1 || !window_ok(m, y, T, B, train)) return NAN;
+    const size_t rows = (size_t)T * B;
+    for (size_t i = 0; i < rows * (size_t)d; i++)
+        if (!isfinite(feats[i])) return NAN;
+    begin_window(m, y, T, B, train);
+    be->upload(m->feat, feats, rows * (size_t)d * sizeof *feats);
+    double t = 0;
+    tick(m, &t);
+    /* the projection: X0 = feats W_in^T + b_in */
+    be->bias_rows(m->emb_out, m->p.in_b, m->zero_n, rows, m->n);
+    be->gemm(0, 1, (int)rows, m->n, d, 1.0f, m->feat, d, m->p.emb, d, 1.0f, m->emb_out, m->n);
+    tock(m, PH_IN_PROJ, &t);
+    return forward_layers(m, T, B, train, t);
+}
+
+/* The shared rest of a forward, from the first layer's input in emb_out. */
+static double forward_layers(lm_model *m, int T, int B, int train, double t) {
+    const lm_backend *be = m->be;
+    const int n = m->n, V = m->V, L = m->L;
+    const size_t Bn = (size_t)B * n, rows = (size_t)T * B;
+    const float p = m->cfg.dropout;
     m->X[0] = m->emb_out;
     if (m->dropout_on) {
         be->dropout_forward(m->drop[0], m->mask[0], m->emb_out, rows * n, p, lm_rng_next(&m->rng));
@@ -358,6 +410,13 @@ void lm_model_backward(lm_model *m) {
         else { float *s = dOut; dOut = dIn, dIn = s; }
         tock(m, PH_DROP_BACK, &t);
     }
+    if (m->cfg.input_dim > 0) {  /* frames: the projection's gradients, dense */
+        const int d = m->cfg.input_dim;
+        be->gemm(1, 0, n, d, (int)rows, 1.0f, dOut, n, m->feat, d, 0.0f, g->emb, d);
+        be->col_sum(g->in_b, dOut, rows, n);
+        tock(m, PH_W_GRAD, &t);
+        return;
+    }
     for (size_t k = 0; k < m->n_touched; k++) be->zero(g->emb + (size_t)m->touched[k] * n, (size_t)n);
     m->n_touched = 0;
     for (size_t r = 0; r < rows; r++) {
@@ -374,7 +433,8 @@ void lm_model_backward(lm_model *m) {
 double lm_model_sgd_step(lm_model *m, float lr, float clip) {
     if (!m->ws_train) return NAN;
     const lm_backend *be = m->be;
-    const size_t n = (size_t)m->n, emb = m->tensors[0].size;
+    /* words: the embedding (tensor 0) is sparse, handled by touched rows; frames: all dense */
+    const size_t n = (size_t)m->n, emb = m->cfg.input_dim > 0 ? 0 : m->tensors[0].size;
     double t = 0;
     tick(m, &t);
     double ss = be->sumsq(m->grads + emb, m->n_params - emb);

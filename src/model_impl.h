@@ -14,7 +14,8 @@
 
 /* Views into one contiguous buffer (parameters or gradients), PyTorch layout. */
 typedef struct {
-    float *emb;                    /* (V, n) */
+    float *emb;                    /* (V, n); for frames the projection (n, input_dim) */
+    float *in_b;                   /* frames: (n) projection bias; NULL for words */
     float *w_ih[LM_MAX_LAYERS];    /* (4n, n) rows i,f,g,o */
     float *w_hh[LM_MAX_LAYERS];    /* (4n, n) */
     float *b_ih[LM_MAX_LAYERS];    /* (4n) */
@@ -25,7 +26,7 @@ typedef struct {
 
 /* Build the tensor table for (V, n, L); @return the number of tensors, and
  * the total element count in *total. */
-int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, size_t *total);
+int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, int input_dim, size_t *total);
 /* Point views at the tensors of `base` according to tab. */
 void lm_params_views(lm_views *v, float *base, const lm_tensor_info *tab, int L);
 
@@ -72,6 +73,8 @@ struct lm_model {
     int prev_T;             /* slot of H/C holding the state to carry, 0 if none */
     int dropout_on;         /* the last forward drew masks */
     int32_t *x, *y;         /* (T, B) inputs and targets */
+    float *feat;            /* frames: (T, B, input_dim) input features */
+    float *zero_n;          /* frames: (n) zeros, the second bias of bias_rows */
     float *emb_out;         /* (T, B, n) embedding rows */
     float *X[LM_MAX_LAYERS + 1];     /* (T, B, n) input of layer l after dropout; X[L] feeds the softmax */
     float *drop[LM_MAX_LAYERS + 1];  /* (T, B, n) storage for X[l] when dropout is on */
@@ -104,6 +107,8 @@ lm_status lm_model_create_params(lm_model **out, const lm_config *cfg, int V, lm
  * a source sentence): the model's steps, but never more than 4 M logits, so a
  * model configured with absurd steps cannot make that cost gigabytes. */
 int lm_model_read_chunk(const lm_model *m);
+/* LM_OK for a model that reads words; LM_EARG naming `what` for a frames model. */
+lm_status lm_model_needs_words(const lm_model *m, const char *what, lm_error *err);
 /* lm_model_reserve by rows: buffers for forwards of up to `rows` rows and B streams. */
 lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_error *err);
 

@@ -262,10 +262,12 @@ done:
 
 lm_status lm_pairs_train_epoch(lm_model *m, const lm_pairs *p, float lr, uint64_t seed, lm_progress_fn progress,
                                void *user, lm_run_stats *stats, lm_error *err) {
+    if (lm_model_needs_words(m, "training on sentence pairs", err) != LM_OK) return LM_EARG;
     return run_batches(m, p, m->cfg.batch, 1, lr, seed, progress, user, stats, err);
 }
 
 lm_status lm_pairs_evaluate(lm_model *m, const lm_pairs *p, int batch, lm_progress_fn progress, void *user,
                             lm_run_stats *stats, lm_error *err) {
+    if (lm_model_needs_words(m, "evaluation on sentence pairs", err) != LM_OK) return LM_EARG;
     return run_batches(m, p, batch, 0, 0.0f, 0, progress, user, stats, err);
 }

@@ -5,6 +5,7 @@
 #include "model_impl.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static void add(lm_tensor_info *tab, int *k, size_t *off, const char *name, size_t rows, size_t cols) {
     lm_tensor_info *t = &tab[(*k)++];
@@ -17,11 +18,16 @@ static void add(lm_tensor_info *tab, int *k, size_t *off, const char *name, size
     *off += t->size;
 }
 
-int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, size_t *total) {
+int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, int input_dim, size_t *total) {
     int k = 0;
     size_t off = 0;
     char name[32];
-    add(tab, &k, &off, "emb.weight", (size_t)V, (size_t)n);
+    if (input_dim > 0) {  /* frames: a projection (nn.Linear) in place of the embedding */
+        add(tab, &k, &off, "in.weight", (size_t)n, (size_t)input_dim);
+        add(tab, &k, &off, "in.bias", (size_t)n, 0);
+    } else {
+        add(tab, &k, &off, "emb.weight", (size_t)V, (size_t)n);
+    }
     for (int l = 0; l < L; l++) {
         snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);
         add(tab, &k, &off, name, 4 * (size_t)n, (size_t)n);
@@ -41,6 +47,7 @@ int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, size_t *total) {
 void lm_params_views(lm_views *v, float *base, const lm_tensor_info *tab, int L) {
     int k = 0;
     v->emb = base + tab[k++].offset;
+    v->in_b = strcmp(tab[0].name, "in.weight") == 0 ? base + tab[k++].offset : NULL;
     for (int l = 0; l < L; l++) {
         v->w_ih[l] = base + tab[k++].offset;
         v->w_hh[l] = base + tab[k++].offset;

@@ -16,7 +16,9 @@ lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, size_t s
     const lm_config *c = &m->cfg;
     lm_batcher bt;
     *done = start;
-    lm_status st = lm_batcher_init(&bt, train, c->batch, c->steps, err);
+    lm_status st = lm_model_needs_words(m, "training on text", err);
+    if (st != LM_OK) return st;
+    st = lm_batcher_init(&bt, train, c->batch, c->steps, err);
     if (st != LM_OK) return st;
     if (start > bt.n_windows)
         return lm_fail(err, LM_EARG, "resume point window %zu is past the epoch's %zu windows", start, bt.n_windows);

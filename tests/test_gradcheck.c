@@ -2,18 +2,27 @@
  * for every parameter tensor, with dropout off and on (the masks are the
  * same in every evaluation because the RNG state is restored). The window
  * starts from a non-zero carried state, so the truncated gradient with a
- * given initial state is what is checked. */
+ * given initial state is what is checked. The same for a frames model:
+ * feature vectors through the input projection, a class per step, and
+ * steps without a target (the output delay, padding) masked out. */
 #include "test_util.h"
 
 #include <math.h>
 
-enum { V = 12, N = 5, L = 2, T = 4, B = 3 };
+enum { V = 12, N = 5, L = 2, T = 4, B = 3, D = 3 };
 
 typedef struct {
     lm_model *m;
     int32_t x0[T * B], y0[T * B], x1[T * B], y1[T * B];
+    float f0[T * B * D], f1[T * B * D];  /* frames model: features in place of x */
+    int frames;
     uint64_t rng;
 } setup;
+
+static double forward(setup *s, int w) {
+    if (s->frames) return lm_model_forward_frames(s->m, w ? s->f1 : s->f0, w ? s->y1 : s->y0, T, B, 1);
+    return lm_model_forward(s->m, w ? s->x1 : s->x0, w ? s->y1 : s->y0, T, B, 1);
+}
 
 /* Loss of window 1 (sum_t mean_b CE) after window 0 set the carried state.
  * Only window 1 sees the current parameters' perturbation when the caller
@@ -21,24 +30,47 @@ typedef struct {
 static double window1_loss(setup *s, float *param, float delta) {
     lm_model_set_rng_state(s->m, s->rng);
     lm_model_reset_state(s->m, B);
-    lm_model_forward(s->m, s->x0, s->y0, T, B, 1);
+    forward(s, 0);
     float saved = 0;
     if (param) saved = *param, *param += delta;
-    double loss = lm_model_forward(s->m, s->x1, s->y1, T, B, 1) / B;
+    double loss = forward(s, 1) / B;
     if (param) *param = saved;
     return loss;
 }
 
-static void check(float dropout) {
+static void check(float dropout, int frames) {
     lm_config c = tiny_config(L, N, T, B, dropout);
-    setup s;
+    setup s = {.frames = frames};
     lm_error err;
+    if (frames) c.task = LM_TASK_FRAMES, c.input_dim = D, c.delay = 1;
     assert_int_equal(lm_model_create(&s.m, &c, V, &err), LM_OK);
     int32_t stream[2 * T * B + B];
     random_tokens(stream, sizeof stream / sizeof *stream, V, 7);
     for (int i = 0; i < T * B; i++) {
         s.x0[i] = stream[i], s.y0[i] = stream[i + B];
         s.x1[i] = stream[T * B + i], s.y1[i] = stream[T * B + B + i];
+    }
+    if (frames) {
+        uint64_t r = 99;
+        for (int i = 0; i < T * B * D; i++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            s.f0[i] = (float)((r >> 40) % 2001) / 1000.0f - 1.0f;
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            s.f1[i] = (float)((r >> 40) % 2001) / 1000.0f - 1.0f;
+        }
+        s.y1[0] = s.y1[1] = -1;  /* no target at step 0 of streams 0, 1 (delay) and for */
+        s.y1[T * B - 1] = -1;   /* the last step of stream 2 (padding) */
+        /* masked steps add no loss (and, checked below, no gradient) */
+        s.rng = lm_model_rng_state(s.m);
+        window1_loss(&s, NULL, 0);
+        const double *nll = lm_model_row_nll(s.m);
+        assert_true(nll[0] == 0 && nll[1] == 0 && nll[T * B - 1] == 0);
+        assert_true(nll[2] > 0 && nll[T * B - 2] > 0);
+        assert_true(isnan(lm_model_forward(s.m, s.x1, s.y1, T, B, 1)));  /* a frames model reads no words */
+        float bad[T * B * D];
+        memcpy(bad, s.f1, sizeof bad);
+        bad[5] = NAN;
+        assert_true(isnan(lm_model_forward_frames(s.m, bad, s.y1, T, B, 1)));  /* nor features that are not finite */
     }
     s.rng = lm_model_rng_state(s.m);
 
@@ -62,7 +94,8 @@ static void check(float dropout) {
             diff2 += (a - num) * (a - num), a2 += a * a, n2 += num * num;
         }
         double rel = sqrt(diff2) / fmax(fmax(sqrt(a2), sqrt(n2)), 1e-12);
-        printf("  dropout %.2f  %-18s |g| %9.3e  relative error %.2e\n", dropout, t->name, sqrt(a2), rel);
+        printf("  %s dropout %.2f  %-18s |g| %9.3e  relative error %.2e\n", frames ? "frames" : "words ", dropout,
+               t->name, sqrt(a2), rel);
         assert_true(sqrt(a2) > 1e-6);  /* a zero gradient would pass vacuously */
         worst = fmax(worst, rel);
     }
@@ -72,14 +105,18 @@ static void check(float dropout) {
     lm_model_free(s.m);
 }
 
-static void gradcheck_no_dropout(void **state) { (void)state; check(0.0f); }
-static void gradcheck_with_dropout(void **state) { (void)state; check(0.4f); }
+static void gradcheck_no_dropout(void **state) { (void)state; check(0.0f, 0); }
+static void gradcheck_with_dropout(void **state) { (void)state; check(0.4f, 0); }
+static void gradcheck_frames(void **state) { (void)state; check(0.0f, 1); }
+static void gradcheck_frames_dropout(void **state) { (void)state; check(0.4f, 1); }
 
 int main(void) {
     lm_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gradcheck_no_dropout),
         cmocka_unit_test(gradcheck_with_dropout),
+        cmocka_unit_test(gradcheck_frames),
+        cmocka_unit_test(gradcheck_frames_dropout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
