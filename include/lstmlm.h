@@ -242,13 +242,27 @@ const float *lm_model_dropout_mask(const lm_model *m, int site);
 
 typedef struct {
     double nll;          /* summed cross-entropy, nats */
-    size_t words;        /* predicted words */
+    size_t words;        /* predicted words (frames: predicted frames) */
     double seconds;
+    size_t correct;      /* frames only: frames whose most probable class is the label */
 } lm_run_stats;
 
 /* Called after each window with the windows done so far. Return nonzero to
  * stop after this window (training stops at a consistent boundary). */
 typedef int (*lm_progress_fn)(void *user, size_t done, size_t total, const lm_run_stats *so_far);
+
+/* Frames models (LM_TASK_FRAMES) over a frame dataset whose dim and class
+ * count match the model's: utterances batched by length (the batches in an
+ * order drawn from seed when training), each from a zero state, in windows
+ * of the model's steps with the state carried within an utterance; step t
+ * reads frame t and predicts the class of frame t - delay. stats->words
+ * counts the frames predicted (all of them), stats->correct those whose most
+ * probable class was right (the frame accuracy). A progress callback that
+ * returns nonzero stops after the current batch: LM_ESTOPPED. */
+lm_status lm_frames_train_epoch(lm_model *m, const lm_frames *d, float lr, uint64_t seed, lm_progress_fn progress,
+                                void *user, lm_run_stats *stats, lm_error *err);
+lm_status lm_frames_evaluate(lm_model *m, const lm_frames *d, int batch, lm_progress_fn progress, void *user,
+                             lm_run_stats *stats, lm_error *err);
 
 /* One epoch of truncated BPTT over `train` with learning rate lr, from window
  * `start`: 0 starts the epoch (carried state zeroed, *stats cleared); a

@@ -393,7 +393,7 @@ static lm_status load_parsed(lm_model **out_m, lm_vocab **out_v, lm_train_state 
         }
         m->prev_T = 0, m->B = c.batch;
         m->rng.state = ps.rng;
-        *ts = (lm_train_state){ps.epoch, ps.window, {ps.nll, ps.words, ps.seconds}, (char *)ps.history};
+        *ts = (lm_train_state){ps.epoch, ps.window, {ps.nll, ps.words, ps.seconds, 0}, (char *)ps.history};
         ps.history = NULL;
     }
 done:

@@ -5,6 +5,7 @@
 
 #include "lstmlm.h"
 #include <stddef.h>
+#include <stdint.h>
 
 /* Format a message into err (if not NULL) and return status. */
 lm_status lm_fail(lm_error *err, lm_status status, const char *fmt, ...)
@@ -15,5 +16,11 @@ void *lm_alloc(size_t bytes);
 /* A reusable buffer: p itself if its *cap bytes hold `bytes`, else p freed
  * and a fresh lm_alloc of `bytes` (*cap updated); NULL on failure (*cap 0). */
 void *lm_grow(void *p, size_t *cap, size_t bytes);
+
+/* Indices 0..n-1 ordered by len[i], ties by index (deterministic); NULL
+ * without memory. Free with free(). (order.c) */
+size_t *lm_length_order(const size_t *len, size_t n);
+/* A seeded Fisher-Yates shuffle of a[0..n). */
+void lm_shuffle(size_t *a, size_t n, uint64_t seed);
 
 #endif

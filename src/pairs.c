@@ -163,28 +163,13 @@ size_t lm_pairs_source(const lm_model *m, const lm_vocab *v, const int32_t *word
     return n + 1;
 }
 
-/* Example order for batching: by length, ties by position (deterministic). */
-typedef struct {
-    size_t len, idx;
-} keyed;
-
-static int by_length(const void *a, const void *b) {
-    const keyed *x = a, *y = b;
-    if (x->len != y->len) return x->len < y->len ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
+/* Example order for batching: by length, ties by position. */
 static size_t *length_order(const lm_pairs *p) {
-    keyed *k = malloc((p->n ? p->n : 1) * sizeof *k);
-    size_t *order = malloc((p->n ? p->n : 1) * sizeof *order);
-    if (k && order) {
-        for (size_t i = 0; i < p->n; i++) k[i] = (keyed){p->start[i + 1] - p->start[i], i};
-        qsort(k, p->n, sizeof *k, by_length);
-        for (size_t i = 0; i < p->n; i++) order[i] = k[i].idx;
-    } else {
-        free(order), order = NULL;
-    }
-    free(k);
+    size_t *len = malloc((p->n ? p->n : 1) * sizeof *len);
+    if (!len) return NULL;
+    for (size_t i = 0; i < p->n; i++) len[i] = p->start[i + 1] - p->start[i];
+    size_t *order = lm_length_order(len, p->n);
+    free(len);
     return order;
 }
 
@@ -225,14 +210,7 @@ static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int trai
     int32_t *x = malloc((size_t)m->T_max * batch * sizeof *x), *y = malloc((size_t)m->T_max * batch * sizeof *y);
     if (!order || !bo || !x || !y) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
     for (size_t i = 0; i < n_batches; i++) bo[i] = i;
-    if (train) {  /* Fisher-Yates over batches, from the epoch's seed */
-        lm_rng r;
-        lm_rng_seed(&r, seed);
-        for (size_t i = n_batches - 1; i > 0; i--) {
-            size_t j = (size_t)(lm_rng_next(&r) % (i + 1)), t = bo[i];
-            bo[i] = bo[j], bo[j] = t;
-        }
-    }
+    if (train) lm_shuffle(bo, n_batches, seed);  /* batches in a new order each epoch */
     const double t0 = lm_now();
     for (size_t k = 0; k < n_batches; k++) {
         const size_t first = bo[k] * (size_t)batch;

@@ -58,7 +58,7 @@ static void round_trip_is_exact(void **state) {
     int32_t x[6] = {1, 2, 3, 4, 0, 1}, y[6] = {2, 3, 4, 0, 1, 2};
     lm_model_reset_state(m, 2);
     lm_model_forward(m, x, y, 3, 2, 1);  /* non-zero carried state and advanced RNG */
-    lm_train_state saved = {2, 17, {1234.5678901234567, 340, 2.5}, "{\"epoch\": 1}\n{\"epoch\": 2}\n"};
+    lm_train_state saved = {2, 17, {1234.5678901234567, 340, 2.5, 0}, "{\"epoch\": 1}\n{\"epoch\": 2}\n"};
     assert_int_equal(lm_checkpoint_save(m, v, &saved, path, &err), LM_OK);
     assert_int_equal(lm_checkpoint_load(&m2, &v2, &ts, path, 1, &err), LM_OK);
     assert_int_equal(ts.epoch, 2);

@@ -302,7 +302,7 @@ static void invalid_state_named(void **state) {
     lm_vocab *v;
     lm_error err;
     make_model(&m, &v, LM_TASK_LM);
-    lm_train_state ts = {1, 3, {12.5, 24, 1.0}, "{\"epoch\": 1}\n"};
+    lm_train_state ts = {1, 3, {12.5, 24, 1.0, 0}, "{\"epoch\": 1}\n"};
     const char *good = tmp_path("state.safetensors");
     assert_int_equal(lm_checkpoint_save(m, v, &ts, good, &err), LM_OK);
     forge(good, tmp_path("negative.safetensors"), negative_words);
