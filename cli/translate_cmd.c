@@ -2,6 +2,7 @@
  * machine-translation experiment (SPEC.md section 4) on aligned text files,
  * by default Multi30k English -> French. */
 #include "common.h"
+#include "epochs.h"
 #include "progress.h"
 
 #include <errno.h>
@@ -50,19 +51,17 @@ static int split_path(char *buf, size_t n, const char *dir, const char *split, c
     return kind > 0;
 }
 
-static sig_atomic_t test_from;  /* signals received before the test pass began */
-
-/* Stops the test pass only on a signal that arrived after it began. */
-static int test_progress(void *user, size_t done, size_t total, const lm_run_stats *s) {
-    (void)user, (void)done, (void)total, (void)s;
-    return stop_count > test_from;
+/* Translation pairs as an epoch task (epochs.h). */
+static lm_status pairs_train(lm_model *m, const void *d, float lr, uint64_t seed, lm_progress_fn f, void *u,
+                             lm_run_stats *s, lm_error *err) {
+    return lm_pairs_train_epoch(m, d, lr, seed, f, u, s, err);
 }
-
-/* Progress (user may be NULL: none) that also stops a pass at the next batch on SIGINT/SIGTERM. */
-static int train_progress(void *user, size_t done, size_t total, const lm_run_stats *s) {
-    if (user) progress_update(user, done, total, s);
-    return stop_signal != 0;
+static lm_status pairs_eval(lm_model *m, const void *d, int batch, lm_progress_fn f, void *u, lm_run_stats *s,
+                            lm_error *err) {
+    return lm_pairs_evaluate(m, d, batch, f, u, s, err);
 }
+static size_t pairs_predictions(const void *d) { return ((const lm_pairs *)d)->target_words; }
+static const epoch_task pairs_task = {"translate-train", "target words", 0, pairs_train, pairs_eval, pairs_predictions};
 
 static int cmd_translate_train(int argc, char **argv) {
     const char *data = "../shared/data/multi30k", *src = "en", *tgt = "fr", *out = "runs/mt";
@@ -146,91 +145,9 @@ static int cmd_translate_train(int argc, char **argv) {
            "parameters; batch %d lr %g max_epoch %d epochs %d decay %g clip %g seed %llu threads %d\n",
            lm_vocab_size(v), min_count, c.layers, c.hidden, c.dropout, c.init, lm_model_num_params(m), c.batch, c.lr,
            c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads);
-    printf("\n%5s %9s %10s %10s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "time(s)", "words/s");
     fflush(stdout);
-    const double t_start = lm_now();
-    double best_valid = 0;
-    int best_epoch = 0, last_epoch = 0, partial = 0;
-    stop_on_signals();
-    for (int e = 1; e <= c.epochs && !stop_signal; e++) {
-        const float lr = lm_config_lr_at(&c, e);
-        char label[48];
-        progress pr;
-        lm_run_stats tr, va;
-        snprintf(label, sizeof label, "epoch %d/%d", e, c.epochs);
-        progress_begin(&pr, label, quiet);
-        lm_status st = lm_pairs_train_epoch(m, &p[0], lr, c.seed * 1000003u + (uint64_t)e, train_progress, &pr, &tr, &err);
-        progress_end(&pr);
-        if (st != LM_OK) goto fail;
-        if (stop_signal && tr.words < p[0].target_words) {  /* a partial epoch: dropped */
-            partial = 1;
-            break;
-        }
-        if (!isfinite(lm_perplexity(&tr))) {
-            report("training diverged: training perplexity %g at epoch %d (try a lower --lr)", lm_perplexity(&tr), e);
-            goto done;
-        }
-        if (lm_pairs_evaluate(m, &p[1], c.batch, train_progress, NULL, &va, &err) != LM_OK) goto fail;
-        if (stop_signal) {  /* validation cut short: this epoch cannot be ranked, so it is dropped */
-            partial = 1;
-            break;
-        }
-        if (!isfinite(lm_perplexity(&va))) {
-            report("training diverged: validation perplexity %g at epoch %d (try a lower --lr)", lm_perplexity(&va), e);
-            goto done;
-        }
-        printf("%5d %9.4g %10.2f %10.2f %9.1f %9.0f\n", e, lr, lm_perplexity(&tr), lm_perplexity(&va),
-               tr.seconds + va.seconds, (double)tr.words / tr.seconds);
-        fflush(stdout);
-        char n[32];
-        if (fprintf(metrics, "{\"epoch\": %d, \"lr\": %.6g, \"train_ppl\": %.4f, \"valid_ppl\": %.4f, "
-                    "\"train_seconds\": %s}\n", e, lr, lm_perplexity(&tr), lm_perplexity(&va),
-                    json_number(n, sizeof n, "%.2f", tr.seconds)) < 0 || fflush(metrics) != 0) {
-            report("cannot write %s: %s", metrics_path, strerror(errno));
-            goto done;
-        }
-        last_epoch = e;
-        /* Model selection on validation: an over-fitting model keeps its best epoch. */
-        if (best_epoch == 0 || lm_perplexity(&va) < best_valid) {
-            best_valid = lm_perplexity(&va);
-            best_epoch = e;
-            if (lm_checkpoint_save(m, v, NULL, model_path, &err) != LM_OK) goto fail;
-        }
-    }
-    if (stop_signal) printf("\ninterrupted by signal %d after epoch %d\n", (int)stop_signal, last_epoch);
-    if (best_epoch == 0) {
-        report("translate-train: interrupted before the first epoch ended; no model saved");
-        rc = EXIT_STOPPED;
-        goto done;
-    }
-    if (best_epoch != last_epoch || partial) {  /* the weights in memory are not the best epoch's */
-        lm_model *best = NULL;
-        lm_vocab *bv = NULL;
-        if (lm_checkpoint_load(&best, &bv, NULL, model_path, c.threads, &err) != LM_OK) goto fail;
-        lm_vocab_free(bv);
-        lm_model_free(m);
-        m = best;
-    }
-    printf("\nbest epoch %d (valid ppl %.2f)", best_epoch, best_valid);
-    /* The test runs even after the signal that ended training; a further one stops it. */
-    lm_run_stats te;
-    test_from = stop_count;
-    if (lm_pairs_evaluate(m, &p[2], c.batch, test_progress, NULL, &te, &err) != LM_OK) goto fail;
-    if (te.words < p[2].target_words) {  /* a signal during the test */
-        printf("\ninterrupted by signal %d during the test; the best model (epoch %d) is saved in %s\n",
-               (int)stop_signal, best_epoch, model_path);
-        rc = EXIT_STOPPED;
-        goto done;
-    }
-    if (!isfinite(lm_perplexity(&te))) { report("test perplexity %g: the model diverged", lm_perplexity(&te)); goto done; }
-    printf("\ntest conditional perplexity %.2f (%zu target words incl. <eos>)\ndone in %.0fs; model saved to %s\n",
-           lm_perplexity(&te), te.words, lm_now() - t_start, model_path);
-    if (fprintf(metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu}\n", lm_perplexity(&te), te.words) < 0 ||
-        fflush(metrics) != 0) {
-        report("cannot write %s: %s", metrics_path, strerror(errno));
-        goto done;
-    }
-    rc = stop_signal ? EXIT_STOPPED : 0;
+    const void *const sets[3] = {&p[0], &p[1], &p[2]};
+    rc = run_epochs(&pairs_task, &m, v, sets, &c, model_path, metrics, metrics_path, quiet);
     goto done;
 fail:
     report("%s", err.msg);

@@ -1,0 +1,31 @@
+/* The epoch loop of the tasks trained on whole sequences from a zero state
+ * (translation pairs, speech utterances): train an epoch, evaluate on
+ * validation, keep the best epoch's model (early stopping), then test it.
+ * One loop; each task brings its data and two functions. */
+#ifndef LM_CLI_EPOCHS_H
+#define LM_CLI_EPOCHS_H
+
+#include "lstmlm.h"
+
+#include <stdio.h>
+
+typedef struct {
+    const char *command;     /* for messages, e.g. "translate-train" */
+    const char *unit;        /* what a prediction is: "target words", "frames" */
+    int accuracy;            /* report frame accuracy and select the best epoch by it (else perplexity) */
+    lm_status (*train)(lm_model *m, const void *data, float lr, uint64_t seed, lm_progress_fn progress,
+                       void *user, lm_run_stats *stats, lm_error *err);
+    lm_status (*evaluate)(lm_model *m, const void *data, int batch, lm_progress_fn progress, void *user,
+                          lm_run_stats *stats, lm_error *err);
+    size_t (*predictions)(const void *data);  /* of a whole pass over data */
+} epoch_task;
+
+/* Train *m on data[0], select on data[1], test on data[2]; the best epoch is
+ * saved to model_path (with vocabulary v) and left in *m. Epoch lines go to
+ * stdout and to metrics (metrics_path names it in messages). Stops cleanly on
+ * SIGINT/SIGTERM. @return the exit status: 0, 1 (error, reported) or
+ * EXIT_STOPPED. */
+int run_epochs(const epoch_task *t, lm_model **m, const lm_vocab *v, const void *const data[3], const lm_config *c,
+               const char *model_path, FILE *metrics, const char *metrics_path, int quiet);
+
+#endif
