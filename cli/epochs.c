@@ -23,8 +23,34 @@ static int pass_progress(void *user, size_t done, size_t total, const lm_run_sta
 
 static double accuracy(const lm_run_stats *s) { return s->words ? (double)s->correct / (double)s->words : NAN; }
 
+static int epochs(const epoch_task *t, lm_model **m, const lm_vocab *v, const void *const data[3], const lm_config *c,
+                  const char *model_path, FILE *metrics, const char *metrics_path, int quiet);
+
 int run_epochs(const epoch_task *t, lm_model **m, const lm_vocab *v, const void *const data[3], const lm_config *c,
-               const char *model_path, FILE *metrics, const char *metrics_path, int quiet) {
+               lm_run *run, const char *kind, const char *data_dir, int quiet) {
+    lm_error err;
+    char model_path[4200], metrics_path[4200];
+    snprintf(model_path, sizeof model_path, "%s", lm_run_file(run, RUN_MODEL));
+    snprintf(metrics_path, sizeof metrics_path, "%s", lm_run_file(run, RUN_METRICS));
+    /* The data is sound: from here on the folder holds a run. */
+    lm_run_info info = {.threads = c->threads};
+    snprintf(info.kind, sizeof info.kind, "%s", kind);
+    if (lm_run_set_data(&info, data_dir, &err) != LM_OK || lm_run_write_info(run, &info, &err) != LM_OK) {
+        report("%s", err.msg);
+        return 1;
+    }
+    FILE *metrics = fopen(metrics_path, "w");
+    if (!metrics) {
+        report("cannot write %s: %s", metrics_path, strerror(errno));
+        return 1;
+    }
+    int rc = epochs(t, m, v, data, c, model_path, metrics, metrics_path, quiet);
+    if (fclose(metrics) != 0 && rc == 0) report("writing %s failed", metrics_path), rc = 1;
+    return rc;
+}
+
+static int epochs(const epoch_task *t, lm_model **m, const lm_vocab *v, const void *const data[3], const lm_config *c,
+                  const char *model_path, FILE *metrics, const char *metrics_path, int quiet) {
     lm_error err;
     if (t->accuracy)
         printf("\n%5s %9s %10s %10s %9s %9s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "train acc",

@@ -20,12 +20,13 @@ typedef struct {
     size_t (*predictions)(const void *data);  /* of a whole pass over data */
 } epoch_task;
 
-/* Train *m on data[0], select on data[1], test on data[2]; the best epoch is
- * saved to model_path (with vocabulary v) and left in *m. Epoch lines go to
- * stdout and to metrics (metrics_path names it in messages). Stops cleanly on
+/* In the claimed run folder `run`: record run.json (kind, the data folder,
+ * threads), then train *m on data[0], select on data[1], test on data[2];
+ * the best epoch is saved as the run's model (with vocabulary v) and left in
+ * *m. Epoch lines go to stdout and to the run's metrics. Stops cleanly on
  * SIGINT/SIGTERM. @return the exit status: 0, 1 (error, reported) or
  * EXIT_STOPPED. */
 int run_epochs(const epoch_task *t, lm_model **m, const lm_vocab *v, const void *const data[3], const lm_config *c,
-               const char *model_path, FILE *metrics, const char *metrics_path, int quiet);
+               lm_run *run, const char *kind, const char *data_dir, int quiet);
 
 #endif

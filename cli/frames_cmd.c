@@ -107,13 +107,9 @@ static int cmd_frames_train(int argc, char **argv) {
     lm_model *m = NULL;
     lm_vocab *v = NULL;
     lm_run *run = NULL;
-    FILE *metrics = NULL;
     int rc = 1;
-    char model_path[4200], metrics_path[4200];
     /* The run folder is ours before any data is read (see lm_run_claim). */
     if (lm_run_claim(&run, out, 0, &err) != LM_OK) { report("frames-train: %s", err.msg); return 2; }
-    snprintf(model_path, sizeof model_path, "%s", lm_run_file(run, RUN_MODEL));
-    snprintf(metrics_path, sizeof metrics_path, "%s", lm_run_file(run, RUN_METRICS));
     const char *names[3] = {"train", "valid", "test"};
     for (int s = 0; s < 3; s++)
         if (!load_split(&d[s], data, names[s])) goto done;
@@ -133,10 +129,6 @@ static int cmd_frames_train(int argc, char **argv) {
     c.input_dim = d[0].dim;
     if (lm_vocab_from_words(&v, (const char *const *)d[0].class_names, d[0].n_classes, &err) != LM_OK) goto fail;
     if (lm_model_create(&m, &c, d[0].n_classes, &err) != LM_OK) goto fail;
-    /* The data is sound: from here on the folder holds a run. */
-    lm_run_info info = {.kind = "frames", .threads = c.threads};
-    if (lm_run_set_data(&info, data, &err) != LM_OK || lm_run_write_info(run, &info, &err) != LM_OK) goto fail;
-    if (!(metrics = fopen(metrics_path, "w"))) { report("cannot write %s: %s", metrics_path, strerror(errno)); goto done; }
     printf("data: %s: %zu / %zu / %zu utterances, %zu / %zu / %zu frames of %d features, %d classes\n", data,
            d[0].n_utts, d[1].n_utts, d[2].n_utts, d[0].n_frames, d[1].n_frames, d[2].n_frames, d[0].dim,
            d[0].n_classes);
@@ -146,12 +138,11 @@ static int cmd_frames_train(int argc, char **argv) {
            c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads, c.bf16 ? " bf16" : "");
     fflush(stdout);
     const void *const sets[3] = {&d[0], &d[1], &d[2]};
-    rc = run_epochs(&frames_task, &m, v, sets, &c, model_path, metrics, metrics_path, quiet);
+    rc = run_epochs(&frames_task, &m, v, sets, &c, run, "frames", data, quiet);
     goto done;
 fail:
     report("%s", err.msg);
 done:
-    if (metrics && fclose(metrics) != 0 && rc == 0) report("writing %s failed", metrics_path), rc = 1;
     lm_run_release(run);
     for (int s = 0; s < 3; s++) lm_frames_free(&d[s]);
     lm_model_free(m);

@@ -119,13 +119,9 @@ static int cmd_translate_train(int argc, char **argv) {
     lm_pairs p[3] = {{0}};
     lm_model *m = NULL;
     lm_run *run = NULL;
-    FILE *metrics = NULL;
     int rc = 1;
-    char model_path[4200], metrics_path[4200];
     /* The run folder is ours before any data is read (see lm_run_claim). */
     if (lm_run_claim(&run, out, 0, &err) != LM_OK) { report("translate-train: %s", err.msg); return 2; }
-    snprintf(model_path, sizeof model_path, "%s", lm_run_file(run, RUN_MODEL));
-    snprintf(metrics_path, sizeof metrics_path, "%s", lm_run_file(run, RUN_METRICS));
     char paths[3][2][4200];
     for (int s = 0; s < 3; s++)
         if (!split_path(paths[s][0], sizeof paths[s][0], data, splits[s], src) ||
@@ -135,10 +131,6 @@ static int cmd_translate_train(int argc, char **argv) {
     for (int s = 0; s < 3; s++)
         if (lm_pairs_read(&p[s], paths[s][0], paths[s][1], v, reverse, (size_t)max_len, &err) != LM_OK) goto fail;
     if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) goto fail;
-    /* The data is sound: from here on the folder holds a run. */
-    lm_run_info info = {.kind = "translation", .threads = c.threads};
-    if (lm_run_set_data(&info, data, &err) != LM_OK || lm_run_write_info(run, &info, &err) != LM_OK) goto fail;
-    if (!(metrics = fopen(metrics_path, "w"))) { report("cannot write %s: %s", metrics_path, strerror(errno)); goto done; }
     printf("data: %s, %s -> %s: %zu / %zu / %zu pairs (%s, %s, %s)%s\n", data, src, tgt, p[0].n, p[1].n, p[2].n,
            splits[0], splits[1], splits[2], reverse ? ", source reversed" : "");
     printf("vocabulary: %d words (joint, min-count %d); model: layers %d hidden %d dropout %g init %g, %zu "
@@ -147,12 +139,11 @@ static int cmd_translate_train(int argc, char **argv) {
            c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads);
     fflush(stdout);
     const void *const sets[3] = {&p[0], &p[1], &p[2]};
-    rc = run_epochs(&pairs_task, &m, v, sets, &c, model_path, metrics, metrics_path, quiet);
+    rc = run_epochs(&pairs_task, &m, v, sets, &c, run, "translation", data, quiet);
     goto done;
 fail:
     report("%s", err.msg);
 done:
-    if (metrics && fclose(metrics) != 0 && rc == 0) report("writing %s failed", metrics_path), rc = 1;
     lm_run_release(run);
     for (int s = 0; s < 3; s++) lm_pairs_free(&p[s]);
     lm_model_free(m);

@@ -440,7 +440,7 @@ typedef struct {
 } lm_run_split;
 /* run.json: how a run was started. */
 typedef struct {
-    char kind[16];       /* "lm" (lstmlm train) or "translation" */
+    char kind[16];       /* "lm" (lstmlm train), "translation" or "frames" */
     char data[4096];     /* the data folder, absolute */
     char preset[32];
     int threads;

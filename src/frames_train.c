@@ -81,7 +81,7 @@ static lm_status run(lm_model *m, const lm_frames *d, int batch, int train, floa
                     frames += has;
                 }
             const double nll = lm_model_forward_frames(m, x, y, Tw, B, train);
-            if (!isfinite(nll) || (frames && nll / (double)frames > 700.0)) {
+            if (lm_loss_diverged(nll, frames)) {
                 st = lm_fail(err, LM_EDATA, "%s diverged: loss %g nats per frame (try a lower --lr)",
                              train ? "training" : "evaluation", frames ? nll / (double)frames : nll);
                 break;

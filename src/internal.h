@@ -4,6 +4,7 @@
 #define LM_INTERNAL_H
 
 #include "lstmlm.h"
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,10 @@ void *lm_alloc(size_t bytes);
 /* A reusable buffer: p itself if its *cap bytes hold `bytes`, else p freed
  * and a fresh lm_alloc of `bytes` (*cap updated); NULL on failure (*cap 0). */
 void *lm_grow(void *p, size_t *cap, size_t bytes);
+
+/* Whether a window's summed loss nll over n predictions ends training: not a
+ * number, or a perplexity that overflows (exp(709) is the largest double). */
+static inline int lm_loss_diverged(double nll, size_t n) { return !isfinite(nll) || (n && nll / (double)n > 700.0); }
 
 /* Indices 0..n-1 ordered by len[i], ties by index (deterministic); NULL
  * without memory. Free with free(). (order.c) */

@@ -219,7 +219,7 @@ static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int trai
         const int T = make_batch(p, order + first, B, x, y, &words);
         lm_model_reset_state(m, B);  /* every example starts from a zero state */
         double nll = lm_model_forward(m, x, y, T, B, train);
-        if (!isfinite(nll) || (words && nll / (double)words > 700.0)) {  /* NaN, or a perplexity that overflows */
+        if (lm_loss_diverged(nll, words)) {
             st = lm_fail(err, LM_EDATA, "%s diverged: loss %g nats per word (try a lower --lr)",
                          train ? "training" : "evaluation", words ? nll / (double)words : nll);
             break;

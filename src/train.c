@@ -35,9 +35,7 @@ lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, size_t s
     for (size_t w = start; w < bt.n_windows; w++) {
         lm_batcher_window(&bt, w, x, y);
         double nll = lm_model_forward(m, x, y, c->steps, c->batch, 1);
-        /* Divergence: a loss that is not a number, or one whose perplexity
-         * overflows (exp(709) is the largest double) */
-        if (!isfinite(nll) || nll / (double)TB > 700.0) {
+        if (lm_loss_diverged(nll, TB)) {
             st = lm_fail(err, LM_EDATA, "training diverged: loss is %g nats per word at window %zu (try a lower --lr or "
                          "--clip)", nll / (double)TB, w);
             break;
