@@ -1,12 +1,18 @@
-/* The C model against an independent PyTorch reference (golden/tiny_lstm.txt,
- * written by golden/make_golden.py): the loss of a window, every parameter
- * gradient, and the losses of 3 SGD steps with clipping and carried state. */
+/* The C model against an independent PyTorch reference: the loss of a
+ * window, every parameter gradient, and the losses of 3 SGD steps with
+ * clipping and carried state, for the language model (golden/tiny_lstm.txt,
+ * by golden/make_golden.py) and the frames model with its feature
+ * projection and masked per-frame loss (golden/tiny_frames.txt, by
+ * golden/make_golden_frames.py). */
 #include "test_util.h"
 
 #include <math.h>
 
 typedef struct {
     int V, n, L, T, B;
+    int d;              /* frames: features per step (0: a language model) */
+    float *feats;       /* frames: (3T, B, d) */
+    int32_t *labels;    /* frames: (3T, B) */
     double lr, clip, loss0, final_loss, sgd_losses[3];
     lm_tokens tokens;
     char names[64][40];
@@ -22,16 +28,30 @@ static double *read_values(FILE *f, size_t *count) {
     return v;
 }
 
-static void load_golden(golden *g) {
-    const char *path = getenv("LSTMLM_GOLDEN");
-    if (!path) path = "tests/golden/tiny_lstm.txt";
+static void load_golden(golden *g, const char *variable) {
+    const char *path = getenv(variable);
+    if (!path) fail_msg("set %s to the golden file", variable);
     FILE *f = fopen(path, "r");
-    if (!f) fail_msg("cannot open golden file %s (set LSTMLM_GOLDEN)", path);
+    if (!f) fail_msg("cannot open golden file %s (%s)", path, variable);
     memset(g, 0, sizeof *g);
     char tag[64];
     while (fscanf(f, "%63s", tag) == 1) {
         if (!strcmp(tag, "config")) {
             assert_int_equal(fscanf(f, "%d %d %d %d %d %lf %lf", &g->V, &g->n, &g->L, &g->T, &g->B, &g->lr, &g->clip), 7);
+        } else if (!strcmp(tag, "frames_config")) {
+            assert_int_equal(fscanf(f, "%d %d %d %d %d %d %lf %lf", &g->d, &g->V, &g->n, &g->L, &g->T, &g->B, &g->lr,
+                                    &g->clip), 8);
+        } else if (!strcmp(tag, "feats") || !strcmp(tag, "labels")) {
+            size_t n;
+            double *v = read_values(f, &n);
+            if (tag[0] == 'f') {
+                g->feats = malloc(n * sizeof *g->feats);
+                for (size_t i = 0; i < n; i++) g->feats[i] = (float)v[i];
+            } else {
+                g->labels = malloc(n * sizeof *g->labels);
+                for (size_t i = 0; i < n; i++) g->labels[i] = (int32_t)v[i];
+            }
+            free(v);
         } else if (!strcmp(tag, "tokens")) {
             size_t n;
             double *v = read_values(f, &n);
@@ -68,6 +88,7 @@ static void load_golden(golden *g) {
 static lm_model *model_from_golden(const golden *g) {
     lm_config c = tiny_config(g->L, g->n, g->T, g->B, 0.0f);
     c.lr = (float)g->lr, c.clip = (float)g->clip;
+    if (g->d > 0) c.task = LM_TASK_FRAMES, c.input_dim = g->d;
     lm_model *m;
     lm_error err;
     assert_int_equal(lm_model_create(&m, &c, g->V, &err), LM_OK);
@@ -82,24 +103,34 @@ static lm_model *model_from_golden(const golden *g) {
     return m;
 }
 
-static double window_loss(lm_model *m, const lm_batcher *bt, size_t w, int train) {
+/* Window w of the golden's data: from the token stream (language model) or
+ * from its frames; the loss as the reference states it, summed / B. */
+static double window_loss(lm_model *m, const golden *g, const lm_batcher *bt, size_t w, int train) {
+    if (g->d > 0) {
+        const size_t rows = (size_t)g->T * g->B;
+        return lm_model_forward_frames(m, g->feats + w * rows * g->d, g->labels + w * rows, g->T, g->B, train) / g->B;
+    }
     int32_t x[256], y[256];
     lm_batcher_window(bt, w, x, y);
     return lm_model_forward(m, x, y, bt->steps, bt->batch, train) / bt->batch;
 }
 
-static void matches_pytorch(void **state) {
-    (void)state;
+static void matches_pytorch(const char *variable) {
     golden g;
-    load_golden(&g);
+    load_golden(&g, variable);
     lm_model *m = model_from_golden(&g);
-    lm_batcher bt;
+    lm_batcher bt = {0};
     lm_error err;
-    assert_int_equal(lm_batcher_init(&bt, &g.tokens, g.B, g.T, &err), LM_OK);
-    assert_true(bt.n_windows >= 3);
+    if (g.d == 0) {
+        assert_int_equal(lm_batcher_init(&bt, &g.tokens, g.B, g.T, &err), LM_OK);
+        assert_true(bt.n_windows >= 3);
+    } else {
+        assert_non_null(g.feats);
+        assert_non_null(g.labels);
+    }
 
     lm_model_reset_state(m, g.B);
-    double loss = window_loss(m, &bt, 0, 1);
+    double loss = window_loss(m, &g, &bt, 0, 1);
     printf("  loss      C %.9f  torch %.9f\n", loss, g.loss0);
     assert_true(fabs(loss - g.loss0) < 1e-5 * fabs(g.loss0));
     lm_model_backward(m);
@@ -121,7 +152,7 @@ static void matches_pytorch(void **state) {
     m = model_from_golden(&g);
     lm_model_reset_state(m, g.B);
     for (size_t w = 0; w < 3; w++) {
-        loss = window_loss(m, &bt, w, 1);
+        loss = window_loss(m, &g, &bt, w, 1);
         lm_model_backward(m);
         double norm = lm_model_sgd_step(m, (float)g.lr, (float)g.clip);
         printf("  sgd step %zu loss C %.9f torch %.9f (grad norm %.3f, clip %.2f)\n", w, loss, g.sgd_losses[w],
@@ -130,17 +161,29 @@ static void matches_pytorch(void **state) {
         if (w == 0) assert_true(norm > g.clip);  /* the golden exercises clipping */
     }
     lm_model_reset_state(m, g.B);
-    loss = window_loss(m, &bt, 0, 0);
+    loss = window_loss(m, &g, &bt, 0, 0);
     printf("  after 3 steps: C %.9f  torch %.9f\n", loss, g.final_loss);
     assert_true(fabs(loss - g.final_loss) < 1e-5 * fabs(g.final_loss));
 
     lm_model_free(m);
     for (int k = 0; k < g.n_tensors; k++) free(g.params[k]), free(g.grads[k]);
-    lm_tokens_free(&g.tokens);
+    if (g.d == 0) lm_tokens_free(&g.tokens);
+    free(g.feats);
+    free(g.labels);
+}
+
+static void language_model(void **state) {
+    (void)state;
+    matches_pytorch("LSTMLM_GOLDEN");
+}
+
+static void frames_model(void **state) {
+    (void)state;
+    matches_pytorch("LSTMLM_GOLDEN_FRAMES");
 }
 
 int main(void) {
     lm_set_threads(1);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(matches_pytorch)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(language_model), cmocka_unit_test(frames_model)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
