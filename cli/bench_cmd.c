@@ -32,6 +32,9 @@ static void bench_usage(FILE *f) {
             "(2 (L 8n^2 + nV) per evaluated word), that as a fraction of a 2048^3 sgemm and of\n"
             "the BF16 peak (a register-only vdpbf16ps loop on every thread, where the CPU has\n"
             "AVX512_BF16), both measured in the same process, and peak resident memory.\n"
+            "PRESET `frames` is the frame classifier (frames-train) at the shapes of\n"
+            "../shared/bench/torch_frames.py: 40 features, 3 x 512, 202 classes, 32 streams,\n"
+            "dropout 0.5; its rates are frames/s and its formula adds 2 dn per frame.\n"
             "Median of repetitions, warm-up excluded.\n"
             "\n"
             "  --windows N     timed windows per repetition (default 8)\n"
@@ -59,46 +62,69 @@ static void print_profile(lm_model *m, const char *what, int windows) {
                    100 * ph[i].seconds / total);
 }
 
+/* The configuration of a benchmark preset; *V = vocabulary or classes. */
+static lm_status bench_config(lm_config *c, int *V, const char *name, lm_error *err) {
+    if (strcmp(name, "frames") == 0) {  /* torch_frames.py's shapes, our corpus's classes */
+        *c = (lm_config){.layers = 3, .hidden = 512, .steps = 50, .batch = 32, .dropout = 0.5f, .init = 0.05f,
+                         .lr = 1.0f, .max_epoch = 1, .epochs = 1, .decay = 1.0f, .clip = 5.0f, .seed = 1,
+                         .threads = 2, .task = LM_TASK_FRAMES, .input_dim = 40, .delay = 5};
+        *V = 202;
+        return LM_OK;
+    }
+    return lm_config_preset(c, name, err);
+}
+
+/* One window of the benchmark's data: words, or feature frames. */
+static void window(lm_model *m, const lm_config *c, const int32_t *x, const float *feats, const int32_t *y, int train) {
+    if (feats) lm_model_forward_frames(m, feats, y, c->steps, c->batch, train);
+    else lm_model_forward(m, x, y, c->steps, c->batch, train);
+}
+
 /* One preset in this process: prints its result line. */
 static int run_preset(const char *name, int windows, int reps, int V, int bf16, int profile) {
     const double sgemm = lm_sgemm_gflops(2048, 5), peak = lm_bf16_peak_gflops(5);
     lm_config c;
     lm_error err;
-    if (lm_config_preset(&c, name, &err) != LM_OK) { report("%s", err.msg); return 1; }
+    if (bench_config(&c, &V, name, &err) != LM_OK) { report("%s", err.msg); return 1; }
     c.bf16 = bf16;
     lm_model *m;
     if (lm_model_create(&m, &c, V, &err) != LM_OK) { report("%s", err.msg); return 1; }
-    const size_t TB = (size_t)c.steps * c.batch;
+    const size_t TB = (size_t)c.steps * c.batch, d = (size_t)c.input_dim;
     int32_t *x = malloc(TB * sizeof *x), *y = malloc(TB * sizeof *y);
+    float *feats = d ? malloc(TB * d * sizeof *feats) : NULL;
     uint64_t s = 12345;
     for (size_t i = 0; i < TB; i++) {
         s = s * 6364136223846793005ULL + 1442695040888963407ULL;
         x[i] = (int32_t)((s >> 33) % (uint64_t)V);
         y[i] = (int32_t)((s >> 13) % (uint64_t)V);
     }
+    for (size_t i = 0; i < TB * d; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        feats[i] = (float)((double)(s >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+    }
     double train[64], eval[64];
     lm_model_reset_state(m, c.batch);
     for (int w = 0; w < 3; w++) {  /* warm-up: first touches, thread start-up */
-        lm_model_forward(m, x, y, c.steps, c.batch, 1);
+        window(m, &c, x, feats, y, 1);
         lm_model_backward(m);
         lm_model_sgd_step(m, 0.01f, c.clip);
     }
     for (int r = 0; r < reps; r++) {
         double t0 = lm_now();
         for (int w = 0; w < windows; w++) {
-            lm_model_forward(m, x, y, c.steps, c.batch, 1);
+            window(m, &c, x, feats, y, 1);
             lm_model_backward(m);
             lm_model_sgd_step(m, 0.01f, c.clip);
         }
         train[r] = (double)TB * windows / (lm_now() - t0);
     }
-    lm_model_forward(m, x, y, c.steps, c.batch, 0);
+    window(m, &c, x, feats, y, 0);
     for (int r = 0; r < reps; r++) {
         double t0 = lm_now();
-        for (int w = 0; w < windows; w++) lm_model_forward(m, x, y, c.steps, c.batch, 0);
+        for (int w = 0; w < windows; w++) window(m, &c, x, feats, y, 0);
         eval[r] = (double)TB * windows / (lm_now() - t0);
     }
-    const double fwd = 2.0 * ((double)c.layers * 8.0 * c.hidden * c.hidden + (double)c.hidden * V);
+    const double fwd = 2.0 * ((double)c.layers * 8.0 * c.hidden * c.hidden + (double)c.hidden * V + (double)d * c.hidden);
     const double tw = median(train, reps), ew = median(eval, reps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -109,18 +135,18 @@ static int run_preset(const char *name, int windows, int reps, int V, int bf16, 
     if (profile) {
         lm_model_profile(m, 1);
         for (int w = 0; w < windows; w++) {
-            lm_model_forward(m, x, y, c.steps, c.batch, 1);
+            window(m, &c, x, feats, y, 1);
             lm_model_backward(m);
             lm_model_sgd_step(m, 0.01f, c.clip);
         }
         print_profile(m, "training", windows);
         lm_model_profile(m, 1);
-        for (int w = 0; w < windows; w++) lm_model_forward(m, x, y, c.steps, c.batch, 0);
+        for (int w = 0; w < windows; w++) window(m, &c, x, feats, y, 0);
         print_profile(m, "evaluation", windows);
         lm_model_profile(m, 0);
     }
     fflush(stdout);
-    free(x), free(y);
+    free(x), free(y), free(feats);
     lm_model_free(m);
     return 0;
 }
@@ -154,8 +180,9 @@ int cmd_bench(int argc, char **argv) {
     int n = optind < argc ? argc - optind : 3;
     lm_config probe;
     lm_error err;
+    int probe_V;
     for (int i = 0; i < n; i++)
-        if (lm_config_preset(&probe, presets[i], &err) != LM_OK) { report("bench: %s", err.msg); return 2; }
+        if (bench_config(&probe, &probe_V, presets[i], &err) != LM_OK) { report("bench: %s", err.msg); return 2; }
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("lstmlm bench: %d threads, BLAS kernel %s (OPENBLAS_CORETYPE=%s), vocabulary %d; %d reps x %d windows; "
            "matrix products %s\n",

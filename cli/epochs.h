@@ -23,10 +23,14 @@ typedef struct {
 /* In the claimed run folder `run`: record run.json (kind, the data folder,
  * threads), then train *m on data[0], select on data[1], test on data[2];
  * the best epoch is saved as the run's model (with vocabulary v) and left in
- * *m. Epoch lines go to stdout and to the run's metrics. Stops cleanly on
- * SIGINT/SIGTERM. @return the exit status: 0, 1 (error, reported) or
- * EXIT_STOPPED. */
+ * *m. Epoch lines go to stdout and to the run's metrics. After every epoch
+ * the run's state file holds the model and the history, to resume from.
+ * Stops cleanly on SIGINT/SIGTERM (the epoch in progress is dropped).
+ * resume: NULL for a new run; else the training state loaded with *m from
+ * the run's state file (taken over and freed; run.json is kept), and the run
+ * continues at its epoch exactly as if never stopped.
+ * @return the exit status: 0, 1 (error, reported) or EXIT_STOPPED. */
 int run_epochs(const epoch_task *t, lm_model **m, const lm_vocab *v, const void *const data[3], const lm_config *c,
-               lm_run *run, const char *kind, const char *data_dir, int quiet);
+               lm_run *run, const char *kind, const char *data_dir, int quiet, lm_train_state *resume);
 
 #endif

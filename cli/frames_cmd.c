@@ -15,6 +15,7 @@ enum { OPT_DELAY = 600 };
 static void train_usage(FILE *f) {
     fprintf(f,
             "Usage: %s frames-train [options]\n"
+            "       %s frames-train --resume RUN_DIR [--threads N] [--data DIR] [--quiet]\n"
             "Train a deep LSTM frame classifier: every step reads a feature frame and predicts\n"
             "the class of the frame `delay` steps back. Utterances are batched by length, each\n"
             "from a zero state, in windows of --steps with the state carried. Reports\n"
@@ -24,15 +25,18 @@ static void train_usage(FILE *f) {
             "  --data DIR        folder with train/valid/test.safetensors frame datasets\n"
             "                    (default data/speech, as lstmlm-speech-corpus writes it)\n"
             "  --out DIR         run directory (default runs/frames); it must not hold a run\n"
+            "  --resume DIR      continue the stopped run in DIR at the epoch where it stopped\n"
             "  --delay N         output delay in frames (default 5)\n"
             "  --layers N (3)  --hidden N (400)  --steps N (50)  --batch N (16)  --dropout P (0)\n"
             "  --init X (0.1)  --lr X (1)  --max-epoch N (4)  --epochs N (12)  --decay X (2)\n"
             "  --clip X (5)  --seed N (1)  --threads N (2)  --quiet\n"
             "  --bf16            matrix products in BF16, FP32 accumulation (AVX512_BF16)\n"
             "  -h, --help        this help\n"
-            "SIGINT or SIGTERM ends training at the next batch; the epoch in progress is\n"
-            "dropped and the best completed epoch is tested as usual (exit status 130).\n",
-            prog);
+            "RUN_DIR receives model.safetensors (the best epoch's), state.safetensors (after\n"
+            "every epoch, for --resume), metrics.jsonl and run.json. SIGINT or SIGTERM ends\n"
+            "training at the next batch; the epoch in progress is dropped, the best completed\n"
+            "epoch is tested (exit status 130), and --resume redoes that epoch bit-identically.\n",
+            prog, prog);
 }
 
 /* DIR/NAME.safetensors into d: 1, or 0 with the reason reported. */
@@ -64,30 +68,71 @@ static lm_status frames_eval(lm_model *m, const void *d, int batch, lm_progress_
 static size_t frames_predictions(const void *d) { return ((const lm_frames *)d)->n_frames; }
 static const epoch_task frames_task = {"frames-train", "frames", 1, frames_train, frames_eval, frames_predictions};
 
+/* The splits of data folder `dir` into d, checked to agree with each other:
+ * 1, or 0 with the reason reported. */
+static int load_splits(lm_frames d[3], const char *dir) {
+    static const char *const names[3] = {"train", "valid", "test"};
+    for (int s = 0; s < 3; s++)
+        if (!load_split(&d[s], dir, names[s])) return 0;
+    for (int s = 1; s < 3; s++) {
+        if (d[s].dim != d[0].dim || d[s].n_classes != d[0].n_classes) {
+            report("%s/%s.safetensors has %d features and %d classes; train has %d and %d", dir, names[s], d[s].dim,
+                   d[s].n_classes, d[0].dim, d[0].n_classes);
+            return 0;
+        }
+        for (int k = 0; k < d[0].n_classes; k++)
+            if (strcmp(d[s].class_names[k], d[0].class_names[k]) != 0) {
+                report("%s/%s.safetensors names class %d \"%s\", train \"%s\"", dir, names[s], k,
+                       d[s].class_names[k], d[0].class_names[k]);
+                return 0;
+            }
+    }
+    return 1;
+}
+
+/* A resumed run's model must read the data's features and name its classes. */
+static int model_fits(const lm_model *m, const lm_vocab *v, const lm_frames *d, const char *dir) {
+    const lm_config *c = lm_model_config(m);
+    if (c->input_dim != d->dim || lm_vocab_size(v) != d->n_classes) {
+        report("%s/train.safetensors has %d features and %d classes; the run's model %d and %d", dir, d->dim,
+               d->n_classes, c->input_dim, lm_vocab_size(v));
+        return 0;
+    }
+    for (int k = 0; k < d->n_classes; k++)
+        if (strcmp(d->class_names[k], lm_vocab_word(v, k)) != 0) {
+            report("%s/train.safetensors names class %d \"%s\"; the run's model \"%s\"", dir, k, d->class_names[k],
+                   lm_vocab_word(v, k));
+            return 0;
+        }
+    return 1;
+}
+
 static int cmd_frames_train(int argc, char **argv) {
-    const char *data = "data/speech", *out = "runs/frames";
-    int quiet = 0, ok = 1, o;
+    const char *data = NULL, *out = NULL, *resume = NULL;
+    int quiet = 0, ok = 1, settings = 0, threads_given = 0, o;
     lm_config c = {.layers = 3, .hidden = 400, .steps = 50, .batch = 16, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
                    .max_epoch = 4, .epochs = 12, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
                    .task = LM_TASK_FRAMES, .delay = 5};
     static const struct option opts[] = {
         {"data", required_argument, 0, OPT_DATA},       {"out", required_argument, 0, OPT_OUT},
-        {"delay", required_argument, 0, OPT_DELAY},     {"layers", required_argument, 0, OPT_LAYERS},
-        {"hidden", required_argument, 0, OPT_HIDDEN},   {"steps", required_argument, 0, OPT_STEPS},
-        {"batch", required_argument, 0, OPT_BATCH},     {"dropout", required_argument, 0, OPT_DROPOUT},
-        {"init", required_argument, 0, OPT_INIT},       {"lr", required_argument, 0, OPT_LR},
-        {"max-epoch", required_argument, 0, OPT_MAX_EPOCH}, {"epochs", required_argument, 0, OPT_EPOCHS},
-        {"decay", required_argument, 0, OPT_DECAY},     {"clip", required_argument, 0, OPT_CLIP},
-        {"seed", required_argument, 0, OPT_SEED},       {"threads", required_argument, 0, OPT_THREADS},
-        {"quiet", no_argument, 0, OPT_QUIET},           {"bf16", no_argument, 0, OPT_BF16},
-        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0},
+        {"resume", required_argument, 0, OPT_RESUME},   {"delay", required_argument, 0, OPT_DELAY},
+        {"layers", required_argument, 0, OPT_LAYERS},   {"hidden", required_argument, 0, OPT_HIDDEN},
+        {"steps", required_argument, 0, OPT_STEPS},     {"batch", required_argument, 0, OPT_BATCH},
+        {"dropout", required_argument, 0, OPT_DROPOUT}, {"init", required_argument, 0, OPT_INIT},
+        {"lr", required_argument, 0, OPT_LR},           {"max-epoch", required_argument, 0, OPT_MAX_EPOCH},
+        {"epochs", required_argument, 0, OPT_EPOCHS},   {"decay", required_argument, 0, OPT_DECAY},
+        {"clip", required_argument, 0, OPT_CLIP},       {"seed", required_argument, 0, OPT_SEED},
+        {"threads", required_argument, 0, OPT_THREADS}, {"quiet", no_argument, 0, OPT_QUIET},
+        {"bf16", no_argument, 0, OPT_BF16},             {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
         case OPT_DATA: data = optarg; break;
-        case OPT_OUT: out = optarg; break;
-        case OPT_DELAY: ok = parse_int("delay", optarg, 0, 1000, &c.delay); break;
+        case OPT_OUT: out = optarg, settings = 1; break;
+        case OPT_RESUME: resume = optarg; break;
+        case OPT_DELAY: ok = parse_int("delay", optarg, 0, 1000, &c.delay), settings = 1; break;
         case OPT_QUIET: quiet = 1; break;
         case 'h': train_usage(stdout); return 0;
         default:
@@ -95,40 +140,63 @@ static int cmd_frames_train(int argc, char **argv) {
                 fprintf(stderr, "Try '%s frames-train --help'.\n", prog);
                 return 2;
             }
+            if (o == OPT_THREADS) threads_given = 1;
+            else settings = 1;
         }
     }
     if (!ok) return 2;
     if (optind < argc) { report("frames-train: unexpected argument \"%s\"", argv[optind]); return 2; }
+    if (resume && settings) {
+        report("frames-train: --resume continues a run with its own settings; drop the model, training and --out flags");
+        return 2;
+    }
     c.input_dim = 1;  /* validated now, set from the data below */
     lm_error err;
-    if (lm_config_validate(&c, &err) != LM_OK) { report("frames-train: %s", err.msg); return 2; }
-    lm_set_threads(c.threads);
+    if (!resume && lm_config_validate(&c, &err) != LM_OK) { report("frames-train: %s", err.msg); return 2; }
     lm_frames d[3] = {{0}};
     lm_model *m = NULL;
     lm_vocab *v = NULL;
     lm_run *run = NULL;
+    lm_run_info info;
+    lm_train_state ts = {0};
     int rc = 1;
     /* The run folder is ours before any data is read (see lm_run_claim). */
-    if (lm_run_claim(&run, out, 0, &err) != LM_OK) { report("frames-train: %s", err.msg); return 2; }
-    const char *names[3] = {"train", "valid", "test"};
-    for (int s = 0; s < 3; s++)
-        if (!load_split(&d[s], data, names[s])) goto done;
-    for (int s = 1; s < 3; s++)
-        if (d[s].dim != d[0].dim || d[s].n_classes != d[0].n_classes) {
-            report("%s/%s.safetensors has %d features and %d classes; train has %d and %d", data, names[s], d[s].dim,
-                   d[s].n_classes, d[0].dim, d[0].n_classes);
+    const char *dir = resume ? resume : out ? out : "runs/frames";
+    if (lm_run_claim(&run, dir, resume != NULL, &err) != LM_OK) { report("frames-train: %s", err.msg); return 2; }
+    if (resume) {
+        if (lm_run_read_info(run, &info, &err) != LM_OK) goto fail;
+        if (strcmp(info.kind, "frames") != 0) {
+            report("frames-train: %s holds a %s run, which frames-train --resume cannot continue", dir, info.kind);
             goto done;
         }
-    for (int k = 0; k < d[0].n_classes; k++)
-        for (int s = 1; s < 3; s++)
-            if (strcmp(d[s].class_names[k], d[0].class_names[k]) != 0) {
-                report("%s/%s.safetensors names class %d \"%s\", train \"%s\"", data, names[s], k,
-                       d[s].class_names[k], d[0].class_names[k]);
-                goto done;
-            }
-    c.input_dim = d[0].dim;
-    if (lm_vocab_from_words(&v, (const char *const *)d[0].class_names, d[0].n_classes, &err) != LM_OK) goto fail;
-    if (lm_model_create(&m, &c, d[0].n_classes, &err) != LM_OK) goto fail;
+        if (!file_exists(lm_run_file(run, RUN_STATE))) {
+            report("frames-train: %s holds no %s to resume from (the run stopped in its first epoch)", dir, RUN_STATE);
+            goto done;
+        }
+        if (!data) data = info.data;
+        if (!threads_given) c.threads = info.threads;
+        else if (c.threads != info.threads)
+            printf("note: %d threads instead of the run's %d: results are no longer bit-identical to an "
+                   "uninterrupted run\n", c.threads, info.threads);
+    }
+    if (!data) data = "data/speech";
+    lm_set_threads(c.threads);
+    if (!load_splits(d, data)) goto done;
+    if (resume) {
+        const int threads = c.threads;
+        if (lm_checkpoint_load(&m, &v, &ts, lm_run_file(run, RUN_STATE), threads, &err) != LM_OK) goto fail;
+        c = *lm_model_config(m);
+        c.threads = threads;
+        if (c.task != LM_TASK_FRAMES) {
+            report("frames-train: %s is not the state of a frames run", lm_run_file(run, RUN_STATE));
+            goto done;
+        }
+        if (!model_fits(m, v, &d[0], data)) goto done;
+    } else {
+        c.input_dim = d[0].dim;
+        if (lm_vocab_from_words(&v, (const char *const *)d[0].class_names, d[0].n_classes, &err) != LM_OK) goto fail;
+        if (lm_model_create(&m, &c, d[0].n_classes, &err) != LM_OK) goto fail;
+    }
     printf("data: %s: %zu / %zu / %zu utterances, %zu / %zu / %zu frames of %d features, %d classes\n", data,
            d[0].n_utts, d[1].n_utts, d[2].n_utts, d[0].n_frames, d[1].n_frames, d[2].n_frames, d[0].dim,
            d[0].n_classes);
@@ -136,13 +204,16 @@ static int cmd_frames_train(int argc, char **argv) {
            "max_epoch %d epochs %d decay %g clip %g seed %llu threads %d%s\n",
            c.layers, c.hidden, c.delay, c.steps, c.dropout, c.init, lm_model_num_params(m), c.batch, c.lr,
            c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads, c.bf16 ? " bf16" : "");
+    printf("run directory: %s\n", dir);
     fflush(stdout);
     const void *const sets[3] = {&d[0], &d[1], &d[2]};
-    rc = run_epochs(&frames_task, &m, v, sets, &c, run, "frames", data, quiet);
+    rc = run_epochs(&frames_task, &m, v, sets, &c, run, "frames", data, quiet, resume ? &ts : NULL);
+    if (rc == EXIT_STOPPED) printf("Continue with: %s frames-train --resume %s\n", prog, dir);
     goto done;
 fail:
     report("%s", err.msg);
 done:
+    free(ts.history);
     lm_run_release(run);
     for (int s = 0; s < 3; s++) lm_frames_free(&d[s]);
     lm_model_free(m);

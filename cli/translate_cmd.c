@@ -139,7 +139,7 @@ static int cmd_translate_train(int argc, char **argv) {
            c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads);
     fflush(stdout);
     const void *const sets[3] = {&p[0], &p[1], &p[2]};
-    rc = run_epochs(&pairs_task, &m, v, sets, &c, run, "translation", data, quiet);
+    rc = run_epochs(&pairs_task, &m, v, sets, &c, run, "translation", data, quiet, NULL);
     goto done;
 fail:
     report("%s", err.msg);
