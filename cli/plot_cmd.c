@@ -17,18 +17,20 @@
 
 static void plot_usage(FILE *f) {
     fprintf(f,
-            "Usage: %s plot RUN_DIR... -o curves.png [--title TEXT]\n"
+            "Usage: %s plot RUN_DIR... -o curves.png [--title TEXT] [--accuracy]\n"
             "Draw training (dashed) and validation (solid) perplexity per epoch, log scale,\n"
             "one colour per run, from each run's metrics.jsonl. Needs gnuplot.\n"
             "\n"
             "  -o, --output FILE   PNG to write (required)\n"
+            "  --accuracy          frame accuracy (%%) instead of perplexity (frames-train runs)\n"
             "  --title TEXT        plot title (default \"lstmlm learning curves\")\n"
             "  -h, --help          this help\n",
             prog);
 }
 
-/* Write "epoch train valid" rows of a run's metrics into `out`; @return rows. */
-static int extract(const char *run, FILE *out) {
+/* Write "epoch train valid" rows of a run's metrics (perplexities, or
+ * accuracies in percent) into `out`; @return rows. */
+static int extract(const char *run, FILE *out, int accuracy) {
     char path[1100], line[4096];
     snprintf(path, sizeof path, "%s/%s", run, RUN_METRICS);
     FILE *f = fopen(path, "r");
@@ -37,9 +39,12 @@ static int extract(const char *run, FILE *out) {
     while (fgets(line, sizeof line, f)) {
         json_error_t jerr;
         json_t *j = json_loads(line, 0, &jerr);
-        json_t *e = json_object_get(j, "epoch"), *tr = json_object_get(j, "train_ppl"), *va = json_object_get(j, "valid_ppl");
+        json_t *e = json_object_get(j, "epoch"), *tr = json_object_get(j, accuracy ? "train_acc" : "train_ppl"),
+               *va = json_object_get(j, accuracy ? "valid_acc" : "valid_ppl");
         if (json_is_integer(e) && json_is_number(tr) && json_is_number(va)) {
-            fprintf(out, "%d %.4f %.4f\n", (int)json_integer_value(e), json_number_value(tr), json_number_value(va));
+            const double k = accuracy ? 100.0 : 1.0;
+            fprintf(out, "%d %.4f %.4f\n", (int)json_integer_value(e), k * json_number_value(tr),
+                    k * json_number_value(va));
             rows++;
         } else if (!j) {
             report("plot: %s: skipping a malformed line (%s)", path, jerr.text);
@@ -77,11 +82,14 @@ static int gp_string(FILE *f, const char *s, const char *suffix) {
 /* The whole gnuplot script: PNG into png_path, runs' rows from data_path.
  * @return 0, or -1 at the first failed write. */
 static int write_script(FILE *gp, const char *png_path, const char *title, const char *data_path,
-                        char *const *runs, int n_runs) {
+                        char *const *runs, int n_runs, int accuracy) {
     if (fputs("set terminal pngcairo size 900,600 font ',11'\nset output ", gp) < 0) return -1;
     if (gp_string(gp, png_path, "") < 0 || fputs("\nset title ", gp) < 0 || gp_string(gp, title, "") < 0) return -1;
-    if (fputs("\nset xlabel 'epoch'\nset ylabel 'perplexity'\nset logscale y\nset grid xtics ytics mytics\n"
-              "set key top right\nplot ", gp) < 0)
+    if (fputs(accuracy ? "\nset xlabel 'epoch'\nset ylabel 'frame accuracy (%)'\nset grid xtics ytics\n"
+                         "set key bottom right\nplot "
+                       : "\nset xlabel 'epoch'\nset ylabel 'perplexity'\nset logscale y\nset grid xtics ytics mytics\n"
+                         "set key top right\nplot ",
+              gp) < 0)
         return -1;
     for (int i = 0; i < n_runs; i++) {
         if ((i && fputs(", ", gp) < 0) || gp_string(gp, data_path, "") < 0 ||
@@ -112,14 +120,16 @@ int cmd_plot(int argc, char **argv) {
     const char *output = NULL, *title = "lstmlm learning curves";
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'}, {"title", required_argument, 0, OPT_TEXT},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+        {"accuracy", no_argument, 0, OPT_WORDS}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
-    int o;
+    int o, accuracy = 0;
     optind = 1;
     while ((o = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (o) {
         case 'o': output = optarg; break;
         case OPT_TEXT: title = optarg; break;
+        case OPT_WORDS: accuracy = 1; break;
         case 'h': plot_usage(stdout); return 0;
         default: fprintf(stderr, "Try '%s plot --help'.\n", prog); return 2;
         }
@@ -166,7 +176,7 @@ int cmd_plot(int argc, char **argv) {
         goto out;
     }
     for (int i = 0; i < n_runs; i++) {
-        if (extract(runs[i], data) <= 0) { fclose(data); goto out; }
+        if (extract(runs[i], data, accuracy) <= 0) { fclose(data); goto out; }
         fputs("\n\n", data);  /* gnuplot data-set separator: `index i` */
     }
     if (ferror(data) | fclose(data)) { report("plot: cannot write %s", tmpl); goto out; }
@@ -177,7 +187,7 @@ int cmd_plot(int argc, char **argv) {
     sigaction(SIGPIPE, &ignore, &old_pipe);
     gp = popen("exec gnuplot >/dev/null", "w");
     if (!gp) { report("plot: cannot run gnuplot (%s)", strerror(errno)); goto restore; }
-    wrote = write_script(gp, png, title, tmpl, runs, n_runs);
+    wrote = write_script(gp, png, title, tmpl, runs, n_runs, accuracy);
     werr = errno;
     status = pclose(gp);
     if (status == -1) { report("plot: waiting for gnuplot: %s", strerror(errno)); goto restore; }

@@ -54,6 +54,13 @@ if [ "$have_gnuplot" = 1 ]; then
     fail "normal plot: $work/ok.png is not a PNG"
   grep -q "wrote" "$out" || fail "normal plot: no 'wrote' message on stdout"
   leftovers "$work" && fail "normal plot: left a .lstmlm_plot_* temporary file"
+  # --accuracy draws a frames run's accuracies; a run without them is refused
+  mkdir "$work/frames" && printf '%s\n' '{"epoch": 1, "train_ppl": 5, "valid_ppl": 6, "train_acc": 0.5, "valid_acc": 0.4}' \
+    >"$work/frames/metrics.jsonl"
+  run_plot frames -o "$work/acc.png" --accuracy
+  [ "$status" -eq 0 ] && [ -s "$work/acc.png" ] || fail "accuracy plot exited $status: $(cat "$err")"
+  run_plot run1 -o "$work/acc1.png" --accuracy
+  [ "$status" -ne 0 ] && grep -q "no completed epochs" "$err" || fail "accuracy plot of a run without accuracies"
 fi
 
 # Injection through --title: a newline, then a gnuplot `system` command.
