@@ -276,9 +276,11 @@ static void print_bleu(const char *label, const lm_bleu *b) {
 
 static void bleu_usage(FILE *f) {
     fprintf(f,
-            "Usage: %s bleu [options] HYPOTHESES REFERENCE\n"
-            "Corpus BLEU-4 of tokenised hypotheses against one reference per line, as\n"
-            "multi-bleu.perl computes it (clipped n-gram precisions, brevity penalty).\n"
+            "Usage: %s bleu [options] HYPOTHESES REFERENCE [REFERENCE...]\n"
+            "Corpus BLEU-4 of tokenised hypotheses against one or more references (line i of\n"
+            "every REFERENCE file describes hypothesis i), as multi-bleu.perl computes it:\n"
+            "n-gram counts clipped by the most any one reference holds, brevity penalty from\n"
+            "the reference closest in length (the shorter on a tie).\n"
             "\n"
             "  --bootstrap N     also a 95%% interval from N resampled corpora (Koehn 2004)\n"
             "  --compare HYP_B   a second system's hypotheses: its BLEU, and with --bootstrap\n"
@@ -309,14 +311,16 @@ static int cmd_bleu(int argc, char **argv) {
         }
     }
     if (!ok) return 2;
-    if (argc - optind != 2) { report("bleu: give HYPOTHESES and REFERENCE files (see --help)"); return 2; }
-    const char *hyp = argv[optind], *ref = argv[optind + 1];
+    if (argc - optind < 2) { report("bleu: give HYPOTHESES and REFERENCE files (see --help)"); return 2; }
+    if (argc - optind - 1 > 64) { report("bleu: at most 64 REFERENCE files"); return 2; }
+    const char *hyp = argv[optind], *const *refs = (const char *const *)argv + optind + 1;
+    const int k = argc - optind - 1;
     lm_error err;
     lm_bleu *a = NULL, *b = NULL, total;
     size_t na = 0, nb = 0;
     int rc = 1;
-    if (lm_bleu_files_sentences(&a, &na, hyp, ref, &err) != LM_OK) goto fail;
-    if (other && lm_bleu_files_sentences(&b, &nb, other, ref, &err) != LM_OK) goto fail;
+    if (lm_bleu_files_sentences_multi(&a, &na, hyp, refs, k, &err) != LM_OK) goto fail;
+    if (other && lm_bleu_files_sentences_multi(&b, &nb, other, refs, k, &err) != LM_OK) goto fail;
     for (int sys = 0; sys < (b ? 2 : 1); sys++) {
         lm_bleu_sum(&total, sys ? b : a, na);
         print_bleu(b ? (sys ? "B: " : "A: ") : "", &total);

@@ -394,6 +394,19 @@ lm_status lm_bleu_files(lm_bleu *out, const char *hyp_path, const char *ref_path
 lm_status lm_bleu_files_sentences(lm_bleu **per, size_t *n, const char *hyp_path, const char *ref_path,
                                   lm_error *err);
 
+/* The same against k (1..64) references per hypothesis, as multi-bleu.perl
+ * with several reference files: each hypothesis n-gram is clipped by the
+ * most often it occurs in any one reference, and the reference length of a
+ * sentence is that of its reference closest in length to the hypothesis
+ * (the shorter on a tie). refs[j][s] is reference j of sentence s; with
+ * k = 1 these equal the single-reference functions. */
+lm_status lm_bleu_lines_multi(lm_bleu *out, const char *const *hyp, const char *const *const *refs, int k,
+                              size_t n, lm_error *err);
+lm_status lm_bleu_sentences_multi(lm_bleu *per, const char *const *hyp, const char *const *const *refs, int k,
+                                  size_t n, lm_error *err);
+lm_status lm_bleu_files_sentences_multi(lm_bleu **per, size_t *n, const char *hyp_path,
+                                        const char *const *ref_paths, int k, lm_error *err);
+
 /* ------------------------------------------------------------ checkpoints */
 
 /* Where a training run stands at a window boundary: with the model's

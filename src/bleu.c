@@ -1,8 +1,9 @@
 /* Corpus BLEU-4 (Papineni et al. 2002) exactly as Moses' multi-bleu.perl
- * computes it for one reference: per sentence, n-gram counts of the
- * hypothesis clipped by the reference's; sums over the corpus; geometric mean
- * of the four precisions times the brevity penalty. Tokens are separated by
- * white space. */
+ * computes it, against one or several references per sentence: per
+ * sentence, n-gram counts of the hypothesis clipped by the most any one
+ * reference holds, and the length of the reference closest in length; sums
+ * over the corpus; geometric mean of the four precisions times the brevity
+ * penalty. Tokens are separated by white space. */
 #include "internal.h"
 #include "rng.h"
 #include "text.h"
@@ -12,16 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A distinct n-gram of the reference, in a table that holds one order n at a
- * time: the index of its first reference token, a tag (the high half of its
- * hash, compared before the tokens), its count in the reference and in the
- * hypothesis. ref == 0 marks an empty slot. 16 bytes a slot, two slots per
- * reference token. */
+/* A distinct n-gram of the hypothesis, in a table that holds one order n at
+ * a time: the index of its first hypothesis token, a tag (the high half of
+ * its hash, compared before the tokens), its count in the hypothesis, in the
+ * reference being read and the most in any reference so far. hyp == 0 marks
+ * an empty slot. Two slots per hypothesis token. */
 typedef struct {
     uint32_t tag;
     uint32_t first;
+    uint32_t hyp;
     uint32_t ref;
-    uint32_t count;
+    uint32_t best;
 } ngram;
 
 static const char delims[] = " \t\r\n";  /* what separates tokens */
@@ -60,62 +62,89 @@ static size_t tokenize(char *copy, const char **tok, size_t cap) {
 }
 
 /* The slot of the n-gram tok[0..n) (hash h) in a table of cap slots over the
- * reference tokens tr: the slot holding it, or the empty slot where it
+ * hypothesis tokens th: the slot holding it, or the empty slot where it
  * belongs. The table is never full (load <= 1/2), so the probe ends. */
-static ngram *find(ngram *tab, size_t cap, const char *const *tr, const char *const *tok, int n, uint64_t h) {
+static ngram *find(ngram *tab, size_t cap, const char *const *th, const char *const *tok, int n, uint64_t h) {
     const uint32_t tag = (uint32_t)(h >> 32);
     for (size_t i = (size_t)(h % cap);; i = i + 1 == cap ? 0 : i + 1) {
         ngram *g = &tab[i];
-        if (!g->ref || (g->tag == tag && same(tr + g->first, tok, n))) return g;
+        if (!g->hyp || (g->tag == tag && same(th + g->first, tok, n))) return g;
     }
 }
 
-/* Add the order-n counts of one sentence pair to c, with tab (room for at
- * least 2 nr + 1 slots) as scratch. Only reference n-grams enter the table: a
- * hypothesis n-gram absent from the reference adds to the total but matches
- * nothing, so the result is the same as counting both sides. */
-static void order_counts(lm_bleu *c, ngram *tab, const char *const *th, size_t nh, const char *const *tr, size_t nr,
-                         int n) {
+/* Add the order-n counts of one hypothesis against its k references to c,
+ * with tab (room for at least 2 nh + 1 slots) as scratch: each hypothesis
+ * n-gram matches at most as often as it occurs in the one reference that
+ * holds it most (multi-bleu.perl's clipping). Only hypothesis n-grams enter
+ * the table: a reference n-gram absent from the hypothesis matches nothing. */
+static void order_counts(lm_bleu *c, ngram *tab, const char *const *th, size_t nh, const char *const *const *tr,
+                         const size_t *nr, int k, int n) {
     const size_t un = (size_t)n;
-    if (nh >= un) c->totals[n - 1] += nh - un + 1;
-    if (nh < un || nr < un) return;
-    const size_t cap = 2 * (nr - un + 1) + 1;  /* distinct reference n-grams <= nr - n + 1: load <= 1/2 */
+    if (nh < un) return;
+    c->totals[n - 1] += nh - un + 1;
+    const size_t cap = 2 * (nh - un + 1) + 1;  /* distinct hypothesis n-grams <= nh - n + 1: load <= 1/2 */
     memset(tab, 0, cap * sizeof *tab);
-    for (size_t i = 0; i + un <= nr; i++) {
-        const uint64_t h = hash_tokens(tr + i, n);
-        ngram *g = find(tab, cap, tr, tr + i, n, h);
-        if (!g->ref) g->tag = (uint32_t)(h >> 32), g->first = (uint32_t)i;
-        g->ref++;
-    }
     for (size_t i = 0; i + un <= nh; i++) {
-        ngram *g = find(tab, cap, tr, th + i, n, hash_tokens(th + i, n));
-        if (g->ref) g->count++;
+        const uint64_t h = hash_tokens(th + i, n);
+        ngram *g = find(tab, cap, th, th + i, n, h);
+        if (!g->hyp) g->tag = (uint32_t)(h >> 32), g->first = (uint32_t)i;
+        g->hyp++;
+    }
+    for (int j = 0; j < k; j++) {
+        if (nr[j] < un) continue;
+        for (size_t i = 0; i < cap; i++) tab[i].ref = 0;
+        for (size_t i = 0; i + un <= nr[j]; i++) {
+            ngram *g = find(tab, cap, th, tr[j] + i, n, hash_tokens(tr[j] + i, n));
+            if (g->hyp) g->ref++;
+        }
+        for (size_t i = 0; i < cap; i++)
+            if (tab[i].ref > tab[i].best) tab[i].best = tab[i].ref;
     }
     for (size_t i = 0; i < cap; i++)
-        if (tab[i].count) c->matches[n - 1] += tab[i].count < tab[i].ref ? tab[i].count : tab[i].ref;
+        if (tab[i].hyp) c->matches[n - 1] += tab[i].hyp < tab[i].best ? tab[i].hyp : tab[i].best;
 }
 
-/* Counts of one sentence pair into c (added to what is there). Memory: the
- * two copies, a pointer per token and 16 bytes per table slot, about
- * lh + lr + 8 (nh + nr) + 32 nr bytes: at most 26 times the length of one line
- * (two lines of one-byte tokens), 14 times for tokens of three letters. */
-static lm_status sentence_counts(lm_bleu *c, const char *hyp, const char *ref, size_t line, lm_error *err) {
+/* Counts of one hypothesis against its k references into c (added to what
+ * is there); the reference length is that of the reference closest in length
+ * to the hypothesis, the shorter on a tie (multi-bleu.perl). Memory: copies
+ * of the lines, a pointer per token and 20 bytes per table slot, about
+ * lh + sum lr + 8 (nh + sum nr) + 40 nh bytes. */
+static lm_status sentence_counts(lm_bleu *c, const char *hyp, const char *const *ref, int k, size_t line,
+                                 lm_error *err) {
     lm_status st = LM_OK;
-    const size_t nh = count_tokens(hyp), nr = count_tokens(ref);
-    if (nr == 0) return lm_fail(err, LM_EDATA, "reference line %zu is empty", line);
-    if (nh > UINT32_MAX || nr > UINT32_MAX)
-        return lm_fail(err, LM_EDATA, "line %zu has more than %lu tokens", line, (unsigned long)UINT32_MAX);
-    const size_t lh = strlen(hyp), lr = strlen(ref);
-    char *ch = malloc(lh + 1), *cr = malloc(lr + 1);
-    const char **th = malloc((nh + 1) * sizeof *th), **tr = malloc(nr * sizeof *tr);
-    ngram *tab = malloc((2 * nr + 1) * sizeof *tab);
-    if (!ch || !cr || !th || !tr || !tab) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto out; }
-    memcpy(ch, hyp, lh + 1), memcpy(cr, ref, lr + 1);
-    tokenize(ch, th, nh), tokenize(cr, tr, nr);
-    c->hyp_len += nh, c->ref_len += nr;
-    for (int n = 1; n <= 4; n++) order_counts(c, tab, th, nh, tr, nr, n);
+    enum { MAX_REFS = 64 };
+    if (k < 1 || k > MAX_REFS) return lm_fail(err, LM_EARG, "BLEU takes 1 to %d references (got %d)", MAX_REFS, k);
+    const size_t nh = count_tokens(hyp), lh = strlen(hyp);
+    size_t nr[MAX_REFS], closest = 0;
+    char *ch = NULL, *cr[MAX_REFS] = {0};
+    const char **th = NULL, **tr[MAX_REFS] = {0};
+    for (int j = 0; j < k; j++) {
+        nr[j] = count_tokens(ref[j]);
+        if (nr[j] == 0) return lm_fail(err, LM_EDATA, "reference line %zu is empty", line);
+        if (nr[j] > UINT32_MAX) return lm_fail(err, LM_EDATA, "line %zu has more than %lu tokens", line, (unsigned long)UINT32_MAX);
+        const size_t diff = nr[j] > nh ? nr[j] - nh : nh - nr[j], best = closest > nh ? closest - nh : nh - closest;
+        if (j == 0 || diff < best || (diff == best && nr[j] < closest)) closest = nr[j];
+    }
+    if (nh > UINT32_MAX) return lm_fail(err, LM_EDATA, "line %zu has more than %lu tokens", line, (unsigned long)UINT32_MAX);
+    ngram *tab = malloc((2 * nh + 1) * sizeof *tab);
+    ch = malloc(lh + 1), th = malloc((nh + 1) * sizeof *th);
+    if (!tab || !ch || !th) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto out; }
+    for (int j = 0; j < k; j++) {
+        const size_t lr = strlen(ref[j]);
+        if (!(cr[j] = malloc(lr + 1)) || !(tr[j] = malloc(nr[j] * sizeof *tr[j]))) {
+            st = lm_fail(err, LM_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(cr[j], ref[j], lr + 1);
+        tokenize(cr[j], tr[j], nr[j]);
+    }
+    memcpy(ch, hyp, lh + 1);
+    tokenize(ch, th, nh);
+    c->hyp_len += nh, c->ref_len += closest;
+    for (int n = 1; n <= 4; n++) order_counts(c, tab, th, nh, (const char *const *const *)tr, nr, k, n);
 out:
-    free(ch), free(cr), free(th), free(tr), free(tab);
+    for (int j = 0; j < k; j++) free(cr[j]), free(tr[j]);
+    free(ch), free(th), free(tab);
     return st;
 }
 
@@ -139,24 +168,37 @@ void lm_bleu_finish(lm_bleu *b) {
     b->bleu = zero ? 0.0 : b->brevity_penalty * exp(log_sum / 4.0);
 }
 
-lm_status lm_bleu_sentences(lm_bleu *per, const char *const *hyp, const char *const *ref, size_t n_lines,
-                            lm_error *err) {
+lm_status lm_bleu_sentences_multi(lm_bleu *per, const char *const *hyp, const char *const *const *refs, int k,
+                                  size_t n_lines, lm_error *err) {
+    const char *r[64];
+    if (k < 1 || k > 64) return lm_fail(err, LM_EARG, "BLEU takes 1 to 64 references (got %d)", k);
     for (size_t s = 0; s < n_lines; s++) {
         memset(&per[s], 0, sizeof per[s]);
-        lm_status st = sentence_counts(&per[s], hyp[s], ref[s], s + 1, err);
+        for (int j = 0; j < k; j++) r[j] = refs[j][s];
+        lm_status st = sentence_counts(&per[s], hyp[s], r, k, s + 1, err);
         if (st != LM_OK) return st;
     }
     return LM_OK;
 }
 
-lm_status lm_bleu_lines(lm_bleu *out, const char *const *hyp, const char *const *ref, size_t n_lines, lm_error *err) {
+lm_status lm_bleu_sentences(lm_bleu *per, const char *const *hyp, const char *const *ref, size_t n_lines,
+                            lm_error *err) {
+    return lm_bleu_sentences_multi(per, hyp, &ref, 1, n_lines, err);
+}
+
+lm_status lm_bleu_lines_multi(lm_bleu *out, const char *const *hyp, const char *const *const *refs, int k,
+                              size_t n_lines, lm_error *err) {
     memset(out, 0, sizeof *out);
-    for (size_t s = 0; s < n_lines; s++) {
-        lm_status st = sentence_counts(out, hyp[s], ref[s], s + 1, err);
-        if (st != LM_OK) return st;
-    }
-    lm_bleu_finish(out);
-    return LM_OK;
+    lm_bleu *per = malloc((n_lines ? n_lines : 1) * sizeof *per);
+    if (!per) return lm_fail(err, LM_ENOMEM, "out of memory");
+    lm_status st = lm_bleu_sentences_multi(per, hyp, refs, k, n_lines, err);
+    if (st == LM_OK) lm_bleu_sum(out, per, n_lines);
+    free(per);
+    return st;
+}
+
+lm_status lm_bleu_lines(lm_bleu *out, const char *const *hyp, const char *const *ref, size_t n_lines, lm_error *err) {
+    return lm_bleu_lines_multi(out, hyp, &ref, 1, n_lines, err);
 }
 
 static int by_value(const void *x, const void *y) {
@@ -227,30 +269,44 @@ static lm_status read_lines(const char *path, char **buf_out, char ***lines_out,
     return LM_OK;
 }
 
-lm_status lm_bleu_files_sentences(lm_bleu **per, size_t *n, const char *hyp_path, const char *ref_path,
-                                  lm_error *err) {
-    char *hb = NULL, *rb = NULL, **hl = NULL, **rl = NULL;
+lm_status lm_bleu_files_sentences_multi(lm_bleu **per, size_t *n, const char *hyp_path,
+                                        const char *const *ref_paths, int k, lm_error *err) {
+    char *hb = NULL, *rb[64] = {0}, **hl = NULL, **rl[64] = {0};
     size_t nh = 0, nr = 0;
     *per = NULL, *n = 0;
+    if (k < 1 || k > 64) return lm_fail(err, LM_EARG, "BLEU takes 1 to 64 references (got %d)", k);
     lm_status st = read_lines(hyp_path, &hb, &hl, &nh, err);
-    if (st == LM_OK) st = read_lines(ref_path, &rb, &rl, &nr, err);
-    if (st == LM_OK && nh != nr)
-        st = lm_fail(err, LM_EDATA, "%s has %zu lines but %s has %zu: hypotheses and references must align", hyp_path,
-                     nh, ref_path, nr);
-    if (st == LM_OK && nr == 0) st = lm_fail(err, LM_EDATA, "%s is empty", ref_path);
+    for (int j = 0; j < k && st == LM_OK; j++) {
+        st = read_lines(ref_paths[j], &rb[j], &rl[j], &nr, err);
+        if (st == LM_OK && nh != nr)
+            st = lm_fail(err, LM_EDATA, "%s has %zu lines but %s has %zu: hypotheses and references must align",
+                         hyp_path, nh, ref_paths[j], nr);
+        if (st == LM_OK && nr == 0) st = lm_fail(err, LM_EDATA, "%s is empty", ref_paths[j]);
+    }
     lm_bleu *p = NULL;
     if (st == LM_OK && !(p = calloc(nh, sizeof *p))) st = lm_fail(err, LM_ENOMEM, "out of memory");
     if (st == LM_OK) {
-        st = lm_bleu_sentences(p, (const char *const *)hl, (const char *const *)rl, nh, err);
-        if (st == LM_EDATA) {
-            lm_error inner = *err;
-            st = lm_fail(err, LM_EDATA, "%s: %s", ref_path, inner.msg);
+        st = lm_bleu_sentences_multi(p, (const char *const *)hl, (const char *const *const *)rl, k, nh, err);
+        if (st == LM_EDATA) {  /* an empty reference line: name the file */
+            for (int j = 0; j < k; j++)
+                for (size_t s = 0; s < nh; s++)
+                    if (count_tokens(rl[j][s]) == 0) {
+                        st = lm_fail(err, LM_EDATA, "%s: reference line %zu is empty", ref_paths[j], s + 1);
+                        j = k;
+                        break;
+                    }
         }
     }
     if (st == LM_OK) *per = p, *n = nh;
     else free(p);
-    free(hb), free(rb), free(hl), free(rl);
+    free(hb), free(hl);
+    for (int j = 0; j < k; j++) free(rb[j]), free(rl[j]);
     return st;
+}
+
+lm_status lm_bleu_files_sentences(lm_bleu **per, size_t *n, const char *hyp_path, const char *ref_path,
+                                  lm_error *err) {
+    return lm_bleu_files_sentences_multi(per, n, hyp_path, &ref_path, 1, err);
 }
 
 void lm_bleu_sum(lm_bleu *total, const lm_bleu *per, size_t n) {

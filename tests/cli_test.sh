@@ -150,6 +150,13 @@ expect 0 "BLEU = " -- "$bin" bleu "$work/hyp4" "$work/mt/test.fr"
 expect 1 "must align" -- "$bin" bleu "$work/hyp4" "$work/mt/train.fr"
 expect 0 "A higher in 0.0% of the samples" -- "$bin" bleu --bootstrap 50 --compare "$work/hyp4" "$work/hyp4" "$work/mt/test.fr"
 expect 2 "unrecognized option" -- "$bin" bleu --frob "$work/hyp4" "$work/mt/test.fr"
+# several references (hand-worked in test_bleu.c): 65.34, against 0.00 with the first alone
+printf 'the the the cat\na b c d\n' > "$work/mh"
+printf 'the cat\na b c\n' > "$work/mr1"
+printf 'the the dog\na b c d e\n' > "$work/mr2"
+expect 0 "BLEU = 65.34, 87.5/83.3/50.0/50.0 (BP=1.000, ratio=1.333, hyp_len=8, ref_len=6)" -- "$bin" bleu "$work/mh" "$work/mr1" "$work/mr2"
+printf 'the cat\n\n' > "$work/mr3"
+expect 1 "mr3: reference line 2 is empty" -- "$bin" bleu "$work/mh" "$work/mr1" "$work/mr3"
 expect 2 "unrecognized option" -- "$bin" translate --frob
 printf 'e1 e2\n\ne3\n' > "$work/mt/holes"
 # An empty source line gives an empty hypothesis line: the output stays aligned.

@@ -139,12 +139,60 @@ static void long_line_memory(void **state) {
     free(line);
 }
 
+/* Several references, worked by hand with multi-bleu.perl's rules:
+ * A: hyp "the the the cat", refs "the cat" and "the the dog": "the" clips at
+ *    2 (ref 2 holds it twice), "cat" at 1 (ref 1): 3/4; bigrams "the the"
+ *    (x2, ref 2 holds one) and "the cat" (ref 1): 2/3; trigrams 0/2, 4-grams
+ *    0/1; closest reference length 3 (diffs 2 and 1).
+ * B: hyp "a b c d", refs "a b c" and "a b c d e": every n-gram is in ref 2:
+ *    4/4, 3/3, 2/2, 1/1; both references are 1 away: the shorter (3) counts,
+ *    so BP = 1 (the longer would give exp(1 - 5/4)).
+ * A and B: 7/8, 5/6, 2/4, 1/2, hyp 8, ref 6: BLEU 65.341892. */
+static void multiple_references(void **state) {
+    (void)state;
+    const char *hyp[] = {"the the the cat", "a b c d"};
+    const char *r1[] = {"the cat", "a b c"}, *r2[] = {"the the dog", "a b c d e"};
+    const char *const *refs[] = {r1, r2}, *const *swapped[] = {r2, r1};
+    lm_bleu per[2], b;
+    lm_error err;
+    assert_int_equal(lm_bleu_sentences_multi(per, hyp, refs, 2, 2, &err), LM_OK);
+    const size_t want_m[2][4] = {{3, 2, 0, 0}, {4, 3, 2, 1}}, want_t[2][4] = {{4, 3, 2, 1}, {4, 3, 2, 1}};
+    for (int s = 0; s < 2; s++) {
+        for (int g = 0; g < 4; g++) {
+            assert_int_equal(per[s].matches[g], want_m[s][g]);
+            assert_int_equal(per[s].totals[g], want_t[s][g]);
+        }
+        assert_int_equal(per[s].hyp_len, 4);
+        assert_int_equal(per[s].ref_len, 3);
+    }
+    assert_int_equal(lm_bleu_lines_multi(&b, hyp + 1, (const char *const *[]){r1 + 1, r2 + 1}, 2, 1, &err), LM_OK);
+    assert_float_equal(b.brevity_penalty, 1.0, 1e-12);
+    assert_float_equal(100 * b.bleu, 100.0, 1e-9);
+    for (int order = 0; order < 2; order++) {  /* the reference order does not matter */
+        assert_int_equal(lm_bleu_lines_multi(&b, hyp, order ? swapped : refs, 2, 2, &err), LM_OK);
+        printf("  2 references: BLEU %.6f (expected 65.341892), ref_len %zu\n", 100 * b.bleu, b.ref_len);
+        assert_float_equal(100 * b.bleu, 65.341891762864, 1e-6);
+        assert_int_equal(b.ref_len, 6);
+    }
+    /* one reference through the multi-reference path: as the single-reference one */
+    lm_bleu one;
+    assert_int_equal(lm_bleu_lines(&one, hyp, r2, 2, &err), LM_OK);
+    assert_int_equal(lm_bleu_lines_multi(&b, hyp, (const char *const *[]){r2}, 1, 2, &err), LM_OK);
+    assert_memory_equal(&one, &b, sizeof b);
+    /* an empty reference line among several, and a reference count out of range */
+    const char *holes[] = {"the cat", ""};
+    assert_int_equal(lm_bleu_lines_multi(&b, hyp, (const char *const *[]){r1, holes}, 2, 2, &err), LM_EDATA);
+    assert_non_null(strstr(err.msg, "line 2 is empty"));
+    assert_int_equal(lm_bleu_lines_multi(&b, hyp, refs, 0, 2, &err), LM_EARG);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(long_line_memory),  /* first: the peak so far is the baseline */
         cmocka_unit_test(hand_worked),
         cmocka_unit_test(agrees_with_multi_bleu),
         cmocka_unit_test(files_and_errors),
+        cmocka_unit_test(multiple_references),
         cmocka_unit_test(bootstrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
