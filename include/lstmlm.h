@@ -48,13 +48,17 @@ typedef struct {
     int bf16;        /* matrix products in BF16 with FP32 accumulation and FP32 weights
                         (needs AVX512_BF16; see lm_bf16_available) */
     int input_dim;   /* LM_TASK_FRAMES: floats per input frame, projected to the first layer by a
-                        learned (hidden, input_dim) matrix and bias in place of the embedding; 0 otherwise */
+                        learned (hidden, input_dim) matrix and bias in place of the embedding;
+                        LM_TASK_CAPTION: floats of the conditioning vector, projected the same way
+                        as the first step's input, before the words; 0 otherwise */
     int delay;       /* LM_TASK_FRAMES: step t predicts the label of frame t - delay (0..1000) */
 } lm_config;
 
 /* LM_TASK_FRAMES: feature vectors in, one class per step out (frame
- * classification); the vocabulary is the class names. */
-enum { LM_TASK_LM = 0, LM_TASK_TRANSLATE = 1, LM_TASK_FRAMES = 2 };
+ * classification); the vocabulary is the class names. LM_TASK_CAPTION: a
+ * sequence conditioned on a vector (an image's features): step 0 reads the
+ * projected vector, the steps after it read words (Show and Tell). */
+enum { LM_TASK_LM = 0, LM_TASK_TRANSLATE = 1, LM_TASK_FRAMES = 2, LM_TASK_CAPTION = 3 };
 
 /* Fill cfg with a preset of the paper ("small", "medium", "large").
  * @return LM_OK, or LM_EARG for an unknown name (cfg untouched). */
@@ -197,6 +201,14 @@ double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, 
  * that is not finite, or a model that reads words (and lm_model_forward
  * returns NaN for a frames model). */
 double lm_model_forward_frames(lm_model *m, const float *feats, const int32_t *y, int T, int batch, int train);
+/* The first window of conditioned sequences (LM_TASK_CAPTION): step 0 of
+ * stream b reads cond[b] (batch, input_dim), projected (its x is ignored but
+ * must be a valid id); steps 1..T-1 read the words x as lm_model_forward
+ * does, and the loss is as there. Later windows of the same sequences use
+ * lm_model_forward. NaN, with nothing computed, outside the buffers, for an
+ * id outside the vocabulary, a feature that is not finite, or another task. */
+double lm_model_forward_cond(lm_model *m, const float *cond, const int32_t *x, const int32_t *y, int T, int batch,
+                             int train);
 
 /* Where a window's time goes (benchmarks). lm_model_profile(m, 1) zeroes the
  * counters and times every phase of the following forwards, backwards and

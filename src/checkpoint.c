@@ -49,11 +49,11 @@ static char *config_json(const lm_config *c, int V) {
     json_object_set_new(j, "seed", json_string(seed));
     json_object_set_new(j, "task", json_string(c->task == LM_TASK_TRANSLATE ? "translation"
                                                : c->task == LM_TASK_FRAMES  ? "frames"
+                                               : c->task == LM_TASK_CAPTION ? "caption"
                                                                             : "lm"));
-    if (c->task == LM_TASK_FRAMES) {
+    if (c->task == LM_TASK_FRAMES || c->task == LM_TASK_CAPTION)
         json_object_set_new(j, "input_dim", json_integer(c->input_dim));
-        json_object_set_new(j, "delay", json_integer(c->delay));
-    }
+    if (c->task == LM_TASK_FRAMES) json_object_set_new(j, "delay", json_integer(c->delay));
     json_object_set_new(j, "reverse_source", json_boolean(c->reverse_source));
     json_object_set_new(j, "bf16", json_boolean(c->bf16));
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -182,15 +182,21 @@ static lm_status parse_config(const char *text, lm_config *c, int *V, const char
     else if (json_object_get(j, "task") && (!json_is_string(json_object_get(j, "task")) ||
                                             (strcmp(json_string_value(json_object_get(j, "task")), "lm") &&
                                              strcmp(json_string_value(json_object_get(j, "task")), "translation") &&
-                                             strcmp(json_string_value(json_object_get(j, "task")), "frames"))))
+                                             strcmp(json_string_value(json_object_get(j, "task")), "frames") &&
+                                             strcmp(json_string_value(json_object_get(j, "task")), "caption"))))
         st = lm_fail(err, LM_EFORMAT, "%s: unknown task in the configuration", path);
     if (st == LM_OK) {  /* task: optional, absent in language-model files written before translation existed */
         const char *task = json_string_value(json_object_get(j, "task"));
-        c->task = !task || !strcmp(task, "lm") ? LM_TASK_LM : !strcmp(task, "translation") ? LM_TASK_TRANSLATE : LM_TASK_FRAMES;
+        c->task = !task || !strcmp(task, "lm")    ? LM_TASK_LM
+                  : !strcmp(task, "translation") ? LM_TASK_TRANSLATE
+                  : !strcmp(task, "frames")      ? LM_TASK_FRAMES
+                                                 : LM_TASK_CAPTION;
         c->input_dim = c->delay = 0;
         if (c->task == LM_TASK_FRAMES &&
             !(get_int(j, "input_dim", 1, 65536, &c->input_dim) && get_int(j, "delay", 0, 1000, &c->delay)))
             st = lm_fail(err, LM_EFORMAT, "%s: a frames configuration needs input_dim 1..65536 and delay 0..1000", path);
+        if (c->task == LM_TASK_CAPTION && !get_int(j, "input_dim", 1, 65536, &c->input_dim))
+            st = lm_fail(err, LM_EFORMAT, "%s: a caption configuration needs input_dim 1..65536", path);
     }
     if (st == LM_OK && lm_config_validate(c, err) != LM_OK) {
         lm_error inner = *err;
@@ -223,9 +229,10 @@ static lm_status check_vocab(const lm_vocab *v, int task, const char *path, lm_e
         if (!plain_word(lm_vocab_word(v, i)))
             return lm_fail(err, LM_EFORMAT, "%s: vocabulary word %d is empty or contains white space", path, i);
     static const char *const special[3] = {"<eos>", "<sep>", "<unk>"};
-    for (int i = 0; task == LM_TASK_TRANSLATE && i < 3; i++)
+    for (int i = 0; (task == LM_TASK_TRANSLATE || task == LM_TASK_CAPTION) && i < 3; i++)
         if (i >= lm_vocab_size(v) || strcmp(lm_vocab_word(v, i), special[i]) != 0)
-            return lm_fail(err, LM_EFORMAT, "%s: a translation model's words 0, 1, 2 must be <eos>, <sep>, <unk>", path);
+            return lm_fail(err, LM_EFORMAT, "%s: a %s model's words 0, 1, 2 must be <eos>, <sep>, <unk>", path,
+                           task == LM_TASK_CAPTION ? "caption" : "translation");
     return LM_OK;
 }
 
@@ -363,7 +370,7 @@ static lm_status load_parsed(lm_model **out_m, lm_vocab **out_v, lm_train_state 
     if ((st = parse_vocab(words, V, c.task, &v, path, err)) != LM_OK) goto done;
     lm_tensor_info tab[LM_MAX_TENSORS];
     size_t total;
-    const int n_tensors = lm_params_layout(tab, V, c.hidden, c.layers, c.input_dim, &total);
+    const int n_tensors = lm_params_layout(tab, V, c.hidden, c.layers, c.task, c.input_dim, &total);
     const unsigned char *src[LM_MAX_TENSORS];
     for (int i = 0; i < n_tensors; i++) {
         if (!(src[i] = tensor(&f, tab[i].name, tab[i].ndim, tab[i].shape))) {

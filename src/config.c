@@ -40,9 +40,11 @@ lm_status lm_config_validate(const lm_config *c, lm_error *err) {
     if (!(c->decay >= 1.0f && isfinite(c->decay))) return lm_fail(err, LM_EARG, "decay must be >= 1 (got %g)", c->decay);
     if (!(c->clip >= 0.0f && isfinite(c->clip))) return lm_fail(err, LM_EARG, "clip must be >= 0, 0 = off (got %g)", c->clip);
     if (c->threads < 0 || c->threads > 1024) return lm_fail(err, LM_EARG, "threads must be 0..1024 (got %d)", c->threads);
-    if (c->task < LM_TASK_LM || c->task > LM_TASK_FRAMES) return lm_fail(err, LM_EARG, "unknown task %d", c->task);
-    if (c->task == LM_TASK_FRAMES ? c->input_dim < 1 || c->input_dim > 65536 : c->input_dim != 0)
-        return lm_fail(err, LM_EARG, "input_dim must be 1..65536 for frames and 0 otherwise (got %d)", c->input_dim);
+    if (c->task < LM_TASK_LM || c->task > LM_TASK_CAPTION) return lm_fail(err, LM_EARG, "unknown task %d", c->task);
+    if (c->task == LM_TASK_FRAMES || c->task == LM_TASK_CAPTION ? c->input_dim < 1 || c->input_dim > 65536
+                                                                : c->input_dim != 0)
+        return lm_fail(err, LM_EARG, "input_dim must be 1..65536 for frames and captions and 0 otherwise (got %d)",
+                       c->input_dim);
     if (c->delay < 0 || c->delay > 1000 || (c->delay && c->task != LM_TASK_FRAMES))
         return lm_fail(err, LM_EARG, "delay must be 0..1000, and 0 except for frames (got %d)", c->delay);
     if (c->bf16 && !lm_bf16_available())

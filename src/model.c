@@ -83,7 +83,7 @@ lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_e
         m->dG = balloc(be, TB * 4 * n, sizeof(float), &ok);
         m->dh_rec = balloc(be, Bs * n, sizeof(float), &ok);
         m->dc = balloc(be, Bs * n, sizeof(float), &ok);
-        if (m->cfg.input_dim == 0) {  /* the sparse embedding gradient's bookkeeping */
+        if (m->p.emb) {  /* the sparse embedding gradient's bookkeeping */
             m->touched = calloc(TB, sizeof *m->touched);
             m->touched_mark = calloc((size_t)m->V, 1);
             if (!m->touched || !m->touched_mark) ok = 0;
@@ -101,9 +101,13 @@ lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_e
 }
 
 lm_status lm_model_needs_words(const lm_model *m, const char *what, lm_error *err) {
-    if (m->cfg.input_dim == 0) return LM_OK;
-    return lm_fail(err, LM_EARG, "%s needs a model that reads words; this one classifies frames of %d features", what,
-                   m->cfg.input_dim);
+    if (m->cfg.task == LM_TASK_FRAMES)
+        return lm_fail(err, LM_EARG, "%s needs a model that reads words; this one classifies frames of %d features",
+                       what, m->cfg.input_dim);
+    if (m->cfg.task == LM_TASK_CAPTION)
+        return lm_fail(err, LM_EARG, "%s needs a model of words alone; this one starts from a vector of %d features",
+                       what, m->cfg.input_dim);
+    return LM_OK;
 }
 
 int lm_model_read_chunk(const lm_model *m) {
@@ -128,7 +132,7 @@ lm_status lm_model_create_params(lm_model **out, const lm_config *cfg, int V, lm
     m->cfg = *cfg;
     m->V = V, m->n = cfg->hidden, m->L = cfg->layers;
     lm_model_set_bf16(m, cfg->bf16, NULL);  /* cannot fail: validated above */
-    m->n_tensors = lm_params_layout(m->tensors, V, m->n, m->L, cfg->input_dim, &m->n_params);
+    m->n_tensors = lm_params_layout(m->tensors, V, m->n, m->L, cfg->task, cfg->input_dim, &m->n_params);
     m->T_max = cfg->steps, m->B_max = cfg->batch;
     int ok = 1;
     m->params = balloc(m->be, m->n_params, sizeof(float), &ok);
@@ -300,35 +304,66 @@ static void begin_window(lm_model *m, const int32_t *y, int T, int B, int train)
     be->upload(m->y, y, (size_t)T * B * sizeof *y);
 }
 
-double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int B, int train) {
-    const lm_backend *be = m->be;
-    if (m->cfg.input_dim > 0 || !window_ok(m, y, T, B, train)) return NAN;
+/* The embedding rows of a window of words (checked: ids in the vocabulary). */
+static int embed_words(lm_model *m, const int32_t *x, int T, int B) {
     const size_t rows = (size_t)T * B;
     for (size_t r = 0; r < rows; r++)  /* an id outside the vocabulary would index outside the tables */
-        if (x[r] < 0 || x[r] >= m->V) return NAN;
-    begin_window(m, y, T, B, train);
-    be->upload(m->x, x, rows * sizeof *x);
+        if (x[r] < 0 || x[r] >= m->V) return 0;
+    m->be->upload(m->x, x, rows * sizeof *x);
     memcpy(m->x_host, x, rows * sizeof *x);
+    m->be->embed_forward(m->emb_out, m->x, m->p.emb, rows, m->n);
+    return 1;
+}
+
+/* emb_out rows [0, B) = feats W_in^T + b_in, feats (B, input_dim) on the device. */
+static void project_rows(lm_model *m, size_t B) {
+    const int d = m->cfg.input_dim;
+    m->be->bias_rows(m->emb_out, m->p.in_b, m->zero_n, B, m->n);
+    m->be->gemm(0, 1, (int)B, m->n, d, 1.0f, m->feat, d, m->p.in_w, d, 1.0f, m->emb_out, m->n);
+}
+
+static int all_finite(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
+double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int B, int train) {
+    if (m->cfg.task == LM_TASK_FRAMES || !window_ok(m, y, T, B, train)) return NAN;
     double t = 0;
     tick(m, &t);
-    be->embed_forward(m->emb_out, m->x, m->p.emb, rows, m->n);
+    if (!embed_words(m, x, T, B)) return NAN;
+    begin_window(m, y, T, B, train);
+    m->cond_rows = 0;
+    return forward_layers(m, T, B, train, t);
+}
+
+double lm_model_forward_cond(lm_model *m, const float *cond, const int32_t *x, const int32_t *y, int T, int B,
+                             int train) {
+    if (m->cfg.task != LM_TASK_CAPTION || !window_ok(m, y, T, B, train)) return NAN;
+    if (!all_finite(cond, (size_t)B * m->cfg.input_dim)) return NAN;
+    double t = 0;
+    tick(m, &t);
+    if (!embed_words(m, x, T, B)) return NAN;
+    begin_window(m, y, T, B, train);
+    /* step 0 reads the projected vector in place of its word */
+    m->be->upload(m->feat, cond, (size_t)B * m->cfg.input_dim * sizeof *cond);
+    project_rows(m, (size_t)B);
+    m->cond_rows = B;
     return forward_layers(m, T, B, train, t);
 }
 
 double lm_model_forward_frames(lm_model *m, const float *feats, const int32_t *y, int T, int B, int train) {
-    const lm_backend *be = m->be;
     const int d = m->cfg.input_dim;
-    if (d < 1 || !window_ok(m, y, T, B, train)) return NAN;
+    if (m->cfg.task != LM_TASK_FRAMES || !window_ok(m, y, T, B, train)) return NAN;
     const size_t rows = (size_t)T * B;
-    for (size_t i = 0; i < rows * (size_t)d; i++)
-        if (!isfinite(feats[i])) return NAN;
+    if (!all_finite(feats, rows * (size_t)d)) return NAN;
     begin_window(m, y, T, B, train);
-    be->upload(m->feat, feats, rows * (size_t)d * sizeof *feats);
+    m->be->upload(m->feat, feats, rows * (size_t)d * sizeof *feats);
     double t = 0;
     tick(m, &t);
-    /* the projection: X0 = feats W_in^T + b_in */
-    be->bias_rows(m->emb_out, m->p.in_b, m->zero_n, rows, m->n);
-    be->gemm(0, 1, (int)rows, m->n, d, 1.0f, m->feat, d, m->p.emb, d, 1.0f, m->emb_out, m->n);
+    project_rows(m, rows);  /* every step reads a projected frame */
+    m->cond_rows = (int)rows;
     tock(m, PH_IN_PROJ, &t);
     return forward_layers(m, T, B, train, t);
 }
@@ -410,21 +445,31 @@ void lm_model_backward(lm_model *m) {
         else { float *s = dOut; dOut = dIn, dIn = s; }
         tock(m, PH_DROP_BACK, &t);
     }
-    if (m->cfg.input_dim > 0) {  /* frames: the projection's gradients, dense */
+    /* The projection's gradients (dense) from the rows that read projected
+     * vectors: all of a frames window, step 0 of a caption's first window,
+     * none of a caption's later windows (zero, as gradients are written =). */
+    const size_t proj = (size_t)m->cond_rows;
+    if (g->in_w) {
         const int d = m->cfg.input_dim;
-        be->gemm(1, 0, n, d, (int)rows, 1.0f, dOut, n, m->feat, d, 0.0f, g->emb, d);
-        be->col_sum(g->in_b, dOut, rows, n);
+        if (proj) {
+            be->gemm(1, 0, n, d, (int)proj, 1.0f, dOut, n, m->feat, d, 0.0f, g->in_w, d);
+            be->col_sum(g->in_b, dOut, proj, n);
+        } else {
+            be->zero(g->in_w, (size_t)n * d);
+            be->zero(g->in_b, (size_t)n);
+        }
         tock(m, PH_W_GRAD, &t);
-        return;
     }
+    if (!g->emb) return;
+    /* The embedding's, sparse: the rows of the words read (after the projected ones). */
     for (size_t k = 0; k < m->n_touched; k++) be->zero(g->emb + (size_t)m->touched[k] * n, (size_t)n);
     m->n_touched = 0;
-    for (size_t r = 0; r < rows; r++) {
+    for (size_t r = proj; r < rows; r++) {
         int32_t id = m->x_host[r];
         if (!m->touched_mark[id]) m->touched_mark[id] = 1, m->touched[m->n_touched++] = id;
     }
     for (size_t k = 0; k < m->n_touched; k++) m->touched_mark[m->touched[k]] = 0;
-    be->embed_backward(g->emb, m->x, dOut, rows, n);
+    be->embed_backward(g->emb, m->x + proj, dOut + proj * n, rows - proj, n);
     tock(m, PH_DROP_BACK, &t);
 }
 
@@ -434,7 +479,7 @@ double lm_model_sgd_step(lm_model *m, float lr, float clip) {
     if (!m->ws_train) return NAN;
     const lm_backend *be = m->be;
     /* words: the embedding (tensor 0) is sparse, handled by touched rows; frames: all dense */
-    const size_t n = (size_t)m->n, emb = m->cfg.input_dim > 0 ? 0 : m->tensors[0].size;
+    const size_t n = (size_t)m->n, emb = m->p.emb ? m->tensors[0].size : 0;
     double t = 0;
     tick(m, &t);
     double ss = be->sumsq(m->grads + emb, m->n_params - emb);

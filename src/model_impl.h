@@ -9,13 +9,14 @@
 #include "rng.h"
 
 #define LM_MAX_LAYERS 8
-#define LM_MAX_TENSORS (3 + 4 * LM_MAX_LAYERS)
+#define LM_MAX_TENSORS (5 + 4 * LM_MAX_LAYERS)
 #define LM_MAX_VOCAB (1 << 24)  /* the checkpoint reader's limit, so every model can be saved and read back */
 
 /* Views into one contiguous buffer (parameters or gradients), PyTorch layout. */
 typedef struct {
-    float *emb;                    /* (V, n); for frames the projection (n, input_dim) */
-    float *in_b;                   /* frames: (n) projection bias; NULL for words */
+    float *emb;                    /* (V, n) word embedding; NULL for frames */
+    float *in_w;                   /* frames, captions: (n, input_dim) projection; else NULL */
+    float *in_b;                   /* frames, captions: (n) projection bias; else NULL */
     float *w_ih[LM_MAX_LAYERS];    /* (4n, n) rows i,f,g,o */
     float *w_hh[LM_MAX_LAYERS];    /* (4n, n) */
     float *b_ih[LM_MAX_LAYERS];    /* (4n) */
@@ -26,7 +27,7 @@ typedef struct {
 
 /* Build the tensor table for (V, n, L); @return the number of tensors, and
  * the total element count in *total. */
-int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, int input_dim, size_t *total);
+int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, int task, int input_dim, size_t *total);
 /* Point views at the tensors of `base` according to tab. */
 void lm_params_views(lm_views *v, float *base, const lm_tensor_info *tab, int L);
 
@@ -73,8 +74,9 @@ struct lm_model {
     int prev_T;             /* slot of H/C holding the state to carry, 0 if none */
     int dropout_on;         /* the last forward drew masks */
     int32_t *x, *y;         /* (T, B) inputs and targets */
-    float *feat;            /* frames: (T, B, input_dim) input features */
-    float *zero_n;          /* frames: (n) zeros, the second bias of bias_rows */
+    float *feat;            /* frames: (T, B, input_dim) input features; captions: (B, input_dim) */
+    float *zero_n;          /* frames, captions: (n) zeros, the second bias of bias_rows */
+    int cond_rows;          /* captions: rows 0..cond_rows-1 of the last forward read the projected vector */
     float *emb_out;         /* (T, B, n) embedding rows */
     float *X[LM_MAX_LAYERS + 1];     /* (T, B, n) input of layer l after dropout; X[L] feeds the softmax */
     float *drop[LM_MAX_LAYERS + 1];  /* (T, B, n) storage for X[l] when dropout is on */

@@ -18,15 +18,16 @@ static void add(lm_tensor_info *tab, int *k, size_t *off, const char *name, size
     *off += t->size;
 }
 
-int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, int input_dim, size_t *total) {
+int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, int task, int input_dim, size_t *total) {
     int k = 0;
     size_t off = 0;
     char name[32];
-    if (input_dim > 0) {  /* frames: a projection (nn.Linear) in place of the embedding */
+    /* words: the embedding first (tensor 0, the sparse one); frames and
+     * captions: a projection (nn.Linear) of the input vector */
+    if (task != LM_TASK_FRAMES) add(tab, &k, &off, "emb.weight", (size_t)V, (size_t)n);
+    if (task == LM_TASK_FRAMES || task == LM_TASK_CAPTION) {
         add(tab, &k, &off, "in.weight", (size_t)n, (size_t)input_dim);
         add(tab, &k, &off, "in.bias", (size_t)n, 0);
-    } else {
-        add(tab, &k, &off, "emb.weight", (size_t)V, (size_t)n);
     }
     for (int l = 0; l < L; l++) {
         snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);
@@ -46,8 +47,9 @@ int lm_params_layout(lm_tensor_info *tab, int V, int n, int L, int input_dim, si
 
 void lm_params_views(lm_views *v, float *base, const lm_tensor_info *tab, int L) {
     int k = 0;
-    v->emb = base + tab[k++].offset;
-    v->in_b = strcmp(tab[0].name, "in.weight") == 0 ? base + tab[k++].offset : NULL;
+    v->emb = v->in_w = v->in_b = NULL;
+    if (strcmp(tab[k].name, "emb.weight") == 0) v->emb = base + tab[k++].offset;
+    if (strcmp(tab[k].name, "in.weight") == 0) v->in_w = base + tab[k++].offset, v->in_b = base + tab[k++].offset;
     for (int l = 0; l < L; l++) {
         v->w_ih[l] = base + tab[k++].offset;
         v->w_hh[l] = base + tab[k++].offset;

@@ -4,23 +4,27 @@
  * starts from a non-zero carried state, so the truncated gradient with a
  * given initial state is what is checked. The same for a frames model:
  * feature vectors through the input projection, a class per step, and
- * steps without a target (the output delay, padding) masked out. */
+ * steps without a target (the output delay, padding) masked out; and for a
+ * caption model, whose window starts with a projected vector at step 0 and
+ * reads words after it. */
 #include "test_util.h"
 
 #include <math.h>
 
 enum { V = 12, N = 5, L = 2, T = 4, B = 3, D = 3 };
+enum { KIND_WORDS, KIND_FRAMES, KIND_CAPTION };
 
 typedef struct {
     lm_model *m;
     int32_t x0[T * B], y0[T * B], x1[T * B], y1[T * B];
-    float f0[T * B * D], f1[T * B * D];  /* frames model: features in place of x */
-    int frames;
+    float f0[T * B * D], f1[T * B * D];  /* frames model: features in place of x; caption: f1's first B rows */
+    int frames;                          /* KIND_* */
     uint64_t rng;
 } setup;
 
 static double forward(setup *s, int w) {
-    if (s->frames) return lm_model_forward_frames(s->m, w ? s->f1 : s->f0, w ? s->y1 : s->y0, T, B, 1);
+    if (s->frames == KIND_FRAMES) return lm_model_forward_frames(s->m, w ? s->f1 : s->f0, w ? s->y1 : s->y0, T, B, 1);
+    if (s->frames == KIND_CAPTION && w) return lm_model_forward_cond(s->m, s->f1, s->x1, s->y1, T, B, 1);
     return lm_model_forward(s->m, w ? s->x1 : s->x0, w ? s->y1 : s->y0, T, B, 1);
 }
 
@@ -42,7 +46,8 @@ static void check(float dropout, int frames) {
     lm_config c = tiny_config(L, N, T, B, dropout);
     setup s = {.frames = frames};
     lm_error err;
-    if (frames) c.task = LM_TASK_FRAMES, c.input_dim = D, c.delay = 1;
+    if (frames == KIND_FRAMES) c.task = LM_TASK_FRAMES, c.input_dim = D, c.delay = 1;
+    if (frames == KIND_CAPTION) c.task = LM_TASK_CAPTION, c.input_dim = D;
     assert_int_equal(lm_model_create(&s.m, &c, V, &err), LM_OK);
     int32_t stream[2 * T * B + B];
     random_tokens(stream, sizeof stream / sizeof *stream, V, 7);
@@ -50,7 +55,7 @@ static void check(float dropout, int frames) {
         s.x0[i] = stream[i], s.y0[i] = stream[i + B];
         s.x1[i] = stream[T * B + i], s.y1[i] = stream[T * B + B + i];
     }
-    if (frames) {
+    if (frames) {  /* features for both kinds */
         uint64_t r = 99;
         for (int i = 0; i < T * B * D; i++) {
             r = r * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -58,6 +63,24 @@ static void check(float dropout, int frames) {
             r = r * 6364136223846793005ULL + 1442695040888963407ULL;
             s.f1[i] = (float)((r >> 40) % 2001) / 1000.0f - 1.0f;
         }
+    }
+    if (frames == KIND_CAPTION) {  /* the vector must be finite; a words-only window zeroes in.* gradients */
+        float bad[B * D];
+        memcpy(bad, s.f1, sizeof bad);
+        bad[1] = INFINITY;
+        assert_true(isnan(lm_model_forward_cond(s.m, bad, s.x1, s.y1, T, B, 1)));
+        assert_true(isnan(lm_model_forward_frames(s.m, s.f1, s.y1, T, B, 1)));
+        lm_model_reset_state(s.m, B);
+        lm_model_forward_cond(s.m, s.f1, s.x1, s.y1, T, B, 1);
+        lm_model_backward(s.m);
+        lm_model_forward(s.m, s.x0, s.y0, T, B, 1);
+        lm_model_backward(s.m);
+        size_t size = 0;
+        const float *gw = tensor_ptr(s.m, lm_model_grads(s.m), "in.weight", &size);
+        assert_non_null(gw);
+        for (size_t i = 0; i < size; i++) assert_true(gw[i] == 0.0f);
+    }
+    if (frames == KIND_FRAMES) {
         s.y1[0] = s.y1[1] = -1;  /* no target at step 0 of streams 0, 1 (delay) and for */
         s.y1[T * B - 1] = -1;   /* the last step of stream 2 (padding) */
         /* masked steps add no loss (and, checked below, no gradient) */
@@ -94,7 +117,8 @@ static void check(float dropout, int frames) {
             diff2 += (a - num) * (a - num), a2 += a * a, n2 += num * num;
         }
         double rel = sqrt(diff2) / fmax(fmax(sqrt(a2), sqrt(n2)), 1e-12);
-        printf("  %s dropout %.2f  %-18s |g| %9.3e  relative error %.2e\n", frames ? "frames" : "words ", dropout,
+        printf("  %s dropout %.2f  %-18s |g| %9.3e  relative error %.2e\n",
+               frames == KIND_FRAMES ? "frames " : frames == KIND_CAPTION ? "caption" : "words  ", dropout,
                t->name, sqrt(a2), rel);
         assert_true(sqrt(a2) > 1e-6);  /* a zero gradient would pass vacuously */
         worst = fmax(worst, rel);
@@ -109,6 +133,8 @@ static void gradcheck_no_dropout(void **state) { (void)state; check(0.0f, 0); }
 static void gradcheck_with_dropout(void **state) { (void)state; check(0.4f, 0); }
 static void gradcheck_frames(void **state) { (void)state; check(0.0f, 1); }
 static void gradcheck_frames_dropout(void **state) { (void)state; check(0.4f, 1); }
+static void gradcheck_caption(void **state) { (void)state; check(0.0f, KIND_CAPTION); }
+static void gradcheck_caption_dropout(void **state) { (void)state; check(0.4f, KIND_CAPTION); }
 
 int main(void) {
     lm_set_threads(1);
@@ -117,6 +143,8 @@ int main(void) {
         cmocka_unit_test(gradcheck_with_dropout),
         cmocka_unit_test(gradcheck_frames),
         cmocka_unit_test(gradcheck_frames_dropout),
+        cmocka_unit_test(gradcheck_caption),
+        cmocka_unit_test(gradcheck_caption_dropout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,16 +3,19 @@
  * clipping and carried state, for the language model (golden/tiny_lstm.txt,
  * by golden/make_golden.py) and the frames model with its feature
  * projection and masked per-frame loss (golden/tiny_frames.txt, by
- * golden/make_golden_frames.py). */
+ * golden/make_golden_frames.py), and the caption model whose first window
+ * starts with a projected vector (golden/tiny_caption.txt, by
+ * golden/make_golden_caption.py). */
 #include "test_util.h"
 
 #include <math.h>
 
 typedef struct {
     int V, n, L, T, B;
-    int d;              /* frames: features per step (0: a language model) */
-    float *feats;       /* frames: (3T, B, d) */
-    int32_t *labels;    /* frames: (3T, B) */
+    int d;              /* frames, caption: features per step or per sequence (0: a language model) */
+    int caption;        /* the caption model: cond at step 0 of window 0, then words */
+    float *feats;       /* frames: (3T, B, d); caption: (B, d) */
+    int32_t *labels;    /* frames, caption: targets (3T, B) */
     double lr, clip, loss0, final_loss, sgd_losses[3];
     lm_tokens tokens;
     char names[64][40];
@@ -41,10 +44,14 @@ static void load_golden(golden *g, const char *variable) {
         } else if (!strcmp(tag, "frames_config")) {
             assert_int_equal(fscanf(f, "%d %d %d %d %d %d %lf %lf", &g->d, &g->V, &g->n, &g->L, &g->T, &g->B, &g->lr,
                                     &g->clip), 8);
-        } else if (!strcmp(tag, "feats") || !strcmp(tag, "labels")) {
+        } else if (!strcmp(tag, "caption_config")) {
+            g->caption = 1;
+            assert_int_equal(fscanf(f, "%d %d %d %d %d %d %lf %lf", &g->d, &g->V, &g->n, &g->L, &g->T, &g->B, &g->lr,
+                                    &g->clip), 8);
+        } else if (!strcmp(tag, "feats") || !strcmp(tag, "cond") || !strcmp(tag, "labels")) {
             size_t n;
             double *v = read_values(f, &n);
-            if (tag[0] == 'f') {
+            if (tag[0] != 'l') {
                 g->feats = malloc(n * sizeof *g->feats);
                 for (size_t i = 0; i < n; i++) g->feats[i] = (float)v[i];
             } else {
@@ -88,7 +95,7 @@ static void load_golden(golden *g, const char *variable) {
 static lm_model *model_from_golden(const golden *g) {
     lm_config c = tiny_config(g->L, g->n, g->T, g->B, 0.0f);
     c.lr = (float)g->lr, c.clip = (float)g->clip;
-    if (g->d > 0) c.task = LM_TASK_FRAMES, c.input_dim = g->d;
+    if (g->d > 0) c.task = g->caption ? LM_TASK_CAPTION : LM_TASK_FRAMES, c.input_dim = g->d;
     lm_model *m;
     lm_error err;
     assert_int_equal(lm_model_create(&m, &c, g->V, &err), LM_OK);
@@ -106,6 +113,12 @@ static lm_model *model_from_golden(const golden *g) {
 /* Window w of the golden's data: from the token stream (language model) or
  * from its frames; the loss as the reference states it, summed / B. */
 static double window_loss(lm_model *m, const golden *g, const lm_batcher *bt, size_t w, int train) {
+    if (g->caption) {
+        const size_t rows = (size_t)g->T * g->B;
+        const int32_t *x = g->tokens.ids + w * rows, *y = g->labels + w * rows;
+        return (w == 0 ? lm_model_forward_cond(m, g->feats, x, y, g->T, g->B, train)
+                       : lm_model_forward(m, x, y, g->T, g->B, train)) / g->B;
+    }
     if (g->d > 0) {
         const size_t rows = (size_t)g->T * g->B;
         return lm_model_forward_frames(m, g->feats + w * rows * g->d, g->labels + w * rows, g->T, g->B, train) / g->B;
@@ -121,7 +134,7 @@ static void matches_pytorch(const char *variable) {
     lm_model *m = model_from_golden(&g);
     lm_batcher bt = {0};
     lm_error err;
-    if (g.d == 0) {
+    if (g.d == 0 && !g.caption) {
         assert_int_equal(lm_batcher_init(&bt, &g.tokens, g.B, g.T, &err), LM_OK);
         assert_true(bt.n_windows >= 3);
     } else {
@@ -167,7 +180,7 @@ static void matches_pytorch(const char *variable) {
 
     lm_model_free(m);
     for (int k = 0; k < g.n_tensors; k++) free(g.params[k]), free(g.grads[k]);
-    if (g.d == 0) lm_tokens_free(&g.tokens);
+    lm_tokens_free(&g.tokens);
     free(g.feats);
     free(g.labels);
 }
@@ -182,8 +195,14 @@ static void frames_model(void **state) {
     matches_pytorch("LSTMLM_GOLDEN_FRAMES");
 }
 
+static void caption_model(void **state) {
+    (void)state;
+    matches_pytorch("LSTMLM_GOLDEN_CAPTION");
+}
+
 int main(void) {
     lm_set_threads(1);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(language_model), cmocka_unit_test(frames_model)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(language_model), cmocka_unit_test(frames_model),
+                                       cmocka_unit_test(caption_model)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
