@@ -64,6 +64,7 @@ int cmd_plot(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 /* frames-train and frames-eval (argv[0] says which) */
 int cmd_frames(int argc, char **argv);
+int cmd_caption_train(int argc, char **argv);
 /* translate-train, translate and bleu (argv[0] says which) */
 int cmd_translation(int argc, char **argv);
 

@@ -23,6 +23,16 @@ static int pass_progress(void *user, size_t done, size_t total, const lm_run_sta
     return stop_signal != 0;
 }
 
+lm_status epoch_pairs_train(lm_model *m, const void *d, float lr, uint64_t seed, lm_progress_fn f, void *u,
+                            lm_run_stats *s, lm_error *err) {
+    return lm_pairs_train_epoch(m, d, lr, seed, f, u, s, err);
+}
+lm_status epoch_pairs_eval(lm_model *m, const void *d, int batch, lm_progress_fn f, void *u, lm_run_stats *s,
+                           lm_error *err) {
+    return lm_pairs_evaluate(m, d, batch, f, u, s, err);
+}
+size_t epoch_pairs_predictions(const void *d) { return ((const lm_pairs *)d)->target_words; }
+
 static double accuracy(const lm_run_stats *s) { return s->words ? (double)s->correct / (double)s->words : NAN; }
 
 /* A run in progress: where it writes, and what its completed epochs were. */

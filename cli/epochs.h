@@ -20,6 +20,13 @@ typedef struct {
     size_t (*predictions)(const void *data);  /* of a whole pass over data */
 } epoch_task;
 
+/* Sentence pairs and captions (lm_pairs) as an epoch task's functions. */
+lm_status epoch_pairs_train(lm_model *m, const void *data, float lr, uint64_t seed, lm_progress_fn progress,
+                            void *user, lm_run_stats *stats, lm_error *err);
+lm_status epoch_pairs_eval(lm_model *m, const void *data, int batch, lm_progress_fn progress, void *user,
+                           lm_run_stats *stats, lm_error *err);
+size_t epoch_pairs_predictions(const void *data);
+
 /* In the claimed run folder `run`: record run.json (kind, the data folder,
  * threads), then train *m on data[0], select on data[1], test on data[2];
  * the best epoch is saved as the run's model (with vocabulary v) and left in

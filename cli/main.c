@@ -25,6 +25,7 @@ static void usage(FILE *f) {
             "  bleu             corpus BLEU-4 of hypotheses against references\n"
             "  frames-train     train a frame classifier on feature frames (speech)\n"
             "  frames-eval      frame accuracy of a saved frame classifier\n"
+            "  caption-train    train a caption generator conditioned on feature vectors\n"
             "\n"
             "`%s COMMAND --help` lists each command's options. --version prints the version.\n",
             prog, prog);
@@ -41,7 +42,8 @@ int main(int argc, char **argv) {
     } commands[] = {{"train", cmd_train}, {"eval", cmd_eval}, {"sample", cmd_sample}, {"plot", cmd_plot},
                     {"bench", cmd_bench}, {"translate-train", cmd_translation},
                     {"translate", cmd_translation}, {"bleu", cmd_translation},
-                    {"frames-train", cmd_frames}, {"frames-eval", cmd_frames}};
+                    {"frames-train", cmd_frames}, {"frames-eval", cmd_frames},
+                    {"caption-train", cmd_caption_train}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(cmd, commands[i].name)) return finish_stdout(commands[i].run(argc - 1, argv + 1));
     report("unknown command \"%s\"", cmd);

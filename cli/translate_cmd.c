@@ -51,17 +51,8 @@ static int split_path(char *buf, size_t n, const char *dir, const char *split, c
     return kind > 0;
 }
 
-/* Translation pairs as an epoch task (epochs.h). */
-static lm_status pairs_train(lm_model *m, const void *d, float lr, uint64_t seed, lm_progress_fn f, void *u,
-                             lm_run_stats *s, lm_error *err) {
-    return lm_pairs_train_epoch(m, d, lr, seed, f, u, s, err);
-}
-static lm_status pairs_eval(lm_model *m, const void *d, int batch, lm_progress_fn f, void *u, lm_run_stats *s,
-                            lm_error *err) {
-    return lm_pairs_evaluate(m, d, batch, f, u, s, err);
-}
-static size_t pairs_predictions(const void *d) { return ((const lm_pairs *)d)->target_words; }
-static const epoch_task pairs_task = {"translate-train", "target words", 0, pairs_train, pairs_eval, pairs_predictions};
+static const epoch_task pairs_task = {"translate-train", "target words", 0, epoch_pairs_train, epoch_pairs_eval,
+                                      epoch_pairs_predictions};
 
 static int cmd_translate_train(int argc, char **argv) {
     const char *data = "../shared/data/multi30k", *src = "en", *tgt = "fr", *out = "runs/mt";

@@ -130,6 +130,25 @@ lm_status lm_frames_load(lm_frames *d, const char *path, lm_error *err);
 lm_status lm_frames_save(const lm_frames *d, const char *path, lm_error *err);
 void lm_frames_free(lm_frames *d);
 
+/* ------------------------------------------------------------ feature files */
+
+/* One vector per item (docs/FORMAT.md, "Feature files"): the conditioning
+ * input of a caption model, e.g. an image's CNN features. */
+typedef struct {
+    int dim;               /* floats per item, 1..65536 */
+    size_t n;              /* items, >= 1 */
+    float *data;           /* (n, dim), all finite */
+    char *names;           /* NULL, or n item names joined by "\n" */
+    char *provenance;      /* free text: how the file was made (may be "") */
+} lm_features;
+
+/* Read and validate a feature file; on error *f is empty and the message
+ * names the file and the item at fault. */
+lm_status lm_features_load(lm_features *f, const char *path, lm_error *err);
+/* Write f atomically, after the reader's checks. */
+lm_status lm_features_save(const lm_features *f, const char *path, lm_error *err);
+void lm_features_free(lm_features *f);
+
 /* ------------------------------------------------------------ batching */
 
 /* The stream cut into `batch` contiguous parts read in parallel, served as
@@ -329,6 +348,8 @@ typedef struct {
     size_t n;
     size_t max_len;      /* longest example, tokens */
     size_t target_words; /* predicted words: target words + "<eos>" over all examples */
+    uint32_t *item;      /* captions: (n) the feature vector (row of *cond) each example describes; else NULL */
+    const lm_features *cond;  /* captions: the vectors (borrowed: must outlive the pairs); else NULL */
 } lm_pairs;
 
 /* A joint source+target vocabulary from two training files: "<eos>",
@@ -341,12 +362,25 @@ lm_status lm_pairs_vocab(lm_vocab **out, const char *src_path, const char *tgt_p
 lm_status lm_pairs_read(lm_pairs *out, const char *src_path, const char *tgt_path, const lm_vocab *v, int reverse,
                         size_t max_len, lm_error *err);
 void lm_pairs_free(lm_pairs *p);
+/* Captions: k files whose line i each describes item i of `cond` (so each
+ * has cond->n lines, none empty). Example (i, j) is "<eos> words <eos>":
+ * step 0 reads item i's projected vector (its "<eos>" is a placeholder), the
+ * loss counts the words and the final "<eos>". The vocabulary is
+ * lm_captions_vocab's; cond is borrowed. Examples are ordered file by file. */
+lm_status lm_captions_read(lm_pairs *out, const char *const *paths, int k, const lm_features *cond,
+                           const lm_vocab *v, size_t max_len, lm_error *err);
+/* "<eos>", "<sep>", "<unk>" (ids 0, 1, 2; "<sep>" unused), then every word
+ * seen at least min_count times in the k files, by decreasing count. */
+lm_status lm_captions_vocab(lm_vocab **out, const char *const *paths, int k, int min_count, lm_error *err);
+
 /* Ids of a source sentence as the model reads it: words (reversed when the
  * model was trained so), then "<sep>". out has room for n + 1. */
 size_t lm_pairs_source(const lm_model *m, const lm_vocab *v, const int32_t *words, size_t n, int32_t *out);
 
 /* One epoch over the pairs: batches of similar length (the model's batch
- * size), padded, state zero at every batch, in an order shuffled by seed. */
+ * size), padded, state zero at every batch, in an order shuffled by seed.
+ * Captions (p->cond set) need a caption model of cond's dimension; other
+ * pairs a model of words. */
 lm_status lm_pairs_train_epoch(lm_model *m, const lm_pairs *p, float lr, uint64_t seed, lm_progress_fn progress,
                                void *user, lm_run_stats *stats, lm_error *err);
 /* Conditional perplexity of the targets given the sources, without dropout. */

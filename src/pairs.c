@@ -62,21 +62,30 @@ static int by_count(const void *a, const void *b) {
     return strcmp(x->word, y->word);
 }
 
-lm_status lm_pairs_vocab(lm_vocab **out, const char *src_path, const char *tgt_path, int min_count, lm_error *err) {
+enum { MAX_FILES = 64 };
+
+/* "<eos>", "<sep>", "<unk>", then the words of k files seen min_count times. */
+static lm_status vocab_of_files(lm_vocab **out, const char *const *paths, int k, int min_count, lm_error *err) {
     *out = NULL;
     if (min_count < 1) return lm_fail(err, LM_EARG, "min-count must be >= 1");
-    sentences s[2];
-    lm_status st = read_sentences(&s[0], src_path, err);
-    if (st != LM_OK) return st;
-    if ((st = read_sentences(&s[1], tgt_path, err)) != LM_OK) { free_sentences(&s[0]); return st; }
+    if (k < 1 || k > MAX_FILES) return lm_fail(err, LM_EARG, "1 to %d text files (got %d)", MAX_FILES, k);
+    sentences s[MAX_FILES];
+    lm_status st = LM_OK;
+    int loaded = 0;
+    for (; loaded < k && st == LM_OK; loaded++)
+        if ((st = read_sentences(&s[loaded], paths[loaded], err)) != LM_OK) break;
+    const char **all = NULL, **names = NULL;
+    word_count *wc = NULL;
+    if (st != LM_OK) goto done;
     /* Sort every word occurrence, then count runs: no hash table needed. */
-    const size_t total = s[0].text.n + s[1].text.n;
-    const char **all = malloc(total * sizeof *all);
-    word_count *wc = malloc(total * sizeof *wc);
-    const char **names = malloc((total + 3) * sizeof *names);
+    size_t total = 0;
+    for (int f = 0; f < k; f++) total += s[f].text.n;
+    all = malloc((total + 1) * sizeof *all);
+    wc = malloc((total + 1) * sizeof *wc);
+    names = malloc((total + 3) * sizeof *names);
     if (!all || !wc || !names) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
     size_t n = 0, kinds = 0;
-    for (int f = 0; f < 2; f++)
+    for (int f = 0; f < k; f++)
         for (size_t i = 0; i < s[f].text.n; i++)
             if (s[f].text.words[i] != LM_EOS) all[n++] = s[f].text.words[i];
     qsort(all, n, sizeof *all, by_word);
@@ -94,12 +103,21 @@ lm_status lm_pairs_vocab(lm_vocab **out, const char *src_path, const char *tgt_p
     st = lm_vocab_from_words(out, names, (int)(kinds + 3), err);
 done:
     free(all), free(wc), free(names);
-    free_sentences(&s[0]), free_sentences(&s[1]);
+    for (int f = 0; f < loaded; f++) free_sentences(&s[f]);
     return st;
 }
 
+lm_status lm_pairs_vocab(lm_vocab **out, const char *src_path, const char *tgt_path, int min_count, lm_error *err) {
+    const char *const paths[2] = {src_path, tgt_path};
+    return vocab_of_files(out, paths, 2, min_count, err);
+}
+
+lm_status lm_captions_vocab(lm_vocab **out, const char *const *paths, int k, int min_count, lm_error *err) {
+    return vocab_of_files(out, paths, k, min_count, err);
+}
+
 void lm_pairs_free(lm_pairs *p) {
-    free(p->ids), free(p->start), free(p->src_len);
+    free(p->ids), free(p->start), free(p->src_len), free(p->item);
     memset(p, 0, sizeof *p);
 }
 
@@ -157,6 +175,60 @@ done:
     return st;
 }
 
+lm_status lm_captions_read(lm_pairs *p, const char *const *paths, int k, const lm_features *cond,
+                           const lm_vocab *v, size_t max_len, lm_error *err) {
+    memset(p, 0, sizeof *p);
+    if (k < 1 || k > MAX_FILES) return lm_fail(err, LM_EARG, "1 to %d caption files (got %d)", MAX_FILES, k);
+    const int eos = lm_vocab_find(v, LM_EOS), unk = lm_vocab_find(v, LM_UNK);
+    if (eos < 0 || unk < 0) return lm_fail(err, LM_EARG, "the vocabulary lacks <eos> or <unk>");
+    sentences s[MAX_FILES];
+    lm_status st = LM_OK;
+    int loaded = 0;
+    size_t words = 0;
+    for (; loaded < k; loaded++) {
+        if ((st = read_sentences(&s[loaded], paths[loaded], err)) != LM_OK) break;
+        words += s[loaded].text.n;
+        if (s[loaded].lines != cond->n) {
+            st = lm_fail(err, LM_EDATA, "%s has %zu lines but the feature file %zu items: line i must describe item i",
+                         paths[loaded], s[loaded].lines, cond->n);
+            loaded++;
+            break;
+        }
+    }
+    if (st != LM_OK) goto done;
+    const size_t n = (size_t)k * cond->n;
+    /* each line: its words + <eos>, plus the placeholder <eos> read at step 0 */
+    p->ids = malloc((words + n) * sizeof *p->ids);
+    p->start = malloc((n + 1) * sizeof *p->start);
+    p->src_len = calloc(n, sizeof *p->src_len);
+    p->item = malloc(n * sizeof *p->item);
+    if (!p->ids || !p->start || !p->src_len || !p->item) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
+    size_t at = 0, e = 0;
+    for (int f = 0; f < k; f++)
+        for (size_t i = 0; i < cond->n; i++, e++) {
+            const size_t t0 = s[f].first[i], t1 = s[f].first[i + 1] - 1, len = (t1 - t0) + 2;
+            if (len > max_len) {
+                st = lm_fail(err, LM_EDATA, "%s:%u: caption of %zu tokens is longer than the limit of %zu",
+                             paths[f], s[f].text.lines[t0], len, max_len);
+                goto done;
+            }
+            p->start[e] = at;
+            p->item[e] = (uint32_t)i;
+            p->ids[at++] = eos;  /* placeholder: step 0 reads the vector */
+            for (size_t w = t0; w < t1; w++) p->ids[at++] = word_id(v, s[f].text.words[w], unk);
+            p->ids[at++] = eos;
+            p->target_words += (t1 - t0) + 1;
+            if (len > p->max_len) p->max_len = len;
+        }
+    p->start[n] = at;
+    p->n = n;
+    p->cond = cond;
+done:
+    for (int f = 0; f < loaded; f++) free_sentences(&s[f]);
+    if (st != LM_OK) lm_pairs_free(p);
+    return st;
+}
+
 size_t lm_pairs_source(const lm_model *m, const lm_vocab *v, const int32_t *words, size_t n, int32_t *out) {
     for (size_t k = 0; k < n; k++) out[k] = words[m->cfg.reverse_source ? n - 1 - k : k];
     out[n] = lm_vocab_find(v, SEP);
@@ -208,7 +280,9 @@ static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int trai
     const size_t n_batches = (p->n + (size_t)batch - 1) / (size_t)batch;
     size_t *bo = malloc(n_batches * sizeof *bo);
     int32_t *x = malloc((size_t)m->T_max * batch * sizeof *x), *y = malloc((size_t)m->T_max * batch * sizeof *y);
-    if (!order || !bo || !x || !y) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
+    const int d = p->cond ? p->cond->dim : 0;
+    float *cond = malloc(((size_t)batch * d + 1) * sizeof *cond);  /* the batch's vectors (captions) */
+    if (!order || !bo || !x || !y || !cond) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto done; }
     for (size_t i = 0; i < n_batches; i++) bo[i] = i;
     if (train) lm_shuffle(bo, n_batches, seed);  /* batches in a new order each epoch */
     const double t0 = lm_now();
@@ -218,7 +292,9 @@ static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int trai
         size_t words;
         const int T = make_batch(p, order + first, B, x, y, &words);
         lm_model_reset_state(m, B);  /* every example starts from a zero state */
-        double nll = lm_model_forward(m, x, y, T, B, train);
+        for (int b = 0; b < B && d; b++)
+            memcpy(cond + (size_t)b * d, p->cond->data + (size_t)p->item[order[first + b]] * d, (size_t)d * sizeof *cond);
+        double nll = d ? lm_model_forward_cond(m, cond, x, y, T, B, train) : lm_model_forward(m, x, y, T, B, train);
         if (lm_loss_diverged(nll, words)) {
             st = lm_fail(err, LM_EDATA, "%s diverged: loss %g nats per word (try a lower --lr)",
                          train ? "training" : "evaluation", words ? nll / (double)words : nll);
@@ -234,18 +310,27 @@ static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int trai
         if (progress && progress(user, k + 1, n_batches, stats)) break;
     }
 done:
-    free(order), free(bo), free(x), free(y);
+    free(order), free(bo), free(x), free(y), free(cond);
     return st;
+}
+
+/* Captions need a caption model of the vectors' size; other pairs a model of words. */
+static lm_status fits(const lm_model *m, const lm_pairs *p, const char *what, lm_error *err) {
+    if (!p->cond) return lm_model_needs_words(m, what, err);
+    if (m->cfg.task != LM_TASK_CAPTION || m->cfg.input_dim != p->cond->dim)
+        return lm_fail(err, LM_EARG, "%s of captions with vectors of %d features needs a caption model of that size",
+                       what, p->cond->dim);
+    return LM_OK;
 }
 
 lm_status lm_pairs_train_epoch(lm_model *m, const lm_pairs *p, float lr, uint64_t seed, lm_progress_fn progress,
                                void *user, lm_run_stats *stats, lm_error *err) {
-    if (lm_model_needs_words(m, "training on sentence pairs", err) != LM_OK) return LM_EARG;
+    if (fits(m, p, "training", err) != LM_OK) return LM_EARG;
     return run_batches(m, p, m->cfg.batch, 1, lr, seed, progress, user, stats, err);
 }
 
 lm_status lm_pairs_evaluate(lm_model *m, const lm_pairs *p, int batch, lm_progress_fn progress, void *user,
                             lm_run_stats *stats, lm_error *err) {
-    if (lm_model_needs_words(m, "evaluation on sentence pairs", err) != LM_OK) return LM_EARG;
+    if (fits(m, p, "evaluation", err) != LM_OK) return LM_EARG;
     return run_batches(m, p, batch, 0, 0.0f, 0, progress, user, stats, err);
 }

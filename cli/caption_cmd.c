@@ -1,0 +1,176 @@
+/* `lstmlm caption-train`: captions conditioned on one vector per item (the
+ * paper's image-caption experiment, SPEC.md section 4, Table 4): a feature
+ * file per split (docs/FORMAT.md, "Feature files") and K caption files per
+ * split whose line i describes item i. */
+#include "common.h"
+#include "epochs.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_CAPTIONS = 700, OPT_FEATURES, OPT_LANG, OPT_REFS, OPT_TRAIN, OPT_VALID, OPT_TEST, OPT_MIN_COUNT,
+       OPT_MAX_LEN };
+enum { MAX_REFS = 64 };
+
+static void train_usage(FILE *f) {
+    fprintf(f,
+            "Usage: %s caption-train [options]\n"
+            "Train a caption generator: step 0 reads an item's feature vector through a learned\n"
+            "projection, then the LSTM reads the caption's words and predicts each next one and\n"
+            "\"<eos>\" (Show and Tell, regularised as Zaremba et al.). Every caption of every item\n"
+            "is a training sequence. Reports perplexity on validation after every epoch, keeps\n"
+            "the best epoch and tests it.\n"
+            "\n"
+            "  --captions DIR    caption files SPLIT.K.LANG, K = 1..refs (default\n"
+            "                    ../shared/data/multi30k-captions)\n"
+            "  --features DIR    feature files SPLIT.safetensors, item i = line i of the captions\n"
+            "                    (default data/caption-features, from scripts/caption_features.py)\n"
+            "  --lang LANG       caption language (default en)\n"
+            "  --refs K          captions per item (default 5)\n"
+            "  --train NAME      training split (default train); --valid NAME (val); --test NAME\n"
+            "                    (test_2016)\n"
+            "  --min-count N     words seen fewer times in training become <unk> (default 3)\n"
+            "  --max-len N       longest caption in tokens, with <eos> (default 64)\n"
+            "  --out DIR         run directory (default runs/caption); it must not hold a run\n"
+            "  --layers N (1)  --hidden N (512)  --dropout P (0)  --init X (0.1)  --lr X (1)\n"
+            "  --max-epoch N (3)  --epochs N (8)  --decay X (2)  --clip X (5)  --batch N (64)\n"
+            "  --seed N (1)  --threads N (2)  --quiet\n"
+            "  --bf16            matrix products in BF16, FP32 accumulation (AVX512_BF16)\n"
+            "  -h, --help        this help\n"
+            "SIGINT or SIGTERM ends training at the next batch; the epoch in progress is\n"
+            "dropped and the best completed epoch is tested as usual (exit status 130).\n",
+            prog);
+}
+
+static const epoch_task caption_task = {"caption-train", "words", 0, epoch_pairs_train, epoch_pairs_eval,
+                                        epoch_pairs_predictions};
+
+/* The k caption file names of a split into paths[k] (storage in buf). */
+static int caption_paths(char buf[][4200], const char **paths, int k, const char *dir, const char *split,
+                         const char *lang) {
+    for (int j = 0; j < k; j++) {
+        if ((size_t)snprintf(buf[j], sizeof buf[j], "%s/%s.%d.%s", dir, split, j + 1, lang) >= sizeof buf[j]) {
+            report("%s: path too long", dir);
+            return 0;
+        }
+        const int kind = input_file(buf[j]);
+        if (kind == 0) report("%s not found (see --captions, --lang, --refs)", buf[j]);
+        if (kind <= 0) return 0;
+        paths[j] = buf[j];
+    }
+    return 1;
+}
+
+static int load_features(lm_features *f, const char *dir, const char *split) {
+    char path[4200];
+    lm_error err;
+    if ((size_t)snprintf(path, sizeof path, "%s/%s.safetensors", dir, split) >= sizeof path) {
+        report("%s: path too long", dir);
+        return 0;
+    }
+    const int kind = input_file(path);
+    if (kind == 0) report("%s not found (make stand-in features with scripts/caption_features.py --out %s)", path, dir);
+    if (kind <= 0) return 0;
+    if (lm_features_load(f, path, &err) != LM_OK) {
+        report("%s", err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+int cmd_caption_train(int argc, char **argv) {
+    const char *captions = "../shared/data/multi30k-captions", *features = "data/caption-features", *lang = "en";
+    const char *out = "runs/caption", *splits[3] = {"train", "val", "test_2016"};
+    int refs = 5, min_count = 3, max_len = 64, quiet = 0, ok = 1, o;
+    lm_config c = {.layers = 1, .hidden = 512, .steps = 64, .batch = 64, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
+                   .max_epoch = 3, .epochs = 8, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
+                   .task = LM_TASK_CAPTION};
+    static const struct option opts[] = {
+        {"captions", required_argument, 0, OPT_CAPTIONS}, {"features", required_argument, 0, OPT_FEATURES},
+        {"lang", required_argument, 0, OPT_LANG},         {"refs", required_argument, 0, OPT_REFS},
+        {"train", required_argument, 0, OPT_TRAIN},       {"valid", required_argument, 0, OPT_VALID},
+        {"test", required_argument, 0, OPT_TEST},         {"min-count", required_argument, 0, OPT_MIN_COUNT},
+        {"max-len", required_argument, 0, OPT_MAX_LEN},   {"out", required_argument, 0, OPT_OUT},
+        {"layers", required_argument, 0, OPT_LAYERS},     {"hidden", required_argument, 0, OPT_HIDDEN},
+        {"dropout", required_argument, 0, OPT_DROPOUT},   {"init", required_argument, 0, OPT_INIT},
+        {"lr", required_argument, 0, OPT_LR},             {"max-epoch", required_argument, 0, OPT_MAX_EPOCH},
+        {"epochs", required_argument, 0, OPT_EPOCHS},     {"decay", required_argument, 0, OPT_DECAY},
+        {"clip", required_argument, 0, OPT_CLIP},         {"batch", required_argument, 0, OPT_BATCH},
+        {"seed", required_argument, 0, OPT_SEED},         {"threads", required_argument, 0, OPT_THREADS},
+        {"quiet", no_argument, 0, OPT_QUIET},             {"bf16", no_argument, 0, OPT_BF16},
+        {"help", no_argument, 0, 'h'},                    {0, 0, 0, 0},
+    };
+    optind = 1;
+    while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case OPT_CAPTIONS: captions = optarg; break;
+        case OPT_FEATURES: features = optarg; break;
+        case OPT_LANG: lang = optarg; break;
+        case OPT_REFS: ok = parse_int("refs", optarg, 1, MAX_REFS, &refs); break;
+        case OPT_TRAIN: splits[0] = optarg; break;
+        case OPT_VALID: splits[1] = optarg; break;
+        case OPT_TEST: splits[2] = optarg; break;
+        case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count); break;
+        case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 2, 10000, &max_len); break;
+        case OPT_OUT: out = optarg; break;
+        case OPT_QUIET: quiet = 1; break;
+        case 'h': train_usage(stdout); return 0;
+        default:
+            if ((ok = parse_config_option(o, optarg, &c)) < 0) {
+                fprintf(stderr, "Try '%s caption-train --help'.\n", prog);
+                return 2;
+            }
+        }
+    }
+    if (!ok) return 2;
+    if (optind < argc) { report("caption-train: unexpected argument \"%s\"", argv[optind]); return 2; }
+    c.steps = max_len - 1;  /* inputs: the vector's step and the words, without the last <eos> */
+    c.input_dim = 1;        /* validated now, set from the features below */
+    lm_error err;
+    if (lm_config_validate(&c, &err) != LM_OK) { report("caption-train: %s", err.msg); return 2; }
+    lm_set_threads(c.threads);
+    lm_vocab *v = NULL;
+    lm_features feats[3] = {{0}};
+    lm_pairs p[3] = {{0}};
+    lm_model *m = NULL;
+    lm_run *run = NULL;
+    int rc = 1;
+    static char buf[3][MAX_REFS][4200];
+    const char *paths[3][MAX_REFS];
+    /* The run folder is ours before any data is read (see lm_run_claim). */
+    if (lm_run_claim(&run, out, 0, &err) != LM_OK) { report("caption-train: %s", err.msg); return 2; }
+    for (int s = 0; s < 3; s++)
+        if (!caption_paths(buf[s], paths[s], refs, captions, splits[s], lang) || !load_features(&feats[s], features, splits[s]))
+            goto done;
+    for (int s = 1; s < 3; s++)
+        if (feats[s].dim != feats[0].dim) {
+            report("%s/%s.safetensors has %d features per item, %s %d", features, splits[s], feats[s].dim, splits[0],
+                   feats[0].dim);
+            goto done;
+        }
+    if (lm_captions_vocab(&v, paths[0], refs, min_count, &err) != LM_OK) goto fail;
+    for (int s = 0; s < 3; s++)
+        if (lm_captions_read(&p[s], paths[s], refs, &feats[s], v, (size_t)max_len, &err) != LM_OK) goto fail;
+    c.input_dim = feats[0].dim;
+    if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) goto fail;
+    printf("data: %s (%s, %d captions per item), features %s: %zu / %zu / %zu items of %d features (%s, %s, %s)\n",
+           captions, lang, refs, features, feats[0].n, feats[1].n, feats[2].n, feats[0].dim, splits[0], splits[1],
+           splits[2]);
+    printf("vocabulary: %d words (min-count %d); model: layers %d hidden %d dropout %g init %g, %zu parameters; "
+           "batch %d lr %g max_epoch %d epochs %d decay %g clip %g seed %llu threads %d%s\n",
+           lm_vocab_size(v), min_count, c.layers, c.hidden, c.dropout, c.init, lm_model_num_params(m), c.batch, c.lr,
+           c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads, c.bf16 ? " bf16" : "");
+    fflush(stdout);
+    const void *const sets[3] = {&p[0], &p[1], &p[2]};
+    rc = run_epochs(&caption_task, &m, v, sets, &c, run, "caption", captions, quiet, NULL);
+    goto done;
+fail:
+    report("%s", err.msg);
+done:
+    lm_run_release(run);
+    for (int s = 0; s < 3; s++) lm_pairs_free(&p[s]), lm_features_free(&feats[s]);
+    lm_model_free(m);
+    lm_vocab_free(v);
+    return rc;
+}

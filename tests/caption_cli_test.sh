@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# caption-train on a tiny synthetic caption set: a run ends with a test line
+# and a model that reads back as a caption model; bad features and captions
+# are refused with the file and item named, and no run is left behind.
+# Usage: caption_cli_test.sh LSTMLM
+set -euo pipefail
+bin=$1
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+mkdir "$t/cap" "$t/feat"
+# items: a colour and an animal; the vector says which; 2 captions each
+python3 - "$t" <<'PY'
+import json, math, random, struct, sys
+t = sys.argv[1]
+random.seed(1)
+colours, animals = ["red", "blue", "green"], ["dog", "cat", "bird", "fish"]
+def features(path, rows, bad=None):
+    data = b"".join(struct.pack("<8f", *r) for r in rows)
+    if bad is not None:  # a NaN in item `bad`
+        data = data[:bad * 32] + struct.pack("<f", math.nan) + data[bad * 32 + 4:]
+    h = {"__metadata__": {"format": "lstmlm-features", "version": "1", "provenance": "test"},
+         "features": {"dtype": "F32", "shape": [len(rows), 8], "data_offsets": [0, len(data)]}}
+    hb = json.dumps(h).encode(); hb += b" " * (-len(hb) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(hb)) + hb + data)
+for split, n in (("train", 60), ("val", 12), ("test", 12)):
+    rows, caps = [], [[], []]
+    for i in range(n):
+        c, a = random.randrange(3), random.randrange(4)
+        rows.append([1.0 if j == c else 0.0 for j in range(3)] + [1.0 if j == a else 0.0 for j in range(4)] + [0.5])
+        caps[0].append("a %s %s ." % (colours[c], animals[a]))
+        caps[1].append("the %s is %s" % (animals[a], colours[c]))
+    features("%s/feat/%s.safetensors" % (t, split), rows)
+    for k in range(2):
+        open("%s/cap/%s.%d.en" % (t, split, k + 1), "w").write("\n".join(caps[k]) + "\n")
+    if split == "train":
+        features("%s/nan.safetensors" % t, rows, bad=7)
+        features("%s/short.safetensors" % t, rows[:-1])
+PY
+train() { "$bin" caption-train --captions "$t/cap" --features "$t/feat" --refs 2 --test test --min-count 1 \
+  --hidden 16 --batch 8 --epochs 3 --max-epoch 2 --threads 1 --quiet "$@"; }
+train --out "$t/run" > "$t/out" || fail "caption-train failed: $(cat "$t/out")"
+grep -q "^test conditional perplexity" "$t/out" || fail "no test line: $(cat "$t/out")"
+[ "$(grep -c '"epoch"' "$t/run/metrics.jsonl")" = 3 ] || fail "metrics: not 3 epochs"
+python3 - "$t/run/model.safetensors" <<'PY' || fail "the saved model is not a caption model"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+h = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])
+c = json.loads(h["__metadata__"]["config"])
+assert c["task"] == "caption" and c["input_dim"] == 8, c
+assert "in.weight" in h and "emb.weight" in h
+PY
+# bad input: one clear error, and the run folder holds no run
+refused() {
+  local name=$1 phrase=$2
+  shift 2
+  rm -rf "$t/bad"
+  if train --out "$t/bad" "$@" > /dev/null 2> "$t/err"; then fail "$name accepted"; fi
+  grep -q -- "$phrase" "$t/err" || fail "$name: unclear message: $(cat "$t/err")"
+  [ ! -e "$t/bad/metrics.jsonl" ] || fail "$name: left a run behind"
+}
+cp -r "$t/feat" "$t/feat2" && cp "$t/nan.safetensors" "$t/feat2/train.safetensors"
+refused "a NaN feature" "item 7: feature 0 is not finite" --features "$t/feat2"
+cp "$t/short.safetensors" "$t/feat2/train.safetensors"
+refused "fewer items than caption lines" "line i must describe item i" --features "$t/feat2"
+cp -r "$t/cap" "$t/cap2" && sed -i '5s/.*//' "$t/cap2/train.2.en"
+refused "an empty caption line" "train.2.en:5: empty line" --captions "$t/cap2"
+refused "missing features" "not found" --features "$t/nowhere"
+echo "caption CLI: all checks passed"
