@@ -174,3 +174,108 @@ done:
     lm_vocab_free(v);
     return rc;
 }
+
+static void caption_usage(FILE *f) {
+    fprintf(f,
+            "Usage: %s caption --model FILE [--model FILE...] --features FILE [options] > captions.txt\n"
+            "Generate a caption for every item of a feature file (one line each, in item order)\n"
+            "with beam search.\n"
+            "\n"
+            "  --model FILE       model.safetensors written by `lstmlm caption-train` (required);\n"
+            "                     several: an ensemble averaging their next-word distributions at\n"
+            "                     every step (one vocabulary, one feature size)\n"
+            "  --features FILE    a feature file with the models' feature size (required)\n"
+            "  --beam K           hypotheses kept (default 3); 1 = greedy decoding\n"
+            "  --length-norm A    rank finished captions by logp / length^A (default 0: off)\n"
+            "  --max-len N        most words per caption (default 30)\n"
+            "  --threads N        BLAS and OpenMP threads (default 1)\n"
+            "  --quiet            no progress on stderr\n"
+            "  -h, --help         this help\n",
+            prog);
+}
+
+int cmd_caption(int argc, char **argv) {
+    enum { OPT_BEAM = 800, OPT_LENGTH_NORM };
+    const char *model_paths[MAX_MODELS], *features = NULL;
+    int n_models = 0, beam = 3, max_len = 30, threads = 1, quiet = 0, ok = 1, o;
+    float length_norm = 0.0f;
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL},   {"features", required_argument, 0, OPT_FEATURES},
+        {"beam", required_argument, 0, OPT_BEAM},     {"length-norm", required_argument, 0, OPT_LENGTH_NORM},
+        {"max-len", required_argument, 0, OPT_MAX_LEN}, {"threads", required_argument, 0, OPT_THREADS},
+        {"quiet", no_argument, 0, OPT_QUIET},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case OPT_MODEL:
+            if (n_models == MAX_MODELS) report("caption: at most %d models", MAX_MODELS), ok = 0;
+            else model_paths[n_models++] = optarg;
+            break;
+        case OPT_FEATURES: features = optarg; break;
+        case OPT_BEAM: ok = parse_int("beam", optarg, 1, 1000, &beam); break;
+        case OPT_LENGTH_NORM:
+            ok = parse_float("length-norm", optarg, &length_norm);
+            if (ok && length_norm < 0) report("--length-norm: must be >= 0"), ok = 0;
+            break;
+        case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 1, 10000, &max_len); break;
+        case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &threads); break;
+        case OPT_QUIET: quiet = 1; break;
+        case 'h': caption_usage(stdout); return 0;
+        default: fprintf(stderr, "Try '%s caption --help'.\n", prog); return 2;
+        }
+    }
+    if (!ok) return 2;
+    if (optind < argc) { report("caption: unexpected argument \"%s\"", argv[optind]); return 2; }
+    if (!n_models || !features) { report("caption: --model and --features are required (see --help)"); return 2; }
+    lm_set_threads(threads);
+    lm_error err;
+    lm_model *models[MAX_MODELS] = {0};
+    lm_vocab *v = NULL;
+    lm_features f = {0};
+    int32_t *words = malloc((size_t)max_len * sizeof *words);
+    int rc = 1;
+    if (!words) { report("out of memory"); return 1; }
+    if (!load_models(model_paths, n_models, threads, LM_TASK_CAPTION, models, &v)) goto done;
+    for (int i = 0; i < n_models; i++)
+        if (beam > lm_model_config(models[i])->batch) {
+            report("caption: --beam can be at most %d for %s (its training batch)", lm_model_config(models[i])->batch,
+                   model_paths[i]);
+            goto done;
+        }
+    if (input_file(features) <= 0) {
+        if (input_file(features) == 0) report("%s: not found", features);
+        goto done;
+    }
+    if (lm_features_load(&f, features, &err) != LM_OK) goto fail;
+    if (f.dim != lm_model_config(models[0])->input_dim) {
+        report("%s has %d features per item; the model reads %d", features, f.dim, lm_model_config(models[0])->input_dim);
+        goto done;
+    }
+    const double t0 = lm_now();
+    const lm_beam_opts bo = {beam, (size_t)max_len, length_norm};
+    for (size_t i = 0; i < f.n; i++) {
+        size_t n;
+        double logp;
+        if (lm_caption(models, n_models, f.data + i * (size_t)f.dim, &bo, words, (size_t)max_len, &n, &logp, &err) !=
+            LM_OK)
+            goto fail;
+        for (size_t w = 0; w < n; w++)
+            if (printf("%s%s", w ? " " : "", lm_vocab_word(v, words[w])) < 0) goto done;
+        if (putchar('\n') == EOF) goto done;
+        if (!quiet && (i + 1) % 100 == 0)
+            fprintf(stderr, "\r%zu of %zu items, %.1f/s", i + 1, f.n, (double)(i + 1) / (lm_now() - t0));
+    }
+    if (!quiet && f.n >= 100) fputc('\n', stderr);
+    rc = 0;
+    goto done;
+fail:
+    report("%s", err.msg);
+done:
+    free(words);
+    lm_features_free(&f);
+    free_models(models, n_models);
+    lm_vocab_free(v);
+    return finish_stdout(rc);
+}

@@ -180,3 +180,48 @@ void stop_on_signals(void) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
+
+void free_models(lm_model **models, int k) {
+    for (int i = 0; i < k; i++) lm_model_free(models[i]), models[i] = NULL;
+}
+
+int load_models(const char *const *paths, int k, int threads, int task, lm_model **models, lm_vocab **v) {
+    static const char *const kinds[] = {"language", "translation", "frames", "caption"};
+    lm_error err;
+    *v = NULL;
+    for (int i = 0; i < k; i++) models[i] = NULL;
+    for (int i = 0; i < k; i++) {
+        lm_vocab *vi = NULL;
+        if (input_file(paths[i]) <= 0) {
+            if (input_file(paths[i]) == 0) report("%s: not found", paths[i]);
+            goto fail;
+        }
+        if (lm_checkpoint_load(&models[i], &vi, NULL, paths[i], threads, &err) != LM_OK) {
+            report("%s", err.msg);
+            goto fail;
+        }
+        const lm_config *c = lm_model_config(models[i]);
+        if (c->task != task) {
+            report("%s is a %s model, not a %s model", paths[i], kinds[c->task], kinds[task]);
+            lm_vocab_free(vi);
+            goto fail;
+        }
+        if (i == 0) {
+            *v = vi;
+            continue;
+        }
+        int same = lm_vocab_size(vi) == lm_vocab_size(*v) && c->input_dim == lm_model_config(models[0])->input_dim;
+        for (int w = 0; same && w < lm_vocab_size(vi); w++) same = strcmp(lm_vocab_word(vi, w), lm_vocab_word(*v, w)) == 0;
+        lm_vocab_free(vi);
+        if (!same) {
+            report("%s and %s have different vocabularies or input sizes: an ensemble needs one", paths[0], paths[i]);
+            goto fail;
+        }
+    }
+    return 1;
+fail:
+    free_models(models, k);
+    lm_vocab_free(*v);
+    *v = NULL;
+    return 0;
+}

@@ -47,6 +47,13 @@ int data_path(char *buf, size_t n, const char *dir, const char *split);
 extern volatile sig_atomic_t stop_signal;
 extern volatile sig_atomic_t stop_count;  /* signals received so far */
 void stop_on_signals(void);
+/* Load k (1..MAX_MODELS) models of one task that share one vocabulary (the
+ * same words in the same order) and, for feature inputs, one input size,
+ * into models[] and *v (the first model's vocabulary). 1, or 0 with the
+ * reason reported (nothing left allocated). */
+enum { MAX_MODELS = 32 };
+int load_models(const char *const *paths, int k, int threads, int task, lm_model **models, lm_vocab **v);
+void free_models(lm_model **models, int k);
 /* Print "prog: message" to stderr. */
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -65,6 +72,7 @@ int cmd_bench(int argc, char **argv);
 /* frames-train and frames-eval (argv[0] says which) */
 int cmd_frames(int argc, char **argv);
 int cmd_caption_train(int argc, char **argv);
+int cmd_caption(int argc, char **argv);
 /* translate-train, translate and bleu (argv[0] says which) */
 int cmd_translation(int argc, char **argv);
 

@@ -26,6 +26,7 @@ static void usage(FILE *f) {
             "  frames-train     train a frame classifier on feature frames (speech)\n"
             "  frames-eval      frame accuracy of a saved frame classifier\n"
             "  caption-train    train a caption generator conditioned on feature vectors\n"
+            "  caption          caption every item of a feature file (beam search, ensembles)\n"
             "\n"
             "`%s COMMAND --help` lists each command's options. --version prints the version.\n",
             prog, prog);
@@ -43,7 +44,7 @@ int main(int argc, char **argv) {
                     {"bench", cmd_bench}, {"translate-train", cmd_translation},
                     {"translate", cmd_translation}, {"bleu", cmd_translation},
                     {"frames-train", cmd_frames}, {"frames-eval", cmd_frames},
-                    {"caption-train", cmd_caption_train}};
+                    {"caption-train", cmd_caption_train}, {"caption", cmd_caption}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(cmd, commands[i].name)) return finish_stdout(commands[i].run(argc - 1, argv + 1));
     report("unknown command \"%s\"", cmd);

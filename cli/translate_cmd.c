@@ -144,10 +144,12 @@ done:
 
 static void translate_usage(FILE *f) {
     fprintf(f,
-            "Usage: %s translate --model FILE [options] < source.txt > hypotheses.txt\n"
+            "Usage: %s translate --model FILE [--model FILE...] [options] < source.txt > hypotheses.txt\n"
             "Translate one tokenised sentence per line with beam search.\n"
             "\n"
-            "  --model FILE       model.safetensors written by `lstmlm translate-train` (required)\n"
+            "  --model FILE       model.safetensors written by `lstmlm translate-train` (required);\n"
+            "                     several: an ensemble averaging their next-word distributions\n"
+            "                     at every step (one vocabulary)\n"
             "  --input FILE       read sources from FILE instead of standard input\n"
             "  --beam K           hypotheses kept (default 12, the paper's); 1 = greedy decoding\n"
             "  --length-norm A    rank finished hypotheses by logp / length^A (default 0: off)\n"
@@ -159,7 +161,8 @@ static void translate_usage(FILE *f) {
 }
 
 static int cmd_translate(int argc, char **argv) {
-    const char *model_path = NULL, *input = NULL;
+    const char *model_paths[MAX_MODELS], *input = NULL;
+    int n_models = 0;
     int beam = 12, threads = 1, quiet = 0, ok = 1, o;
     float length_norm = 0.0f, max_ratio = 2.0f;
     static const struct option opts[] = {
@@ -172,7 +175,10 @@ static int cmd_translate(int argc, char **argv) {
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case OPT_MODEL: model_path = optarg; break;
+        case OPT_MODEL:
+            if (n_models == MAX_MODELS) report("translate: at most %d models", MAX_MODELS), ok = 0;
+            else model_paths[n_models++] = optarg;
+            break;
         case OPT_INPUT: input = optarg; break;
         case OPT_BEAM: ok = parse_int("beam", optarg, 1, 1000, &beam); break;
         case OPT_LENGTH_NORM:
@@ -191,25 +197,27 @@ static int cmd_translate(int argc, char **argv) {
     }
     if (!ok) return 2;
     if (optind < argc) { report("translate: unexpected argument \"%s\"", argv[optind]); return 2; }
-    if (!model_path) { report("translate: --model FILE is required (see --help)"); return 2; }
+    if (!n_models) { report("translate: --model FILE is required (see --help)"); return 2; }
     lm_set_threads(threads);
     lm_error err;
-    lm_model *m = NULL;
+    lm_model *models[MAX_MODELS] = {0};
     lm_vocab *v = NULL;
     FILE *in = stdin;
     char *line = NULL;
     size_t cap = 0, lines = 0;
     int32_t *ids = NULL, *srcv = NULL, *outv = NULL;
     int rc = 1;
-    if (lm_checkpoint_load(&m, &v, NULL, model_path, threads, &err) != LM_OK) goto fail;
-    if (lm_model_config(m)->task != LM_TASK_TRANSLATE) {
-        report("translate: %s is a language model, not a translation model (train one with translate-train)", model_path);
+    if (!load_models(model_paths, n_models, threads, LM_TASK_TRANSLATE, models, &v)) {
+        report("translate: train translation models with translate-train");
         goto done;
     }
-    if (beam > lm_model_config(m)->batch) {
-        report("translate: --beam can be at most %d for this model (its training batch)", lm_model_config(m)->batch);
-        goto done;
-    }
+    lm_model *m = models[0];
+    for (int i = 0; i < n_models; i++)
+        if (beam > lm_model_config(models[i])->batch) {
+            report("translate: --beam can be at most %d for %s (its training batch)", lm_model_config(models[i])->batch,
+                   model_paths[i]);
+            goto done;
+        }
     if (input && input_file(input) < 0) goto done;
     if (input && !(in = fopen(input, "r"))) { report("%s: cannot open: %s", input, strerror(errno)); goto done; }
     const double t0 = lm_now();
@@ -239,7 +247,8 @@ static int cmd_translate(int argc, char **argv) {
         int32_t *go = realloc(outv, bo.max_len * sizeof *outv);
         if (!go) { report("out of memory"); goto done; }
         outv = go;
-        if (lm_translate(m, srcv, n_src, &bo, outv, bo.max_len, &n_out, &logp, &err) != LM_OK) goto fail;
+        if (lm_translate_ensemble(models, n_models, srcv, n_src, &bo, outv, bo.max_len, &n_out, &logp, &err) != LM_OK)
+            goto fail;
         for (size_t i = 0; i < n_out; i++) printf("%s%s", i ? " " : "", lm_vocab_word(v, outv[i]));
         putchar('\n');
         if (!quiet && lines % 50 == 0) fprintf(stderr, "\r%zu sentences, %.1f/s", lines, (double)lines / (lm_now() - t0));
@@ -254,7 +263,7 @@ fail:
 done:
     if (in && in != stdin) fclose(in);
     free(line), free(ids), free(srcv), free(outv);
-    lm_model_free(m);
+    free_models(models, n_models);
     lm_vocab_free(v);
     return rc;
 }

@@ -402,6 +402,17 @@ typedef struct {
  * finished) to *logp. */
 lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_beam_opts *o, int32_t *out,
                        size_t cap, size_t *n_out, double *logp, lm_error *err);
+/* The same for an ensemble of k models (one vocabulary): every step ranks
+ * words by the log of the mean of the models' next-word distributions (the
+ * paper's model averaging, for decoding). k = 1 is lm_translate. */
+lm_status lm_translate_ensemble(lm_model *const *models, int k, const int32_t *src, size_t n_src,
+                                const lm_beam_opts *o, int32_t *out, size_t cap, size_t *n_out, double *logp,
+                                lm_error *err);
+/* Beam search for the caption of one item: k caption models (LM_TASK_CAPTION,
+ * one vocabulary, one feature size) read cond (input_dim floats) at step 0,
+ * then words until "<eos>"; results as lm_translate's. */
+lm_status lm_caption(lm_model *const *models, int k, const float *cond, const lm_beam_opts *o, int32_t *out,
+                     size_t cap, size_t *n_out, double *logp, lm_error *err);
 
 /* Corpus BLEU-4 on white-space tokens, one reference per hypothesis, as
  * multi-bleu.perl computes it: clipped n-gram precisions, brevity penalty

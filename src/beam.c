@@ -1,5 +1,6 @@
-/* Beam search over target words for translation: the source and "<sep>" are
- * read once; then each step extends every live hypothesis by every word,
+/* Beam search over target words for translation and captions: the source
+ * and "<sep>" (or the item's vector) are read once by each model of the
+ * ensemble; then each step extends every live hypothesis by every word,
  * keeps the `beam` best by log-probability, moves those ending in "<eos>" to
  * the finished list, and reorders the model's carried state to follow their
  * parents. Beam 1 is greedy decoding. */
@@ -50,57 +51,129 @@ static double normalised(double logp, size_t len, float alpha) {
     return alpha > 0 ? logp / pow((double)(len ? len : 1), alpha) : logp;
 }
 
-lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_beam_opts *o, int32_t *out, size_t cap,
-                       size_t *n_out, double *logp_out, lm_error *err) {
-    const int V = m->V, K = o->beam, eos = 0, sep = 1;  /* lm_pairs_vocab's ids */
-    const size_t L = o->max_len;
-    *n_out = 0, *logp_out = -INFINITY;
-    if (lm_model_needs_words(m, "translation", err) != LM_OK) return LM_EARG;
-    if (K < 1 || K > m->B_max) return lm_fail(err, LM_EARG, "beam must be 1..%d for this model", m->B_max);
-    if (n_src == 0) return lm_fail(err, LM_EARG, "empty source");
-    if (V < 3) return lm_fail(err, LM_EARG, "not a translation vocabulary");
-    for (size_t i = 0; i < n_src; i++)
-        if (src[i] < 0 || src[i] >= V) return lm_fail(err, LM_EARG, "source word id %d out of range", src[i]);
+/* What a search starts from: a source sentence (translation) or a vector (captions). */
+typedef struct {
+    const int32_t *src;
+    size_t n_src;
+    const float *cond;
+} prime_input;
+
+/* Every model's state after reading the input, and the row of its last
+ * forward whose logits predict the first word (*row). */
+static lm_status prime(lm_model *m, const prime_input *in, int K, int32_t *dummy, size_t *row, lm_error *err) {
     const size_t chunk = (size_t)lm_model_read_chunk(m);  /* the source is read in windows of this many steps */
     lm_status st = lm_model_reserve_rows(m, chunk > (size_t)K ? chunk : (size_t)K, K, 0, err);
     if (st != LM_OK) return st;
+    lm_model_reset_state(m, 1);
+    if (in->cond) {  /* step 0 reads the vector (its word, <eos>, is a placeholder) */
+        const int32_t x0 = 0;
+        if (isnan(lm_model_forward_cond(m, in->cond, &x0, dummy, 1, 1, 0)))
+            return lm_fail(err, LM_EARG, "the feature vector is not finite");
+        *row = 0;
+        return LM_OK;
+    }
+    size_t last = 0;
+    for (size_t at = 0; at < in->n_src; at += last) {  /* read the source in windows the model holds */
+        last = in->n_src - at < chunk ? in->n_src - at : chunk;
+        lm_model_forward(m, in->src + at, dummy, (int)last, 1, 0);
+    }
+    *row = last - 1;
+    return LM_OK;
+}
+
+/* The models of an ensemble must agree on what they read and emit. */
+static lm_status check_models(lm_model *const *models, int k, const prime_input *in, int K, lm_error *err) {
+    if (k < 1) return lm_fail(err, LM_EARG, "no model");
+    for (int i = 0; i < k; i++) {
+        const lm_model *m = models[i];
+        if (in->cond ? m->cfg.task != LM_TASK_CAPTION || m->cfg.input_dim != models[0]->cfg.input_dim
+                     : lm_model_needs_words(m, "translation", err) != LM_OK)
+            return lm_fail(err, LM_EARG, "model %d: %s", i + 1,
+                           in->cond ? "not a caption model of the first model's feature size" : err->msg);
+        if (m->V != models[0]->V)
+            return lm_fail(err, LM_EARG, "model %d has %d words, model 1 %d: an ensemble needs one vocabulary", i + 1,
+                           m->V, models[0]->V);
+        if (K < 1 || K > m->B_max) return lm_fail(err, LM_EARG, "beam must be 1..%d for model %d", m->B_max, i + 1);
+    }
+    if (models[0]->V < 3) return lm_fail(err, LM_EARG, "not a translation or caption vocabulary");
+    if (!in->cond) {
+        if (in->n_src == 0) return lm_fail(err, LM_EARG, "empty source");
+        for (size_t i = 0; i < in->n_src; i++)
+            if (in->src[i] < 0 || in->src[i] >= models[0]->V)
+                return lm_fail(err, LM_EARG, "source word id %d out of range", in->src[i]);
+    }
+    return LM_OK;
+}
+
+/* Next-word log-probabilities of live row `row` under the ensemble: the log
+ * of the mean of the models' distributions (model averaging, SPEC.md
+ * section 3), into lp (V). z is (V) scratch. */
+static lm_status ensemble_logp(lm_model *const *models, int k, const size_t *rows, size_t h, int n_live, float *z,
+                               double *lp, lm_error *err) {
+    const int V = models[0]->V;
+    for (int i = 0; i < k; i++) {
+        lm_model_logits_row(models[i], rows ? rows[i] : h, z);
+        (void)n_live;
+        float mx = z[0];
+        for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
+        double s = 0;
+        for (int j = 0; j < V; j++) s += exp((double)(z[j] - mx));
+        const double lse = mx + log(s);
+        if (!isfinite(lse))  /* NaN or overflow: the ordering needs numbers */
+            return lm_fail(err, LM_EDATA, "model %d's scores are not finite numbers; it cannot decode", i + 1);
+        for (int j = 0; j < V; j++) {
+            const double x = (double)z[j] - lse;
+            if (i == 0) lp[j] = x;
+            else {  /* log(exp(lp) + exp(x)), stably */
+                const double hi = fmax(lp[j], x), lo = fmin(lp[j], x);
+                lp[j] = hi + log1p(exp(lo - hi));
+            }
+        }
+    }
+    if (k > 1)
+        for (int j = 0; j < V; j++) lp[j] -= log((double)k);
+    return LM_OK;
+}
+
+static lm_status beam_search(lm_model *const *models, int k, const prime_input *in, const lm_beam_opts *o,
+                             int32_t *out, size_t cap, size_t *n_out, double *logp_out, lm_error *err) {
+    const int K = o->beam, eos = 0, sep = 1;  /* lm_pairs_vocab's ids */
+    const size_t L = o->max_len;
+    *n_out = 0, *logp_out = -INFINITY;
+    lm_status st = check_models(models, k, in, K, err);
+    if (st != LM_OK) return st;
+    const int V = models[0]->V;
+    size_t max_chunk = (size_t)K;
+    for (int i = 0; i < k; i++)
+        if ((size_t)lm_model_read_chunk(models[i]) > max_chunk) max_chunk = (size_t)lm_model_read_chunk(models[i]);
     /* Live hypotheses: K rows of L words; finished ones keep their words too. */
     int32_t *live = calloc((size_t)K * (L + 1), sizeof *live), *next = calloc((size_t)K * (L + 1), sizeof *next);
     int32_t *best = calloc(L + 1, sizeof *best), *parents = calloc((size_t)K, sizeof *parents);
     int32_t *step = calloc((size_t)K, sizeof *step);
-    int32_t *dummy = calloc(chunk > (size_t)K ? chunk : (size_t)K, sizeof *dummy);
+    int32_t *dummy = calloc(max_chunk, sizeof *dummy);
     double *score = calloc((size_t)K, sizeof *score), *nscore = calloc((size_t)K, sizeof *nscore);
     candidate *cand = malloc(2 * (size_t)K * sizeof *cand);  /* the 2K best: at most K of them end in <eos> */
     float *z = malloc((size_t)V * sizeof *z);
-    if (!live || !next || !best || !parents || !step || !dummy || !score || !nscore || !cand || !z) {
+    double *lp = malloc((size_t)V * sizeof *lp);
+    size_t *first_rows = malloc((size_t)k * sizeof *first_rows);
+    if (!live || !next || !best || !parents || !step || !dummy || !score || !nscore || !cand || !z || !lp ||
+        !first_rows) {
         st = lm_fail(err, LM_ENOMEM, "out of memory");
         goto done;
     }
-    lm_model_reset_state(m, 1);
-    size_t last = 0;
-    for (size_t at = 0; at < n_src; at += last) {  /* read the source in windows the model holds */
-        last = n_src - at < chunk ? n_src - at : chunk;
-        lm_model_forward(m, src + at, dummy, (int)last, 1, 0);
-    }
+    for (int i = 0; i < k; i++)
+        if ((st = prime(models[i], in, K, dummy, &first_rows[i], err)) != LM_OK) goto done;
     int n_live = 1;
     size_t best_len = 0, best_finished = 0;
     double best_score = -INFINITY;
     for (size_t len = 0; len < L && n_live > 0; len++) {
-        /* log-softmax of every live row's logits; rows of the last forward */
         int nc = 0;
         for (int h = 0; h < n_live; h++) {
-            lm_model_logits_row(m, (len == 0 ? last - 1 : 0) * (size_t)n_live + (size_t)h, z);
-            float mx = z[0];
-            for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
-            double s = 0;
-            for (int j = 0; j < V; j++) s += exp((double)(z[j] - mx));
-            const double lse = mx + log(s);
-            if (!isfinite(lse)) {  /* NaN or overflow: the ordering below needs numbers */
-                st = lm_fail(err, LM_EDATA, "the model's scores are not finite numbers; it cannot translate");
+            /* rows of each model's last forward: the priming one's last, then one step of n_live rows */
+            if ((st = ensemble_logp(models, k, len == 0 ? first_rows : NULL, (size_t)h, n_live, z, lp, err)) != LM_OK)
                 goto done;
-            }
             for (int j = 0; j < V; j++)
-                if (j != sep) heap_offer(cand, &nc, 2 * K, (candidate){score[h] + (double)z[j] - lse, h, j});
+                if (j != sep) heap_offer(cand, &nc, 2 * K, (candidate){score[h] + lp[j], h, j});
         }
         qsort(cand, (size_t)nc, sizeof *cand, by_logp);  /* best first */
         int kept = 0;
@@ -130,10 +203,12 @@ lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_b
         int32_t *t = live;
         live = next, next = t;
         memcpy(score, nscore, (size_t)kept * sizeof *score);
-        if ((st = lm_model_gather_state(m, parents, kept, err)) != LM_OK) goto done;
         n_live = kept;
         for (int h = 0; h < kept; h++) step[h] = live[(size_t)h * (L + 1) + len];
-        lm_model_forward(m, step, dummy, 1, kept, 0);
+        for (int i = 0; i < k; i++) {
+            if ((st = lm_model_gather_state(models[i], parents, kept, err)) != LM_OK) goto done;
+            lm_model_forward(models[i], step, dummy, 1, kept, 0);
+        }
         if (len + 1 == L && !best_finished) {  /* out of length: the best live one */
             best_len = L, *logp_out = score[0];
             memcpy(best, live, L * sizeof *best);
@@ -142,6 +217,27 @@ lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_b
     *n_out = best_len < cap ? best_len : cap;
     memcpy(out, best, *n_out * sizeof *out);
 done:
-    free(live), free(next), free(best), free(parents), free(step), free(dummy), free(score), free(nscore), free(cand), free(z);
+    free(live), free(next), free(best), free(parents), free(step), free(dummy), free(score), free(nscore), free(cand);
+    free(z), free(lp), free(first_rows);
     return st;
+}
+
+lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_beam_opts *o, int32_t *out, size_t cap,
+                       size_t *n_out, double *logp, lm_error *err) {
+    const prime_input in = {src, n_src, NULL};
+    return beam_search(&m, 1, &in, o, out, cap, n_out, logp, err);
+}
+
+lm_status lm_translate_ensemble(lm_model *const *models, int k, const int32_t *src, size_t n_src,
+                                const lm_beam_opts *o, int32_t *out, size_t cap, size_t *n_out, double *logp,
+                                lm_error *err) {
+    const prime_input in = {src, n_src, NULL};
+    return beam_search(models, k, &in, o, out, cap, n_out, logp, err);
+}
+
+lm_status lm_caption(lm_model *const *models, int k, const float *cond, const lm_beam_opts *o, int32_t *out,
+                     size_t cap, size_t *n_out, double *logp, lm_error *err) {
+    if (!cond) return lm_fail(err, LM_EARG, "no feature vector");
+    const prime_input in = {NULL, 0, cond};
+    return beam_search(models, k, &in, o, out, cap, n_out, logp, err);
 }

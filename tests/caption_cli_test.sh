@@ -38,10 +38,10 @@ for split, n in (("train", 60), ("val", 12), ("test", 12)):
         features("%s/short.safetensors" % t, rows[:-1])
 PY
 train() { "$bin" caption-train --captions "$t/cap" --features "$t/feat" --refs 2 --test test --min-count 1 \
-  --hidden 16 --batch 8 --epochs 3 --max-epoch 2 --threads 1 --quiet "$@"; }
+  --hidden 32 --batch 8 --epochs 12 --max-epoch 10 --threads 1 --quiet "$@"; }
 train --out "$t/run" > "$t/out" || fail "caption-train failed: $(cat "$t/out")"
 grep -q "^test conditional perplexity" "$t/out" || fail "no test line: $(cat "$t/out")"
-[ "$(grep -c '"epoch"' "$t/run/metrics.jsonl")" = 3 ] || fail "metrics: not 3 epochs"
+[ "$(grep -c '"epoch"' "$t/run/metrics.jsonl")" = 12 ] || fail "metrics: not 12 epochs"
 python3 - "$t/run/model.safetensors" <<'PY' || fail "the saved model is not a caption model"
 import json, struct, sys
 b = open(sys.argv[1], "rb").read()
@@ -50,6 +50,30 @@ c = json.loads(h["__metadata__"]["config"])
 assert c["task"] == "caption" and c["input_dim"] == 8, c
 assert "in.weight" in h and "emb.weight" in h
 PY
+# generation: one caption per item; an ensemble of a model with itself is the model;
+# the captions name what the vector says (multi-reference BLEU against both captions)
+cap() { "$bin" caption --features "$t/feat/test.safetensors" --threads 1 --quiet "$@"; }
+cap --model "$t/run/model.safetensors" --beam 3 > "$t/c1" || fail "caption failed"
+[ "$(wc -l < "$t/c1")" = 12 ] || fail "not 12 captions: $(cat "$t/c1")"
+cap --model "$t/run/model.safetensors" --model "$t/run/model.safetensors" --beam 3 > "$t/c2" || fail "ensemble failed"
+cmp -s "$t/c1" "$t/c2" || fail "a model with itself decodes otherwise: $(diff "$t/c1" "$t/c2")"
+train --out "$t/run2" --seed 2 > /dev/null || fail "second model"
+cap --model "$t/run/model.safetensors" --model "$t/run2/model.safetensors" > "$t/c3" || fail "2-model ensemble failed"
+[ "$(wc -l < "$t/c3")" = 12 ] || fail "ensemble: not 12 captions"
+"$bin" bleu "$t/c1" "$t/cap/test.1.en" "$t/cap/test.2.en" > "$t/bleu" || fail "bleu failed"
+awk '{ if ($3 + 0 < 30) exit 1 }' "$t/bleu" || fail "captions do not follow the vectors: $(cat "$t/bleu"; cat "$t/c1")"
+train --out "$t/run3" --min-count 25 > /dev/null || fail "third model"
+if cap --model "$t/run/model.safetensors" --model "$t/run3/model.safetensors" > /dev/null 2> "$t/err"; then
+  fail "models of different vocabularies in one ensemble"
+fi
+grep -q "different vocabularies" "$t/err" || fail "unclear message: $(cat "$t/err")"
+if "$bin" caption --model "$t/run/model.safetensors" --features "$t/nan.safetensors" > /dev/null 2> "$t/err"; then
+  fail "features with a NaN captioned"
+fi
+if "$bin" translate --model "$t/run/model.safetensors" < /dev/null > /dev/null 2> "$t/err"; then
+  fail "a caption model used for translation"
+fi
+grep -q "is a caption model, not a translation model" "$t/err" || fail "unclear message: $(cat "$t/err")"
 # bad input: one clear error, and the run folder holds no run
 refused() {
   local name=$1 phrase=$2
