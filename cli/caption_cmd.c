@@ -16,6 +16,7 @@ enum { MAX_REFS = 64 };
 static void train_usage(FILE *f) {
     fprintf(f,
             "Usage: %s caption-train [options]\n"
+            "       %s caption-train --resume RUN_DIR [data flags] [--threads N] [--quiet]\n"
             "Train a caption generator: step 0 reads an item's feature vector through a learned\n"
             "projection, then the LSTM reads the caption's words and predicts each next one and\n"
             "\"<eos>\" (Show and Tell, regularised as Zaremba et al.). Every caption of every item\n"
@@ -33,14 +34,18 @@ static void train_usage(FILE *f) {
             "  --min-count N     words seen fewer times in training become <unk> (default 3)\n"
             "  --max-len N       longest caption in tokens, with <eos> (default 64)\n"
             "  --out DIR         run directory (default runs/caption); it must not hold a run\n"
+            "  --resume DIR      continue the stopped run in DIR at the epoch where it stopped;\n"
+            "                    give the data flags it started with (the vocabulary they make\n"
+            "                    must be the run's), the model and training settings are its own\n"
             "  --layers N (1)  --hidden N (512)  --dropout P (0)  --init X (0.1)  --lr X (1)\n"
             "  --max-epoch N (3)  --epochs N (8)  --decay X (2)  --clip X (5)  --batch N (64)\n"
             "  --seed N (1)  --threads N (2)  --quiet\n"
             "  --bf16            matrix products in BF16, FP32 accumulation (AVX512_BF16)\n"
             "  -h, --help        this help\n"
             "SIGINT or SIGTERM ends training at the next batch; the epoch in progress is\n"
-            "dropped and the best completed epoch is tested as usual (exit status 130).\n",
-            prog);
+            "dropped, the best completed epoch is tested (exit status 130), and --resume\n"
+            "redoes that epoch bit-identically.\n",
+            prog, prog);
 }
 
 static const epoch_task caption_task = {"caption-train", "words", 0, epoch_pairs_train, epoch_pairs_eval,
@@ -82,7 +87,8 @@ static int load_features(lm_features *f, const char *dir, const char *split) {
 int cmd_caption_train(int argc, char **argv) {
     const char *captions = "../shared/data/multi30k-captions", *features = "data/caption-features", *lang = "en";
     const char *out = "runs/caption", *splits[3] = {"train", "val", "test_2016"};
-    int refs = 5, min_count = 3, max_len = 64, quiet = 0, ok = 1, o;
+    const char *resume = NULL;
+    int refs = 5, min_count = 3, max_len = 64, quiet = 0, ok = 1, settings = 0, threads_given = 0, o;
     lm_config c = {.layers = 1, .hidden = 512, .steps = 64, .batch = 64, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
                    .max_epoch = 3, .epochs = 8, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
                    .task = LM_TASK_CAPTION};
@@ -92,6 +98,7 @@ int cmd_caption_train(int argc, char **argv) {
         {"train", required_argument, 0, OPT_TRAIN},       {"valid", required_argument, 0, OPT_VALID},
         {"test", required_argument, 0, OPT_TEST},         {"min-count", required_argument, 0, OPT_MIN_COUNT},
         {"max-len", required_argument, 0, OPT_MAX_LEN},   {"out", required_argument, 0, OPT_OUT},
+        {"resume", required_argument, 0, OPT_RESUME},
         {"layers", required_argument, 0, OPT_LAYERS},     {"hidden", required_argument, 0, OPT_HIDDEN},
         {"dropout", required_argument, 0, OPT_DROPOUT},   {"init", required_argument, 0, OPT_INIT},
         {"lr", required_argument, 0, OPT_LR},             {"max-epoch", required_argument, 0, OPT_MAX_EPOCH},
@@ -113,7 +120,8 @@ int cmd_caption_train(int argc, char **argv) {
         case OPT_TEST: splits[2] = optarg; break;
         case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count); break;
         case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 2, 10000, &max_len); break;
-        case OPT_OUT: out = optarg; break;
+        case OPT_OUT: out = optarg, settings = 1; break;
+        case OPT_RESUME: resume = optarg; break;
         case OPT_QUIET: quiet = 1; break;
         case 'h': train_usage(stdout); return 0;
         default:
@@ -121,6 +129,8 @@ int cmd_caption_train(int argc, char **argv) {
                 fprintf(stderr, "Try '%s caption-train --help'.\n", prog);
                 return 2;
             }
+            if (o == OPT_THREADS) threads_given = 1;
+            else settings = 1;
         }
     }
     if (!ok) return 2;
@@ -128,18 +138,38 @@ int cmd_caption_train(int argc, char **argv) {
     c.steps = max_len - 1;  /* inputs: the vector's step and the words, without the last <eos> */
     c.input_dim = 1;        /* validated now, set from the features below */
     lm_error err;
+    if (resume && settings) {
+        report("caption-train: --resume continues a run with its own settings; drop the model, training and --out "
+               "flags");
+        return 2;
+    }
     if (lm_config_validate(&c, &err) != LM_OK) { report("caption-train: %s", err.msg); return 2; }
-    lm_set_threads(c.threads);
     lm_vocab *v = NULL;
     lm_features feats[3] = {{0}};
     lm_pairs p[3] = {{0}};
     lm_model *m = NULL;
     lm_run *run = NULL;
+    lm_train_state ts = {0};
     int rc = 1;
     static char buf[3][MAX_REFS][4200];
     const char *paths[3][MAX_REFS];
     /* The run folder is ours before any data is read (see lm_run_claim). */
-    if (lm_run_claim(&run, out, 0, &err) != LM_OK) { report("caption-train: %s", err.msg); return 2; }
+    const char *dir = resume ? resume : out;
+    if (lm_run_claim(&run, dir, resume != NULL, &err) != LM_OK) { report("caption-train: %s", err.msg); return 2; }
+    if (resume) {
+        lm_run_info info;
+        if (lm_run_read_info(run, &info, &err) != LM_OK) goto fail;
+        if (strcmp(info.kind, "caption") != 0) {
+            report("caption-train: %s holds a %s run, which caption-train --resume cannot continue", dir, info.kind);
+            goto done;
+        }
+        if (!file_exists(lm_run_file(run, RUN_STATE))) {
+            report("caption-train: %s holds no %s to resume from (the run stopped in its first epoch)", dir, RUN_STATE);
+            goto done;
+        }
+        if (!threads_given) c.threads = info.threads;
+    }
+    lm_set_threads(c.threads);
     for (int s = 0; s < 3; s++)
         if (!caption_paths(buf[s], paths[s], refs, captions, splits[s], lang) || !load_features(&feats[s], features, splits[s]))
             goto done;
@@ -153,7 +183,23 @@ int cmd_caption_train(int argc, char **argv) {
     for (int s = 0; s < 3; s++)
         if (lm_captions_read(&p[s], paths[s], refs, &feats[s], v, (size_t)max_len, &err) != LM_OK) goto fail;
     c.input_dim = feats[0].dim;
-    if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) goto fail;
+    if (resume) {
+        lm_vocab *rv = NULL;
+        const int threads = c.threads;
+        if (lm_checkpoint_load(&m, &rv, &ts, lm_run_file(run, RUN_STATE), threads, &err) != LM_OK) goto fail;
+        c = *lm_model_config(m);
+        c.threads = threads;
+        int same = c.task == LM_TASK_CAPTION && c.input_dim == feats[0].dim && lm_vocab_size(rv) == lm_vocab_size(v);
+        for (int w = 0; same && w < lm_vocab_size(v); w++) same = strcmp(lm_vocab_word(rv, w), lm_vocab_word(v, w)) == 0;
+        lm_vocab_free(rv);
+        if (!same) {
+            report("caption-train: the data flags give another vocabulary or feature size than the run in %s was "
+                   "trained on; give the flags it started with", dir);
+            goto done;
+        }
+    } else if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) {
+        goto fail;
+    }
     printf("data: %s (%s, %d captions per item), features %s: %zu / %zu / %zu items of %d features (%s, %s, %s)\n",
            captions, lang, refs, features, feats[0].n, feats[1].n, feats[2].n, feats[0].dim, splits[0], splits[1],
            splits[2]);
@@ -163,11 +209,13 @@ int cmd_caption_train(int argc, char **argv) {
            c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads, c.bf16 ? " bf16" : "");
     fflush(stdout);
     const void *const sets[3] = {&p[0], &p[1], &p[2]};
-    rc = run_epochs(&caption_task, &m, v, sets, &c, run, "caption", captions, quiet, NULL);
+    rc = run_epochs(&caption_task, &m, v, sets, &c, run, "caption", captions, quiet, resume ? &ts : NULL);
+    if (rc == EXIT_STOPPED) printf("Continue with: %s caption-train --resume %s (and the same data flags)\n", prog, dir);
     goto done;
 fail:
     report("%s", err.msg);
 done:
+    free(ts.history);
     lm_run_release(run);
     for (int s = 0; s < 3; s++) lm_pairs_free(&p[s]), lm_features_free(&feats[s]);
     lm_model_free(m);

@@ -23,7 +23,7 @@ def features(path, rows, bad=None):
          "features": {"dtype": "F32", "shape": [len(rows), 8], "data_offsets": [0, len(data)]}}
     hb = json.dumps(h).encode(); hb += b" " * (-len(hb) % 8)
     open(path, "wb").write(struct.pack("<Q", len(hb)) + hb + data)
-for split, n in (("train", 60), ("val", 12), ("test", 12)):
+for split, n in (("train", 60), ("val", 12), ("test", 12), ("big", 3000)):
     rows, caps = [], [[], []]
     for i in range(n):
         c, a = random.randrange(3), random.randrange(4)
@@ -74,6 +74,30 @@ if "$bin" translate --model "$t/run/model.safetensors" < /dev/null > /dev/null 2
   fail "a caption model used for translation"
 fi
 grep -q "is a caption model, not a translation model" "$t/err" || fail "unclear message: $(cat "$t/err")"
+# stop a run after its first epoch (SIGTERM), resume it: the same epochs and test as straight through
+long=(--hidden 96 --train big --epochs 5 --max-epoch 3 --dropout 0.3)
+train --out "$t/straight" "${long[@]}" > /dev/null || fail "caption-train (big) failed"
+("$bin" caption-train --captions "$t/cap" --features "$t/feat" --refs 2 --test test --min-count 1 --batch 8 \
+  --threads 1 --quiet "${long[@]}" --out "$t/stopped" > "$t/out1" 2>&1) &
+pid=$!
+for _ in $(seq 1 3000); do
+  [ -s "$t/stopped/metrics.jsonl" ] && break
+  sleep 0.01
+done
+kill -TERM "$pid" 2> /dev/null || true
+status=0
+wait "$pid" || status=$?
+[ "$status" = 130 ] || fail "a stopped run exits $status, not 130 (or it ended before the signal): $(cat "$t/out1")"
+resume() { "$bin" caption-train --captions "$t/cap" --features "$t/feat" --refs 2 --test test --train big \
+  --resume "$t/stopped" --threads 1 --quiet "$@"; }
+if resume --min-count 1500 > /dev/null 2> "$t/err"; then fail "resume with other data"; fi
+grep -q "another vocabulary" "$t/err" || fail "unclear message for other data: $(cat "$t/err")"
+if resume --min-count 1 --hidden 8 > /dev/null 2> "$t/err"; then fail "resume with a model flag"; fi
+resume --min-count 1 > "$t/out2" || fail "resume failed: $(cat "$t/out2")"
+grep -q "^resuming at epoch" "$t/out2" || fail "no resume line: $(cat "$t/out2")"
+strip() { sed 's/, "train_seconds": [0-9.]*//' "$1"; }
+diff <(strip "$t/straight/metrics.jsonl") <(strip "$t/stopped/metrics.jsonl") > "$t/diff" ||
+  fail "resumed run differs from the uninterrupted one: $(cat "$t/diff")"
 # bad input: one clear error, and the run folder holds no run
 refused() {
   local name=$1 phrase=$2
