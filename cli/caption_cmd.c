@@ -32,7 +32,7 @@ static void train_usage(FILE *f) {
             "  --train NAME      training split (default train); --valid NAME (val); --test NAME\n"
             "                    (test_2016)\n"
             "  --min-count N     words seen fewer times in training become <unk> (default 3)\n"
-            "  --max-len N       longest caption in tokens, with <eos> (default 64)\n"
+            "  --max-len N       longest caption in tokens, with <eos> (default 128)\n"
             "  --out DIR         run directory (default runs/caption); it must not hold a run\n"
             "  --resume DIR      continue the stopped run in DIR at the epoch where it stopped;\n"
             "                    give the data flags it started with (the vocabulary they make\n"
@@ -88,8 +88,8 @@ int cmd_caption_train(int argc, char **argv) {
     const char *captions = "../shared/data/multi30k-captions", *features = "data/caption-features", *lang = "en";
     const char *out = "runs/caption", *splits[3] = {"train", "val", "test_2016"};
     const char *resume = NULL;
-    int refs = 5, min_count = 3, max_len = 64, quiet = 0, ok = 1, settings = 0, threads_given = 0, o;
-    lm_config c = {.layers = 1, .hidden = 512, .steps = 64, .batch = 64, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
+    int refs = 5, min_count = 3, max_len = 128, quiet = 0, ok = 1, settings = 0, threads_given = 0, o;
+    lm_config c = {.layers = 1, .hidden = 512, .steps = 128, .batch = 64, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
                    .max_epoch = 3, .epochs = 8, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
                    .task = LM_TASK_CAPTION};
     static const struct option opts[] = {
