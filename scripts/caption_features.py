@@ -104,13 +104,16 @@ os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 is for the temporary name only
 try:
     for s in SPLITS:
         docs, names = splits[s]
-        tf = np.zeros((len(docs), len(vocab)), dtype=np.float32)
-        for i, d in enumerate(docs):
-            for w in d:
-                j = index.get(w)
-                if j is not None:
-                    tf[i, j] += 1
-        x = (np.log1p(tf) * idf) @ proj
+        x = np.zeros((len(docs), a.dim))
+        for lo in range(0, len(docs), 1000):  # 1,000 images at a time: the term matrix stays small
+            chunk = docs[lo:lo + 1000]
+            tf = np.zeros((len(chunk), len(vocab)))
+            for i, d in enumerate(chunk):
+                for w in d:
+                    j = index.get(w)
+                    if j is not None:
+                        tf[i, j] += 1
+            x[lo:lo + len(chunk)] = (np.log1p(tf) * idf) @ proj
         norm = np.linalg.norm(x, axis=1, keepdims=True)
         x = np.where(norm > 0, x / np.maximum(norm, 1e-30), 0.0) * math.sqrt(a.dim)
         write_features(os.path.join(tmp, s + ".safetensors"), x, names, provenance)
