@@ -268,10 +268,76 @@ static void frames_training_learns(void **state) {
     free(other.offsets), free(other.features), free(other.labels);
 }
 
+/* Feature files (the captions' conditioning vectors): a written file reads
+ * back equal; forged ones are refused naming the file and the item; the
+ * writer refuses what the reader would. */
+static void feature_files(void **state) {
+    (void)state;
+    char path[128];
+    test_file(path, "feat.safetensors");
+    float x[3 * 2] = {0.5f, -1.0f, 2.0f, 0.0f, 3.5f, -0.25f};
+    char names[] = "a.jpg\nb.jpg\nc.jpg", prov[] = "test";
+    lm_features f = {.dim = 2, .n = 3, .data = x, .names = names, .provenance = prov}, r;
+    lm_error err;
+    assert_int_equal(lm_features_save(&f, path, &err), LM_OK);
+    assert_int_equal(lm_features_load(&r, path, &err), LM_OK);
+    assert_int_equal(r.dim, 2);
+    assert_int_equal(r.n, 3);
+    assert_memory_equal(r.data, x, sizeof x);
+    assert_string_equal(r.names, names);
+    lm_features_free(&r);
+    /* a frame dataset or a checkpoint is not a feature file, and the other way round */
+    fixture fr;
+    make(&fr);
+    forge(path, &fr, "lstmlm-frames", "sil aa_1 aa_2 aa_3", LM_ST_I32, UTTS + 1);
+    assert_int_equal(lm_features_load(&r, path, &err), LM_EFORMAT);
+    assert_non_null(strstr(err.msg, "not a feature file"));
+    assert_null(r.data);
+    /* forged: written with the safetensors writer, as an attacker would */
+    struct {
+        const char *format, *version, *names;
+        int tensors;
+        size_t rows;
+        lm_st_dtype dtype;
+        int bad_value;
+        const char *want;
+    } cases[] = {
+        {"lstmlm-features", "2", NULL, 1, 3, LM_ST_F32, 0, "version 2"},
+        {"lstmlm-features", "1", NULL, 1, 3, LM_ST_I32, 0, "features F32"},
+        {"lstmlm-features", "1", NULL, 2, 3, LM_ST_F32, 0, "exactly one tensor"},
+        {"lstmlm-features", "1", "a\nb", 1, 3, LM_ST_F32, 0, "2 item names for 3 items"},
+        {"lstmlm-features", "1", NULL, 1, 3, LM_ST_F32, 1, "item 2: feature 1 is not finite"},
+        {"lstmlm-features", "1", NULL, 1, 0, LM_ST_F32, 0, "expected items >= 1"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        float v[6];
+        memcpy(v, x, sizeof v);
+        if (cases[k].bad_value) v[5] = NAN;
+        json_t *meta = json_object();
+        json_object_set_new(meta, "format", json_string(cases[k].format));
+        json_object_set_new(meta, "version", json_string(cases[k].version));
+        if (cases[k].names) json_object_set_new(meta, "names", json_string(cases[k].names));
+        const lm_st_tensor t[2] = {{"features", v, 2, {cases[k].rows, 2}, cases[k].dtype},
+                                   {"extra", v, 1, {2}, LM_ST_F32}};
+        assert_int_equal(lm_st_save(path, t, cases[k].tensors, meta, &err), LM_OK);
+        json_decref(meta);
+        assert_int_not_equal(lm_features_load(&r, path, &err), LM_OK);
+        printf("  %s\n", err.msg);
+        if (!strstr(err.msg, cases[k].want) || !strstr(err.msg, path)) fail_msg("expected \"%s\" in: %s", cases[k].want, err.msg);
+        assert_null(r.data);
+    }
+    /* the writer checks first */
+    x[0] = INFINITY;
+    assert_int_equal(lm_features_save(&f, path, &err), LM_EFORMAT);
+    assert_non_null(strstr(err.msg, "item 0: feature 0"));
+    remove(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(forged_files_refused),
+        cmocka_unit_test(feature_files),
         cmocka_unit_test(writer_refuses_invalid),
         cmocka_unit_test(frames_model_checkpoint),
         cmocka_unit_test(frames_training_learns),
