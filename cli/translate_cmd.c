@@ -13,7 +13,7 @@
 #include <time.h>
 
 enum { OPT_SRC = 512, OPT_TGT, OPT_TRAIN, OPT_VALID, OPT_TEST, OPT_REVERSE, OPT_MIN_COUNT, OPT_MAX_LEN, OPT_BEAM,
-       OPT_LENGTH_NORM, OPT_MAX_RATIO, OPT_INPUT };
+       OPT_LENGTH_NORM, OPT_MAX_RATIO, OPT_INPUT, OPT_NBEST };
 
 static void train_usage(FILE *f) {
     fprintf(f,
@@ -154,6 +154,10 @@ static void translate_usage(FILE *f) {
             "  --beam K           hypotheses kept (default 12, the paper's); 1 = greedy decoding\n"
             "  --length-norm A    rank finished hypotheses by logp / length^A (default 0: off)\n"
             "  --max-ratio R      stop after R x source length + 10 words (default 2)\n"
+            "  --nbest K          write the beam's K best (K <= beam) in the Moses n-best format,\n"
+            "                     `ID ||| words ||| LSTM= logp ||| score` (ID = source line - 1,\n"
+            "                     logp the natural-log probability with <eos>, score the ranking\n"
+            "                     score logp / length^A), best first; empty sources get no line\n"
             "  --threads N        BLAS and OpenMP threads (default 1)\n"
             "  --quiet            no progress on stderr\n"
             "  -h, --help         this help\n",
@@ -163,18 +167,20 @@ static void translate_usage(FILE *f) {
 static int cmd_translate(int argc, char **argv) {
     const char *model_paths[MAX_MODELS], *input = NULL;
     int n_models = 0;
-    int beam = 12, threads = 1, quiet = 0, ok = 1, o;
+    int beam = 12, threads = 1, quiet = 0, nbest = 0, ok = 1, o;
     float length_norm = 0.0f, max_ratio = 2.0f;
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL},   {"input", required_argument, 0, OPT_INPUT},
         {"beam", required_argument, 0, OPT_BEAM},     {"length-norm", required_argument, 0, OPT_LENGTH_NORM},
         {"max-ratio", required_argument, 0, OPT_MAX_RATIO}, {"threads", required_argument, 0, OPT_THREADS},
         {"quiet", no_argument, 0, OPT_QUIET},         {"help", no_argument, 0, 'h'},
+        {"nbest", required_argument, 0, OPT_NBEST},
         {0, 0, 0, 0},
     };
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
+        case OPT_NBEST: ok = parse_int("nbest", optarg, 1, 1000, &nbest); break;
         case OPT_MODEL:
             if (n_models == MAX_MODELS) report("translate: at most %d models", MAX_MODELS), ok = 0;
             else model_paths[n_models++] = optarg;
@@ -198,6 +204,7 @@ static int cmd_translate(int argc, char **argv) {
     if (!ok) return 2;
     if (optind < argc) { report("translate: unexpected argument \"%s\"", argv[optind]); return 2; }
     if (!n_models) { report("translate: --model FILE is required (see --help)"); return 2; }
+    if (nbest > beam) { report("translate: --nbest %d exceeds --beam %d", nbest, beam); return 2; }
     lm_set_threads(threads);
     lm_error err;
     lm_model *models[MAX_MODELS] = {0};
@@ -206,6 +213,9 @@ static int cmd_translate(int argc, char **argv) {
     char *line = NULL;
     size_t cap = 0, lines = 0;
     int32_t *ids = NULL, *srcv = NULL, *outv = NULL;
+    size_t *lens = nbest ? malloc((size_t)nbest * sizeof *lens) : NULL;
+    double *logps = nbest ? malloc((size_t)nbest * sizeof *logps) : NULL;
+    if (nbest && (!lens || !logps)) { free(lens), free(logps); report("out of memory"); return 1; }
     int rc = 1;
     if (!load_models(model_paths, n_models, threads, LM_TASK_TRANSLATE, models, &v)) {
         report("translate: train translation models with translate-train");
@@ -235,6 +245,7 @@ static int cmd_translate(int argc, char **argv) {
             report("%s:%zu: %s", in_name, lines, err.msg);
             goto done;
         }
+        if (words == 0 && nbest) continue;  /* an n-best list simply has no entry for it */
         if (words == 0) {  /* nothing to translate, but the output stays aligned with the input */
             if (!empty++) report("warning: %s:%zu: empty line; its translation is an empty line", in_name, lines);
             if (putchar('\n') == EOF) goto done;
@@ -244,9 +255,25 @@ static int cmd_translate(int argc, char **argv) {
         lm_beam_opts bo = {beam, (size_t)(max_ratio * (float)words) + 10, length_norm};
         size_t n_out;
         double logp;
-        int32_t *go = realloc(outv, bo.max_len * sizeof *outv);
+        int32_t *go = realloc(outv, bo.max_len * (size_t)(nbest ? nbest : 1) * sizeof *outv);
         if (!go) { report("out of memory"); goto done; }
         outv = go;
+        if (nbest) {
+            int found;
+            if (lm_translate_nbest(models, n_models, srcv, n_src, &bo, nbest, outv, lens, logps, &found, &err) != LM_OK)
+                goto fail;
+            for (int h = 0; h < found; h++) {
+                const double score = length_norm > 0 ? logps[h] / pow((double)(lens[h] ? lens[h] : 1), length_norm)
+                                                     : logps[h];
+                if (printf("%zu ||| ", lines - 1) < 0) goto done;  /* an empty hypothesis: "ID |||  ||| ..." */
+                for (size_t i = 0; i < lens[h]; i++)
+                    if (printf("%s%s", i ? " " : "", lm_vocab_word(v, outv[(size_t)h * bo.max_len + i])) < 0) goto done;
+                if (printf(" ||| LSTM= %.6f ||| %.6f\n", logps[h], score) < 0) goto done;
+            }
+            if (!quiet && lines % 50 == 0)
+                fprintf(stderr, "\r%zu sentences, %.1f/s", lines, (double)lines / (lm_now() - t0));
+            continue;
+        }
         if (lm_translate_ensemble(models, n_models, srcv, n_src, &bo, outv, bo.max_len, &n_out, &logp, &err) != LM_OK)
             goto fail;
         for (size_t i = 0; i < n_out; i++) printf("%s%s", i ? " " : "", lm_vocab_word(v, outv[i]));
@@ -262,10 +289,10 @@ fail:
     report("%s", err.msg);
 done:
     if (in && in != stdin) fclose(in);
-    free(line), free(ids), free(srcv), free(outv);
+    free(line), free(ids), free(srcv), free(outv), free(lens), free(logps);
     free_models(models, n_models);
     lm_vocab_free(v);
-    return rc;
+    return finish_stdout(rc);
 }
 
 static void print_bleu(const char *label, const lm_bleu *b) {

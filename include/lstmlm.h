@@ -408,6 +408,13 @@ lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_b
 lm_status lm_translate_ensemble(lm_model *const *models, int k, const int32_t *src, size_t n_src,
                                 const lm_beam_opts *o, int32_t *out, size_t cap, size_t *n_out, double *logp,
                                 lm_error *err);
+/* The nbest (1..beam) best finished hypotheses of the same search, best
+ * first by the ranking score (logp / len^length_norm): hypothesis i's
+ * lens[i] ids in words[i * o->max_len ...], its log-probability (with
+ * "<eos>") in logps[i]; *n_found of them (fewer when fewer finished; one
+ * unfinished of max_len words when none did). */
+lm_status lm_translate_nbest(lm_model *const *models, int k, const int32_t *src, size_t n_src, const lm_beam_opts *o,
+                             int nbest, int32_t *words, size_t *lens, double *logps, int *n_found, lm_error *err);
 /* Beam search for the caption of one item: k caption models (LM_TASK_CAPTION,
  * one vocabulary, one feature size) read cond (input_dim floats) at step 0,
  * then words until "<eos>"; results as lm_translate's. */

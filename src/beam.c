@@ -135,20 +135,43 @@ static lm_status ensemble_logp(lm_model *const *models, int k, const size_t *row
     return LM_OK;
 }
 
+/* The N best finished hypotheses so far, best first by normalised score
+ * (ties: the first found stays ahead). words: N rows of L + 1. */
+typedef struct {
+    int N, n;
+    int32_t *words;
+    size_t *len;
+    double *logp, *score;
+} finished;
+
+static void offer_finished(finished *f, size_t L, const int32_t *words, size_t len, double logp, double score) {
+    if (f->n == f->N && !(score > f->score[f->n - 1])) return;
+    int at = f->n < f->N ? f->n++ : f->n - 1;  /* the slot it takes, then moved up */
+    for (; at > 0 && score > f->score[at - 1]; at--) {
+        memcpy(f->words + (size_t)at * (L + 1), f->words + (size_t)(at - 1) * (L + 1), f->len[at - 1] * sizeof *words);
+        f->len[at] = f->len[at - 1], f->logp[at] = f->logp[at - 1], f->score[at] = f->score[at - 1];
+    }
+    memcpy(f->words + (size_t)at * (L + 1), words, len * sizeof *words);
+    f->len[at] = len, f->logp[at] = logp, f->score[at] = score;
+}
+
+/* Beam search; the N (1..beam) best hypotheses into fin (N rows of its
+ * words, lengths, log-probabilities and scores; fin->n of them found). */
 static lm_status beam_search(lm_model *const *models, int k, const prime_input *in, const lm_beam_opts *o,
-                             int32_t *out, size_t cap, size_t *n_out, double *logp_out, lm_error *err) {
+                             finished *fin, lm_error *err) {
     const int K = o->beam, eos = 0, sep = 1;  /* lm_pairs_vocab's ids */
     const size_t L = o->max_len;
-    *n_out = 0, *logp_out = -INFINITY;
+    fin->n = 0;
     lm_status st = check_models(models, k, in, K, err);
     if (st != LM_OK) return st;
+    if (fin->N < 1 || fin->N > K) return lm_fail(err, LM_EARG, "n-best must be 1..beam (%d)", K);
     const int V = models[0]->V;
     size_t max_chunk = (size_t)K;
     for (int i = 0; i < k; i++)
         if ((size_t)lm_model_read_chunk(models[i]) > max_chunk) max_chunk = (size_t)lm_model_read_chunk(models[i]);
     /* Live hypotheses: K rows of L words; finished ones keep their words too. */
     int32_t *live = calloc((size_t)K * (L + 1), sizeof *live), *next = calloc((size_t)K * (L + 1), sizeof *next);
-    int32_t *best = calloc(L + 1, sizeof *best), *parents = calloc((size_t)K, sizeof *parents);
+    int32_t *parents = calloc((size_t)K, sizeof *parents);
     int32_t *step = calloc((size_t)K, sizeof *step);
     int32_t *dummy = calloc(max_chunk, sizeof *dummy);
     double *score = calloc((size_t)K, sizeof *score), *nscore = calloc((size_t)K, sizeof *nscore);
@@ -156,7 +179,7 @@ static lm_status beam_search(lm_model *const *models, int k, const prime_input *
     float *z = malloc((size_t)V * sizeof *z);
     double *lp = malloc((size_t)V * sizeof *lp);
     size_t *first_rows = malloc((size_t)k * sizeof *first_rows);
-    if (!live || !next || !best || !parents || !step || !dummy || !score || !nscore || !cand || !z || !lp ||
+    if (!live || !next || !parents || !step || !dummy || !score || !nscore || !cand || !z || !lp ||
         !first_rows) {
         st = lm_fail(err, LM_ENOMEM, "out of memory");
         goto done;
@@ -164,8 +187,6 @@ static lm_status beam_search(lm_model *const *models, int k, const prime_input *
     for (int i = 0; i < k; i++)
         if ((st = prime(models[i], in, K, dummy, &first_rows[i], err)) != LM_OK) goto done;
     int n_live = 1;
-    size_t best_len = 0, best_finished = 0;
-    double best_score = -INFINITY;
     for (size_t len = 0; len < L && n_live > 0; len++) {
         int nc = 0;
         for (int h = 0; h < n_live; h++) {
@@ -180,12 +201,8 @@ static lm_status beam_search(lm_model *const *models, int k, const prime_input *
         for (int c = 0; c < nc && kept < K; c++) {
             const candidate *cd = &cand[c];
             if (cd->word == eos) {  /* a finished hypothesis of len words */
-                double ns = normalised(cd->logp, len, o->length_norm);
-                if (!best_finished || ns > best_score) {
-                    best_score = ns, best_len = len, *logp_out = cd->logp;
-                    memcpy(best, live + (size_t)cd->parent * (L + 1), len * sizeof *best);
-                }
-                best_finished++;
+                offer_finished(fin, L, live + (size_t)cd->parent * (L + 1), len, cd->logp,
+                               normalised(cd->logp, len, o->length_norm));
                 continue;
             }
             memcpy(next + (size_t)kept * (L + 1), live + (size_t)cd->parent * (L + 1), len * sizeof *next);
@@ -199,7 +216,7 @@ static lm_status beam_search(lm_model *const *models, int k, const prime_input *
          * within the beam, not a heuristic cut. */
         double bound = -INFINITY;
         for (int h = 0; h < kept; h++) bound = fmax(bound, normalised(nscore[h], L, o->length_norm));
-        if (kept == 0 || (best_finished && best_score >= bound)) { n_live = 0; break; }
+        if (kept == 0 || (fin->n == fin->N && fin->score[fin->N - 1] >= bound)) { n_live = 0; break; }
         int32_t *t = live;
         live = next, next = t;
         memcpy(score, nscore, (size_t)kept * sizeof *score);
@@ -209,35 +226,68 @@ static lm_status beam_search(lm_model *const *models, int k, const prime_input *
             if ((st = lm_model_gather_state(models[i], parents, kept, err)) != LM_OK) goto done;
             lm_model_forward(models[i], step, dummy, 1, kept, 0);
         }
-        if (len + 1 == L && !best_finished) {  /* out of length: the best live one */
-            best_len = L, *logp_out = score[0];
-            memcpy(best, live, L * sizeof *best);
-        }
+        if (len + 1 == L && fin->n == 0)  /* out of length: the best live one */
+            offer_finished(fin, L, live, L, score[0], normalised(score[0], L, o->length_norm));
     }
-    *n_out = best_len < cap ? best_len : cap;
-    memcpy(out, best, *n_out * sizeof *out);
 done:
-    free(live), free(next), free(best), free(parents), free(step), free(dummy), free(score), free(nscore), free(cand);
+    free(live), free(next), free(parents), free(step), free(dummy), free(score), free(nscore), free(cand);
     free(z), free(lp), free(first_rows);
+    return st;
+}
+
+/* The search with the caller's n-best buffers, or (nbest == 1 and words ==
+ * NULL) the one best into out[cap]. */
+static lm_status search(lm_model *const *models, int k, const prime_input *in, const lm_beam_opts *o, int nbest,
+                        int32_t *words, size_t *lens, double *logps, int *n_found, int32_t *out, size_t cap,
+                        size_t *n_out, double *logp, lm_error *err) {
+    const size_t L = o->max_len;
+    if (nbest < 1) return lm_fail(err, LM_EARG, "n-best must be >= 1");
+    finished fin = {nbest, 0, malloc((size_t)nbest * (L + 1) * sizeof(int32_t)), malloc((size_t)nbest * sizeof(size_t)),
+                    malloc((size_t)nbest * sizeof(double)), malloc((size_t)nbest * sizeof(double))};
+    lm_status st = LM_OK;
+    if (!fin.words || !fin.len || !fin.logp || !fin.score) st = lm_fail(err, LM_ENOMEM, "out of memory");
+    if (st == LM_OK) st = beam_search(models, k, in, o, &fin, err);
+    if (st == LM_OK && words) {
+        for (int i = 0; i < fin.n; i++) {
+            memcpy(words + (size_t)i * L, fin.words + (size_t)i * (L + 1), fin.len[i] * sizeof *words);
+            lens[i] = fin.len[i], logps[i] = fin.logp[i];
+        }
+        *n_found = fin.n;
+    } else if (st == LM_OK) {
+        *n_out = fin.n ? (fin.len[0] < cap ? fin.len[0] : cap) : 0;
+        *logp = fin.n ? fin.logp[0] : -INFINITY;
+        if (*n_out) memcpy(out, fin.words, *n_out * sizeof *out);
+    }
+    free(fin.words), free(fin.len), free(fin.logp), free(fin.score);
     return st;
 }
 
 lm_status lm_translate(lm_model *m, const int32_t *src, size_t n_src, const lm_beam_opts *o, int32_t *out, size_t cap,
                        size_t *n_out, double *logp, lm_error *err) {
     const prime_input in = {src, n_src, NULL};
-    return beam_search(&m, 1, &in, o, out, cap, n_out, logp, err);
+    *n_out = 0, *logp = -INFINITY;
+    return search(&m, 1, &in, o, 1, NULL, NULL, NULL, NULL, out, cap, n_out, logp, err);
 }
 
 lm_status lm_translate_ensemble(lm_model *const *models, int k, const int32_t *src, size_t n_src,
                                 const lm_beam_opts *o, int32_t *out, size_t cap, size_t *n_out, double *logp,
                                 lm_error *err) {
     const prime_input in = {src, n_src, NULL};
-    return beam_search(models, k, &in, o, out, cap, n_out, logp, err);
+    *n_out = 0, *logp = -INFINITY;
+    return search(models, k, &in, o, 1, NULL, NULL, NULL, NULL, out, cap, n_out, logp, err);
+}
+
+lm_status lm_translate_nbest(lm_model *const *models, int k, const int32_t *src, size_t n_src, const lm_beam_opts *o,
+                             int nbest, int32_t *words, size_t *lens, double *logps, int *n_found, lm_error *err) {
+    const prime_input in = {src, n_src, NULL};
+    *n_found = 0;
+    return search(models, k, &in, o, nbest, words, lens, logps, n_found, NULL, 0, NULL, NULL, err);
 }
 
 lm_status lm_caption(lm_model *const *models, int k, const float *cond, const lm_beam_opts *o, int32_t *out,
                      size_t cap, size_t *n_out, double *logp, lm_error *err) {
+    *n_out = 0, *logp = -INFINITY;
     if (!cond) return lm_fail(err, LM_EARG, "no feature vector");
     const prime_input in = {NULL, 0, cond};
-    return beam_search(models, k, &in, o, out, cap, n_out, logp, err);
+    return search(models, k, &in, o, 1, NULL, NULL, NULL, NULL, out, cap, n_out, logp, err);
 }

@@ -146,6 +146,31 @@ grep -q "interrupted by signal 2 after epoch" "$work/mtstop.log" && grep -q "tes
 [ "$(wc -l < "$work/hyp4")" -eq 30 ] || fail "expected 30 translations"
 "$bin" translate --model "$work/mtrun/model.safetensors" --beam 1 --input "$work/mt/test.en" > "$work/hyp1" ||
   fail "greedy translate failed"
+# n-best in the Moses format: per source, at most K entries, best first, the first one the 1-best output;
+# an ensemble of the model with itself gives the same translations
+"$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 --nbest 3 --input "$work/mt/test.en" \
+  > "$work/nbest" || fail "translate --nbest failed"
+python3 - "$work/nbest" "$work/hyp4" "$(wc -l < "$work/mt/test.en")" <<'PY' || fail "bad n-best list: $(head -5 "$work/nbest")"
+import sys
+lines = [l.rstrip("\n").split(" ||| ") for l in open(sys.argv[1])]
+best = [l.rstrip("\n") for l in open(sys.argv[2])]
+n = int(sys.argv[3])
+by_id = {}
+for f in lines:
+    assert len(f) == 4 and f[2].startswith("LSTM= "), f
+    by_id.setdefault(int(f[0]), []).append((f[1], float(f[2][6:]), float(f[3])))
+assert sorted(by_id) == list(range(n)), sorted(by_id)
+for i, hyps in by_id.items():
+    assert 1 <= len(hyps) <= 3, hyps
+    assert hyps[0][0] == best[i], (hyps[0], best[i])
+    assert all(a[2] >= b[2] for a, b in zip(hyps, hyps[1:])), hyps
+    assert all(h[1] <= 0 for h in hyps), hyps
+    assert len(set(h[0] for h in hyps)) == len(hyps), hyps
+PY
+"$bin" translate --model "$work/mtrun/model.safetensors" --model "$work/mtrun/model.safetensors" --beam 4 \
+  --input "$work/mt/test.en" > "$work/hyp4x2" || fail "translate with an ensemble failed"
+cmp -s "$work/hyp4" "$work/hyp4x2" || fail "an ensemble of a model with itself translates otherwise"
+expect 2 "exceeds --beam" -- "$bin" translate --model "$work/mtrun/model.safetensors" --beam 2 --nbest 3
 expect 0 "BLEU = " -- "$bin" bleu "$work/hyp4" "$work/mt/test.fr"
 expect 1 "must align" -- "$bin" bleu "$work/hyp4" "$work/mt/train.fr"
 expect 0 "A higher in 0.0% of the samples" -- "$bin" bleu --bootstrap 50 --compare "$work/hyp4" "$work/hyp4" "$work/mt/test.fr"
