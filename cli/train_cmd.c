@@ -68,6 +68,12 @@ static void train_usage(FILE *f, const lm_config *c) {
             "  --preset NAME     small | medium | large (default small); flags below override it\n"
             "  --data DIR        folder with ptb.{train,valid,test}.txt\n"
             "                    (default: $LSTMLM_DATA, else ../shared/data/ptb, else data/ptb)\n"
+            "  --train FILE --valid FILE --test FILE\n"
+            "                    any corpus instead of --data: one sentence per line, tokens\n"
+            "                    separated by spaces; the vocabulary comes from the training file\n"
+            "  --min-count N     words seen fewer times in training read as <unk> (default 1)\n"
+            "  --max-vocab N     at most N words, the most frequent, <eos> and <unk> included\n"
+            "                    (default 0: no limit)\n"
             "  --out DIR         run directory (default runs/PRESET); must not hold a run already\n"
             "  --resume DIR      continue the interrupted run in DIR exactly where it stopped\n"
             "  --layers N        LSTM layers (preset: %d)\n"
@@ -134,8 +140,9 @@ static int diverged(const char *what, double ppl, int epoch) {
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *preset = "small", *data = NULL, *out = NULL, *resume = NULL;
-    int quiet = 0, no_test = 0, threads_given = 0, config_flags = 0;
+    enum { OPT_TRAIN_FILE = 600, OPT_VALID_FILE, OPT_TEST_FILE, OPT_MIN_COUNT, OPT_MAX_VOCAB };
+    const char *preset = "small", *data = NULL, *out = NULL, *resume = NULL, *files[3] = {NULL, NULL, NULL};
+    int quiet = 0, no_test = 0, threads_given = 0, config_flags = 0, min_count = 1, max_vocab = 0;
     float save_every = 300;
     lm_config c;
     trainer t;
@@ -159,6 +166,9 @@ int cmd_train(int argc, char **argv) {
         {"threads", required_argument, 0, OPT_THREADS}, {"save-every", required_argument, 0, OPT_SAVE_EVERY},
         {"no-test", no_argument, 0, OPT_NO_TEST},     {"quiet", no_argument, 0, OPT_QUIET},
         {"bf16", no_argument, 0, OPT_BF16},
+        {"train", required_argument, 0, OPT_TRAIN_FILE}, {"valid", required_argument, 0, OPT_VALID_FILE},
+        {"test", required_argument, 0, OPT_TEST_FILE}, {"min-count", required_argument, 0, OPT_MIN_COUNT},
+        {"max-vocab", required_argument, 0, OPT_MAX_VOCAB},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     int o, ok = 1;
@@ -168,6 +178,14 @@ int cmd_train(int argc, char **argv) {
         switch (o) {
         case OPT_PRESET: config_flags++; break;
         case OPT_DATA: data = optarg; break;
+        case OPT_TRAIN_FILE: files[0] = optarg, config_flags++; break;
+        case OPT_VALID_FILE: files[1] = optarg, config_flags++; break;
+        case OPT_TEST_FILE: files[2] = optarg, config_flags++; break;
+        case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count), config_flags++; break;
+        case OPT_MAX_VOCAB:
+            ok = parse_int("max-vocab", optarg, 0, 1 << 24, &max_vocab), config_flags++;
+            if (ok && max_vocab > 0 && max_vocab < 3) report("--max-vocab: 0 (no limit) or at least 3"), ok = 0;
+            break;
         case OPT_OUT: out = optarg; break;
         case OPT_RESUME: resume = optarg; break;
         case OPT_SAVE_EVERY:
@@ -188,9 +206,13 @@ int cmd_train(int argc, char **argv) {
     if (!ok) return 2;
     if (optind < argc) { report("train: unexpected argument \"%s\" (see --help)", argv[optind]); return 2; }
     if (resume && (config_flags || out)) {
-        report("train: --resume continues a run with its own settings; drop the preset, hyperparameter and --out flags");
+        report("train: --resume continues a run with its own settings and data files; drop the preset, "
+               "hyperparameter, file and --out flags");
         return 2;
     }
+    const int given_files = (files[0] != NULL) + (files[1] != NULL) + (files[2] != NULL);
+    if (given_files && given_files < 3) { report("train: give --train, --valid and --test together"); return 2; }
+    if (given_files && data) { report("train: --data or --train/--valid/--test, not both"); return 2; }
     if (lm_config_validate(&c, &t.err) != LM_OK) { report("train: %s", t.err.msg); return 2; }
 
     /* The run folder first: its owner is this process from here on, and a
@@ -221,7 +243,6 @@ int cmd_train(int argc, char **argv) {
             report("train: %s holds no %s to resume from (the run stopped before its first save)", run_dir, RUN_STATE);
             goto out;
         }
-        if (!data) data = info.data;
         if (!threads_given) c.threads = info.threads;
         else if (c.threads != info.threads)
             printf("note: %d threads instead of the run's %d: results are no longer bit-identical to an "
@@ -232,9 +253,31 @@ int cmd_train(int argc, char **argv) {
         snprintf(info.preset, sizeof info.preset, "%s", preset);
         info.threads = c.threads;
     }
-    data = find_data_dir(data);
-    for (int i = 0; i < 3; i++)
-        if (!data_path(path[i], sizeof path[i], data, splits[i])) goto out;
+    char data_buf[4200];
+    if (resume && !data && info.n_splits == 3) {  /* the run's own files, by the paths run.json recorded */
+        for (int i = 0; i < 3; i++) snprintf(path[i], sizeof path[i], "%s", info.splits[i].path);
+        data = info.data;
+    } else if (given_files) {
+        for (int i = 0; i < 3; i++) {
+            if ((size_t)snprintf(path[i], sizeof path[i], "%s", files[i]) >= sizeof path[i]) {
+                report("train: %s: path too long", files[i]);
+                goto out;
+            }
+            const int kind = input_file(path[i]);
+            if (kind == 0) report("%s: not found", path[i]);
+            if (kind <= 0) goto out;
+        }
+        /* run.json's data folder: the training file's */
+        snprintf(data_buf, sizeof data_buf, "%s", files[0]);
+        char *slash = strrchr(data_buf, '/');
+        if (slash) *(slash == data_buf ? slash + 1 : slash) = '\0';
+        else snprintf(data_buf, sizeof data_buf, ".");
+        data = data_buf;
+    } else {
+        data = find_data_dir(data ? data : resume ? info.data : NULL);
+        for (int i = 0; i < 3; i++)
+            if (!data_path(path[i], sizeof path[i], data, splits[i])) goto out;
+    }
 
     lm_set_threads(c.threads);
     if (resume) {
@@ -244,7 +287,7 @@ int cmd_train(int argc, char **argv) {
             report("train: %s is not a language-model state", t.state_path);
             goto out;
         }
-    } else if (lm_vocab_build(&t.v, path[0], &t.err) != LM_OK) {
+    } else if (lm_vocab_build_limited(&t.v, path[0], min_count, max_vocab, &t.err) != LM_OK) {
         goto fail;
     }
     for (int i = 0; i < 3; i++) {
@@ -267,7 +310,11 @@ int cmd_train(int argc, char **argv) {
             if (lm_run_split_set(&info.splits[i], splits[i], path[i], &tok[i], &t.err) != LM_OK) goto fail;
         if (lm_run_write_info(run, &info, &t.err) != LM_OK) goto fail;
     }
-    printf("data: %s (train %zu, valid %zu, test %zu words)\n", data, tok[0].n, tok[1].n, tok[2].n);
+    if (given_files || (resume && strcmp(path[0], "") && !strstr(path[0], "ptb.train.txt")))
+        printf("data: %s, %s, %s (train %zu, valid %zu, test %zu words)\n", path[0], path[1], path[2], tok[0].n,
+               tok[1].n, tok[2].n);
+    else
+        printf("data: %s (train %zu, valid %zu, test %zu words)\n", data, tok[0].n, tok[1].n, tok[2].n);
     print_config(&c, lm_vocab_size(t.v), lm_model_num_params(t.m));
     /* metrics.jsonl holds exactly the completed epochs, then grows. */
     if (!(metrics = fopen(t.metrics_path, "w")) || (t.ts.history && fputs(t.ts.history, metrics) < 0) ||

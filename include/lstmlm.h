@@ -83,6 +83,10 @@ typedef struct {
 /* Build the vocabulary of a training file: every distinct word plus "<eos>",
  * ordered by decreasing count, ties by byte order. */
 lm_status lm_vocab_build(lm_vocab **out, const char *path, lm_error *err);
+/* The same keeping only words seen at least min_count times and at most
+ * max_vocab words in all (0: no limit; "<eos>" and "<unk>" included); the
+ * words left out read as "<unk>", added when any word is left out. */
+lm_status lm_vocab_build_limited(lm_vocab **out, const char *path, int min_count, int max_vocab, lm_error *err);
 /* Vocabulary from an explicit list of words (ids in list order). */
 lm_status lm_vocab_from_words(lm_vocab **out, const char *const *words, int n, lm_error *err);
 void lm_vocab_free(lm_vocab *v);

@@ -78,7 +78,13 @@ static int by_count_then_bytes(const void *a, const void *b) {
 }
 
 lm_status lm_vocab_build(lm_vocab **out, const char *path, lm_error *err) {
+    return lm_vocab_build_limited(out, path, 1, 0, err);
+}
+
+lm_status lm_vocab_build_limited(lm_vocab **out, const char *path, int min_count, int max_vocab, lm_error *err) {
     *out = NULL;
+    if (min_count < 1) return lm_fail(err, LM_EARG, "min-count must be >= 1 (got %d)", min_count);
+    if (max_vocab != 0 && max_vocab < 3) return lm_fail(err, LM_EARG, "max-vocab must be 0 (no limit) or >= 3 (got %d)", max_vocab);
     lm_text text;
     lm_status st = lm_text_read(&text, path, err);
     if (st != LM_OK) return st;
@@ -102,8 +108,23 @@ lm_status lm_vocab_build(lm_vocab **out, const char *path, lm_error *err) {
         wc[slots[s]].count++;
     }
     qsort(wc, (size_t)n, sizeof *wc, by_count_then_bytes);
-    for (int i = 0; i < n; i++) names[i] = wc[i].word;
-    st = lm_vocab_from_words(out, names, n, err);
+    /* Keep the words seen min_count times, the most frequent first, at most
+     * max_vocab with "<eos>" (always kept: every line ends with it) and, if
+     * any word was left out, "<unk>", which the left-out words become. */
+    int kept = 0, plain = 0, dropped = 0, has_unk = 0;
+    for (int i = 0; i < n; i++) {
+        const int special = strcmp(wc[i].word, LM_EOS) == 0 || strcmp(wc[i].word, LM_UNK) == 0;
+        const int room = max_vocab == 0 || plain < max_vocab - 2;  /* two places stay for <eos> and <unk> */
+        if (special || (wc[i].count >= (size_t)min_count && room)) {
+            names[kept++] = wc[i].word;
+            plain += !special;
+            has_unk |= strcmp(wc[i].word, LM_UNK) == 0;
+        } else {
+            dropped++;
+        }
+    }
+    if (dropped && !has_unk) names[kept++] = LM_UNK;
+    st = lm_vocab_from_words(out, names, kept, err);
 done:
     free(slots);
     free(wc);

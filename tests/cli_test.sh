@@ -48,6 +48,31 @@ for split in train:4000 valid:400 test:400; do
 done
 printf 'w1 w2\x00\n' > "$work/bad.txt"
 
+# Any corpus: --train/--valid/--test files, the vocabulary from the training file cut by
+# --min-count/--max-vocab (the rest reads as <unk>); the run resumes from the files it recorded
+cp "$work/data/ptb.train.txt" "$work/my.train"; cp "$work/data/ptb.valid.txt" "$work/my.valid"
+cp "$work/data/ptb.test.txt" "$work/my.test"
+out=$("$bin" train --train "$work/my.train" --valid "$work/my.valid" --test "$work/my.test" --max-vocab 12 \
+  --out "$work/files" --hidden 8 --layers 1 --steps 5 --batch 4 --epochs 1 --threads 1 --quiet 2>&1) ||
+  fail "train on files failed: $out"
+grep -q "model: vocabulary 12," <<<"$out" || fail "--max-vocab 12 gave: $out"
+grep -q "^test perplexity" <<<"$out" || fail "no test line on files: $out"
+python3 - "$work/files/model.safetensors" <<'PY' || fail "the 12-word vocabulary lacks <eos> or <unk>"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+words = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]["vocab"].split("\n")
+assert len(words) == 12 and "<eos>" in words and "<unk>" in words, words
+PY
+out=$("$bin" train --train "$work/my.train" --valid "$work/my.valid" --test "$work/my.test" --min-count 100000 \
+  --out "$work/files2" --hidden 8 --layers 1 --steps 5 --batch 4 --epochs 1 --threads 1 --quiet 2>&1) ||
+  fail "train with --min-count failed: $out"
+grep -q "model: vocabulary 2," <<<"$out" || fail "--min-count above every count should leave <eos> and <unk>: $out"
+expect 0 "already trained all" -- "$bin" train --resume "$work/files" --quiet   # from the files run.json recorded
+expect 2 "together" -- "$bin" train --train "$work/my.train" --valid "$work/my.valid"
+expect 2 "not both" -- "$bin" train --train "$work/my.train" --valid "$work/my.valid" --test "$work/my.test" --data "$work/data"
+expect 2 "drop the preset" -- "$bin" train --resume "$work/files" --min-count 2
+expect 1 "not found" -- "$bin" train --train "$work/none" --valid "$work/my.valid" --test "$work/my.test" --out "$work/files3"
+
 out=$("$bin" train --data "$work/data" --out "$work/run" --hidden 16 --layers 2 --steps 5 --batch 4 \
       --epochs 2 --max-epoch 1 --dropout 0.2 --threads 1 2>&1) || fail "tiny training failed: $out"
 grep -q "test perplexity" <<<"$out" || fail "no test perplexity in: $out"
