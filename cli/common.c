@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char *prog = "lstmlm";
 
@@ -224,4 +225,49 @@ fail:
     lm_vocab_free(*v);
     *v = NULL;
     return 0;
+}
+
+/* ------------------------------------------------------------ output files */
+
+int out_file_open(out_file *o, const char *path) {
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    size_t n = strlen(path) + 8;
+    if (!(o->tmp = malloc(n))) { report("%s: out of memory", path); return 0; }
+    snprintf(o->tmp, n, "%s.XXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        report("cannot write %s: %s", path, strerror(errno));
+        free(o->tmp), o->tmp = NULL;
+        return 0;
+    }
+    mode_t mask = umask(0);  /* the mode fopen would have given the file, not mkstemp's 0600 */
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || !(o->f = fdopen(fd, "w"))) {
+        report("cannot write %s: %s", path, strerror(errno));
+        close(fd), unlink(o->tmp), free(o->tmp), o->tmp = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+int out_file_commit(out_file *o) {
+    if (!o->f) return 0;
+    errno = 0;
+    int bad = fflush(o->f) != 0 || ferror(o->f);
+    bad |= fclose(o->f) != 0;
+    o->f = NULL;
+    if (bad || rename(o->tmp, o->path) != 0) {
+        report("cannot write %s: %s", o->path, errno ? strerror(errno) : "write error");
+        unlink(o->tmp);
+        free(o->tmp), o->tmp = NULL;
+        return 0;
+    }
+    free(o->tmp), o->tmp = NULL;
+    return 1;
+}
+
+void out_file_abort(out_file *o) {
+    if (o->f) fclose(o->f), o->f = NULL;
+    if (o->tmp) unlink(o->tmp), free(o->tmp), o->tmp = NULL;
 }

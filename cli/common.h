@@ -54,6 +54,17 @@ void stop_on_signals(void);
 enum { MAX_MODELS = 32 };
 int load_models(const char *const *paths, int k, int threads, int task, lm_model **models, lm_vocab **v);
 void free_models(lm_model **models, int k);
+/* An output file written whole or not at all: a temporary file beside
+ * `path`, renamed onto it by out_file_commit once every write succeeded.
+ * Each returns 1, or reports and returns 0 (the temporary file removed). */
+typedef struct {
+    FILE *f;
+    const char *path;
+    char *tmp;
+} out_file;
+int out_file_open(out_file *o, const char *path);
+int out_file_commit(out_file *o);
+void out_file_abort(out_file *o);  /* remove the temporary file; no-op when committed */
 /* Print "prog: message" to stderr. */
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -73,6 +84,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
 int cmd_caption_train(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_rescore(int argc, char **argv);
 /* translate-train, translate and bleu (argv[0] says which) */
 int cmd_translation(int argc, char **argv);
 

@@ -12,7 +12,10 @@
 static void eval_usage(FILE *f) {
     fprintf(f,
             "Usage: %s eval --model FILE [--model FILE ...] [options]\n"
-            "Perplexity of a trained model on a PTB split or a text file. Several --model\n"
+            "Perplexity of a trained model on a PTB split or a text file, and the total\n"
+            "log-probability (natural log) of its words. The text is read from the\n"
+            "sentence-start state (the model after reading <eos>), so every word is\n"
+            "predicted, each line's <eos> included. Several --model\n"
             "flags evaluate each model and their ensemble: the arithmetic mean of their\n"
             "next-word distributions (the paper's model averaging).\n"
             "\n"
@@ -113,8 +116,11 @@ int cmd_eval(int argc, char **argv) {
     if (st != LM_OK) goto fail;
     printf("%s: %zu words predicted, batch %d, steps %d, %.1fs (%.0f words/s)\n", path, ens.words, batch, steps,
            ens.seconds, (double)ens.words * n_models / ens.seconds);
-    for (int i = 0; i < n_models; i++) printf("perplexity %.2f  %s\n", lm_perplexity(&each[i]), paths[i]);
-    if (n_models > 1) printf("perplexity %.2f  ensemble of %d models (mean of distributions)\n", lm_perplexity(&ens), n_models);
+    for (int i = 0; i < n_models; i++)
+        printf("perplexity %.2f  log-probability %.6f  %s\n", lm_perplexity(&each[i]), -each[i].nll, paths[i]);
+    if (n_models > 1)
+        printf("perplexity %.2f  log-probability %.6f  ensemble of %d models (mean of distributions)\n",
+               lm_perplexity(&ens), -ens.nll, n_models);
     rc = 0;
     goto out;
 fail:

@@ -27,6 +27,8 @@ static void usage(FILE *f) {
             "  frames-eval      frame accuracy of a saved frame classifier\n"
             "  caption-train    train a caption generator conditioned on feature vectors\n"
             "  caption          caption every item of a feature file (beam search, ensembles)\n"
+            "  score            log-probability of each sentence (and word) under a language model\n"
+            "  rescore          rerank n-best lists (Moses, Kaldi) with a language model\n"
             "\n"
             "`%s COMMAND --help` lists each command's options. --version prints the version.\n",
             prog, prog);
@@ -44,7 +46,8 @@ int main(int argc, char **argv) {
                     {"bench", cmd_bench}, {"translate-train", cmd_translation},
                     {"translate", cmd_translation}, {"bleu", cmd_translation},
                     {"frames-train", cmd_frames}, {"frames-eval", cmd_frames},
-                    {"caption-train", cmd_caption_train}, {"caption", cmd_caption}};
+                    {"caption-train", cmd_caption_train}, {"caption", cmd_caption},
+                    {"score", cmd_score}, {"rescore", cmd_rescore}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(cmd, commands[i].name)) return finish_stdout(commands[i].run(argc - 1, argv + 1));
     report("unknown command \"%s\"", cmd);

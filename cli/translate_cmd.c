@@ -241,7 +241,7 @@ static int cmd_translate(int argc, char **argv) {
         if (!grown || !gs) { free(grown ? grown : ids), free(gs ? gs : srcv); ids = srcv = NULL; report("out of memory"); goto done; }
         ids = grown, srcv = gs;
         /* Checked as training text is: NUL, invalid UTF-8, absurd words. */
-        if (lm_line_ids(v, line, (size_t)len, ids, &words, &oov, &err) != LM_OK) {
+        if (lm_line_ids(v, line, (size_t)len, ids, &words, &oov, NULL, &err) != LM_OK) {
             report("%s:%zu: %s", in_name, lines, err.msg);
             goto done;
         }

@@ -78,6 +78,11 @@ typedef struct {
     int32_t *ids;    /* (n) word ids, each line end contributing "<eos>" */
     size_t n;
     size_t n_oov;    /* words not in the vocabulary, read as "<unk>" */
+    /* Set by lm_tokens_read: the text begins at a sentence boundary, so
+     * evaluation reads `eos` before ids[0] (sentence start, see "streaming
+     * scoring") and predicts every id. 0: ids[0] is context only. */
+    int starts_sentence;
+    int32_t eos;
 } lm_tokens;
 
 /* Build the vocabulary of a training file: every distinct word plus "<eos>",
@@ -106,9 +111,10 @@ void lm_tokens_free(lm_tokens *t);
  * as files are: NUL bytes, invalid UTF-8 and words over 1024 bytes are
  * LM_EDATA errors saying at which byte. Words are split on white space;
  * unknown ones become "<unk>" (counted in *n_oov) or, without "<unk>" in the
- * vocabulary, an error. ids has room for len / 2 + 1. */
+ * vocabulary, an error. ids has room for len / 2 + 1; so has is_oov, if not
+ * NULL: is_oov[i] = 1 where word i was read as "<unk>" without being it. */
 lm_status lm_line_ids(const lm_vocab *v, const char *line, size_t len, int32_t *ids, size_t *n, size_t *n_oov,
-                      lm_error *err);
+                      unsigned char *is_oov, lm_error *err);
 
 /* ------------------------------------------------------------ frame datasets */
 
@@ -325,6 +331,63 @@ lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *
 
 /* exp(nll / words) */
 double lm_perplexity(const lm_run_stats *s);
+
+/* ------------------------------------------------------------ streaming scoring
+ *
+ * A language model as other programs use one (speech recognisers, MT
+ * decoders, n-best rescoring): a caller-owned state per stream, one call per
+ * word, a log-probability out.
+ *
+ * Every log-probability here is a natural logarithm (base e); divide by
+ * ln 10 for the log10 of ARPA tools.
+ *
+ * Sentence start is the state after the model reads "<eos>" from the zero
+ * state: in training every sentence followed the previous one's "<eos>", so
+ * this is how the model saw a sentence begin. `lstmlm eval` reads a file
+ * from the same state, and scoring a file's sentences one after another with
+ * the state carried gives eval's total.
+ *
+ * Threads: the model is only read. Any number of states may share it, and
+ * states may be stepped from several threads at once (each thread keeps its
+ * own working memory, released when the thread exits); a BF16 model's steps
+ * take turns, since its products share packing buffers. A state is used by
+ * one thread at a time. No function here exits or prints: failures are
+ * statuses with a message in err. */
+
+typedef struct lm_state lm_state;
+
+/* A state at sentence start for a plain language model (LM_TASK_LM) and the
+ * vocabulary it was trained with (loaded with it by lm_checkpoint_load; it
+ * must hold "<eos>"). The model must outlive its states. */
+lm_status lm_state_create(lm_state **out, const lm_model *m, const lm_vocab *v, lm_error *err);
+void lm_state_free(lm_state *s);
+/* Back to sentence start. */
+void lm_state_reset(lm_state *s);
+/* dst = src (two states of one model); lm_state_clone makes a new one. */
+lm_status lm_state_copy(lm_state *dst, const lm_state *src, lm_error *err);
+lm_status lm_state_clone(lm_state **out, const lm_state *src, lm_error *err);
+const lm_model *lm_state_model(const lm_state *s);
+
+/* Read `word` (an id of the vocabulary): *logp = log P(word | state), then
+ * the state advances past the word. logp may be NULL: the state advances
+ * without the softmax (a context word whose probability is not wanted). */
+lm_status lm_state_step(lm_state *s, int32_t word, double *logp, lm_error *err);
+/* log P(word | state) without advancing. */
+lm_status lm_state_logprob(lm_state *s, int32_t word, double *logp, lm_error *err);
+/* The whole next-word distribution: logp (V) = log P(w | state) for every w. */
+lm_status lm_state_distribution(lm_state *s, float *logp, lm_error *err);
+/* The k most likely next words, most likely first (ties: lower id first):
+ * ids (k) and their logp (k); 1 <= k <= V. */
+lm_status lm_state_topk(lm_state *s, int k, int32_t *ids, float *logp, lm_error *err);
+/* n independent states (distinct, one model) read one word each in the rows
+ * of one set of matrix products: the throughput path. logp (n) or NULL. The
+ * result equals n lm_state_step calls to float accuracy. */
+lm_status lm_state_step_batch(lm_state *const *states, int n, const int32_t *words, double *logp, lm_error *err);
+/* A sentence: step through words (n ids) and, when end != 0, "<eos>" after
+ * them. per_word (n + (end != 0)) or NULL receives each log-probability;
+ * *total their sum. The state is left after the last word read. */
+lm_status lm_state_score(lm_state *s, const int32_t *words, size_t n, int end, double *per_word, double *total,
+                         lm_error *err);
 
 /* ------------------------------------------------------------ generation */
 

@@ -112,7 +112,7 @@ static int rec_reserve(int B, int k) {
 
 /* Where the next recurrence adds its per-thread mean product and cell
  * seconds (profile_recurrence); NULL when not profiling. */
-static double *rec_prof;
+static _Thread_local double *rec_prof;  /* per caller thread: states are stepped from many */
 static void cpu_profile_recurrence(double *acc) { rec_prof = acc; }
 
 /* Per-thread timing of the recurrence's two parts, only when profiling. */

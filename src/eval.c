@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Windows of the evaluation layout: batch 1 = the whole stream in order. */
 static size_t eval_windows(const lm_tokens *t, int batch, int steps, lm_batcher *bt, lm_error *err, lm_status *st) {
@@ -15,6 +16,10 @@ static size_t eval_windows(const lm_tokens *t, int batch, int steps, lm_batcher 
     *st = lm_batcher_init(bt, t, batch, steps, err);
     return *st == LM_OK ? bt->n_windows : 0;
 }
+
+static lm_status eval_stream(lm_model *const *models, int k, const lm_tokens *t, int batch, int steps,
+                             lm_progress_fn progress, void *user, lm_run_stats *each, lm_run_stats *ens,
+                             lm_error *err);
 
 lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *t, int batch, int steps,
                                lm_progress_fn progress, void *user, lm_run_stats *each, lm_run_stats *ens,
@@ -31,6 +36,25 @@ lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *
             return lm_fail(err, LM_EARG, "model %d has %d words, model 1 has %d: an ensemble needs one vocabulary",
                            i + 1, lm_model_vocab_size(models[i]), lm_model_vocab_size(models[0]));
     }
+    lm_tokens from_start = *t;
+    int32_t *shifted = NULL;
+    if (t->starts_sentence) {  /* read <eos> first: every word of the text is predicted */
+        if (t->eos < 0 || t->eos >= lm_model_vocab_size(models[0]))
+            return lm_fail(err, LM_EARG, "the text's <eos> id %ld is outside the vocabulary", (long)t->eos);
+        if (!(shifted = malloc((t->n + 1) * sizeof *shifted))) return lm_fail(err, LM_ENOMEM, "out of memory");
+        shifted[0] = t->eos;
+        if (t->n) memcpy(shifted + 1, t->ids, t->n * sizeof *shifted);
+        from_start.ids = shifted, from_start.n = t->n + 1, from_start.starts_sentence = 0;
+        t = &from_start;
+    }
+    lm_status st = eval_stream(models, k, t, batch, steps, progress, user, each, ens, err);
+    free(shifted);
+    return st;
+}
+
+static lm_status eval_stream(lm_model *const *models, int k, const lm_tokens *t, int batch, int steps,
+                             lm_progress_fn progress, void *user, lm_run_stats *each, lm_run_stats *ens,
+                             lm_error *err) {
     if (t->n < 2) return lm_fail(err, LM_EDATA, "need at least 2 words to evaluate");
     lm_batcher bt;
     lm_status st = LM_OK;

@@ -84,7 +84,7 @@ lm_status lm_text_load(const char *path, char **out, size_t *out_len, lm_error *
 #define MAX_WORD_BYTES 1024
 
 lm_status lm_line_ids(const lm_vocab *v, const char *line, size_t len, int32_t *ids, size_t *n, size_t *n_oov,
-                      lm_error *err) {
+                      unsigned char *is_oov, lm_error *err) {
     *n = 0, *n_oov = 0;
     const int unk = lm_vocab_find(v, LM_UNK);
     char word[MAX_WORD_BYTES + 1];
@@ -106,6 +106,7 @@ lm_status lm_line_ids(const lm_vocab *v, const char *line, size_t len, int32_t *
             if (unk < 0) return lm_fail(err, LM_EDATA, "word \"%.64s\" is not in the vocabulary (which has no <unk>)", word);
             id = unk, ++*n_oov;
         }
+        if (is_oov) is_oov[*n] = id == unk && strcmp(word, LM_UNK) != 0;
         ids[(*n)++] = id;
     }
     return LM_OK;

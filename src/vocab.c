@@ -163,6 +163,8 @@ lm_status lm_tokens_read(lm_tokens *out, const char *path, const lm_vocab *v, lm
     }
     out->ids = ids;
     out->n = text.n;
+    out->eos = lm_vocab_find(v, LM_EOS);
+    out->starts_sentence = out->eos >= 0;
     lm_text_free(&text);
     return LM_OK;
 }
@@ -170,5 +172,5 @@ lm_status lm_tokens_read(lm_tokens *out, const char *path, const lm_vocab *v, lm
 void lm_tokens_free(lm_tokens *t) {
     free(t->ids);
     t->ids = NULL;
-    t->n = 0, t->n_oov = 0;
+    t->n = 0, t->n_oov = 0, t->starts_sentence = 0;
 }

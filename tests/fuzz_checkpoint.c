@@ -27,7 +27,7 @@ static void use(lm_model *m, lm_vocab *v, const uint8_t *data, size_t size) {
     check(V == lm_vocab_size(v));
     int32_t ids[8], out[6], src[5];
     for (int i = 0; i < 8; i++) ids[i] = (int32_t)(data[(size_t)i * 7 % size] % (unsigned)V);
-    lm_tokens t = {ids, 8, 0};
+    lm_tokens t = {.ids = ids, .n = 8};
     lm_run_stats s;
     lm_error err;
     if (lm_evaluate(m, &t, 1, 3, NULL, NULL, &s, &err) == LM_OK) check(s.words == 7);

@@ -8,7 +8,7 @@ static void batching_matches_hand_example(void **state) {
      * stream 0 = 0..9, stream 1 = 10..19, (10-1)/3 = 3 windows. */
     int32_t ids[21];
     for (int i = 0; i < 21; i++) ids[i] = i;
-    lm_tokens t = {ids, 21, 0};
+    lm_tokens t = {.ids = ids, .n = 21};
     lm_batcher bt;
     lm_error err;
     assert_int_equal(lm_batcher_init(&bt, &t, 2, 3, &err), LM_OK);
@@ -28,7 +28,7 @@ static void batching_matches_hand_example(void **state) {
 static void too_short_for_one_window(void **state) {
     (void)state;
     int32_t ids[8] = {0};
-    lm_tokens t = {ids, 8, 0};
+    lm_tokens t = {.ids = ids, .n = 8};
     lm_batcher bt;
     lm_error err;
     assert_int_equal(lm_batcher_init(&bt, &t, 2, 4, &err), LM_EDATA);  /* streams of 4 < 4 + 1 ... */

@@ -21,7 +21,7 @@ static run_result run(uint64_t seed, int threads, int profile) {
     if (profile) lm_model_profile(m, 1);
     int32_t *ids = malloc(WORDS * sizeof *ids);
     random_tokens(ids, WORDS, V, 11);
-    lm_tokens t = {ids, WORDS, 0};
+    lm_tokens t = {.ids = ids, .n = WORDS};
     run_result r;
     for (int e = 0; e < 2; e++) {
         lm_run_stats s;

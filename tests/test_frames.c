@@ -197,7 +197,7 @@ static void frames_model_checkpoint(void **state) {
     assert_true(lm_model_params(m)[0] != before);
     /* the word functions refuse it with a reason, not a NaN */
     int32_t ids[64] = {0};
-    lm_tokens t = {ids, 64, 0};
+    lm_tokens t = {.ids = ids, .n = 64};
     lm_run_stats s;
     assert_int_equal(lm_evaluate(m2, &t, 2, 4, NULL, NULL, &s, &err), LM_EARG);
     assert_non_null(strstr(err.msg, "classifies frames"));

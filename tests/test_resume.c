@@ -24,7 +24,7 @@ static void resumed_run_is_bit_identical(void **state) {
     (void)state;
     int32_t *ids = malloc(WORDS * sizeof *ids);
     random_tokens(ids, WORDS, V, 3);
-    lm_tokens t = {ids, WORDS, 0};
+    lm_tokens t = {.ids = ids, .n = WORDS};
     const char *words[V];
     char names[V][8];
     for (int i = 0; i < V; i++) snprintf(names[i], 8, "w%d", i), words[i] = names[i];

@@ -73,7 +73,7 @@ static void ensemble_of_itself_and_mixture(void **state) {
     lm_model *a = model(1), *b = model(2), *a2 = model(1);  /* a2: a's twin, same weights */
     int32_t *ids = malloc(500 * sizeof *ids);
     random_tokens(ids, 500, V, 9);
-    lm_tokens t = {ids, 500, 0};
+    lm_tokens t = {.ids = ids, .n = 500};
     lm_error err;
     lm_run_stats single, each[2], ens;
     for (int batch = 1; batch <= 3; batch += 2) {

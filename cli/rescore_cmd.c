@@ -1,0 +1,493 @@
+/* `lstmlm rescore`: rerank n-best lists with a language model.
+ * new score = old score + lambda * log P_LM(hypothesis) + bonus * words.
+ * The hypotheses of one item are put in a prefix tree and the tree is scored
+ * level by level, every node of a level in one batch of states: each common
+ * prefix is computed once. */
+#include "common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void rescore_usage(FILE *f) {
+    fprintf(f,
+            "Usage: %s rescore --model FILE --nbest FILE [options]\n"
+            "Rerank n-best lists with a language model: each hypothesis gets\n"
+            "  new score = old score + LAMBDA * LM + BONUS * words\n"
+            "where LM is its log-probability (natural log) as a sentence, <eos> included,\n"
+            "from the sentence-start state (as `lstmlm score` computes it). Hypotheses of one\n"
+            "item that share a prefix compute it once.\n"
+            "\n"
+            "  --model FILE       model.safetensors of a language model (`lstmlm train`)\n"
+            "  --nbest FILE       the n-best list (required)\n"
+            "  --format F         moses (default) or kaldi\n"
+            "  --scores FILE      kaldi: the score of each hypothesis, \"UTTID-N score\" per line in\n"
+            "                     the order of --nbest (required with kaldi)\n"
+            "  --costs            kaldi: the scores are costs (lower is better, as Kaldi's\n"
+            "                     negated log-likelihoods): new = old - LAMBDA * LM - BONUS * words\n"
+            "  --lambda X         weight of the LM log-probability (default 1)\n"
+            "  --word-bonus Y     added per word of the hypothesis (default 0)\n"
+            "  --output FILE      the reranked list (default: standard output)\n"
+            "  --best FILE        the best hypothesis of each item\n"
+            "  --output-scores FILE  kaldi: the new scores, \"UTTID-N score\", in the reranked order\n"
+            "  --batch N          states stepped together at most (default 256)\n"
+            "  --threads N        BLAS and OpenMP threads (default 2)\n"
+            "  --bf16             matrix products in BF16 (AVX512_BF16)\n"
+            "  -h, --help         this help\n"
+            "\n"
+            "Formats. moses: \"ID ||| hypothesis ||| features ||| score\" per line (what Moses\n"
+            "and `lstmlm translate --nbest` write; fields after the score are kept), IDs\n"
+            "0-based sentence numbers in increasing order, the hypotheses of one sentence\n"
+            "together. Output: the same lines, best first within each sentence, with\n"
+            "\"LSTM= LM\" appended to the features and the new score; --best gets one line per\n"
+            "sentence 0..last ID (empty for a sentence without hypotheses).\n"
+            "kaldi: \"UTTID-N word...\" per line (N the hypothesis number), the hypotheses of\n"
+            "one utterance together, and --scores beside it. Output: the text lines in the\n"
+            "new order; --best gets \"UTTID word...\" per utterance.\n",
+            prog);
+}
+
+typedef struct {
+    char *id;            /* moses: the sentence number as written; kaldi: "UTTID-N" */
+    size_t item;         /* moses: sentence number; kaldi: utterance index */
+    char *words;         /* the hypothesis text */
+    char *rest;          /* moses: " ||| features" before the score; kaldi: unused */
+    char *tail;          /* moses: fields after the score, with their " ||| " */
+    double score, lm, fresh;
+    int32_t *ids;
+    size_t n, order;
+} hyp;
+
+typedef struct {
+    int kaldi, costs;
+    float lambda, bonus;
+    const lm_vocab *v;
+    const char *nbest_path, *scores_path;
+} options;
+
+static char *dupn(const char *s, size_t n) {
+    char *d = malloc(n + 1);
+    if (d) memcpy(d, s, n), d[n] = '\0';
+    return d;
+}
+
+static void hyp_free(hyp *h) {
+    free(h->id), free(h->words), free(h->rest), free(h->tail), free(h->ids);
+    memset(h, 0, sizeof *h);
+}
+
+/* A finite number filling the whole of s[0..n) (spaces around allowed). */
+static int parse_score(const char *s, size_t n, double *out) {
+    char buf[128];
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
+    if (n == 0 || n >= sizeof buf) return 0;
+    memcpy(buf, s, n), buf[n] = '\0';
+    char *end;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (errno || *end || !isfinite(v)) return 0;
+    *out = v;
+    return 1;
+}
+
+static int words_to_ids(hyp *h, const lm_vocab *v, const char *name, size_t line) {
+    size_t len = strlen(h->words), oov;
+    lm_error err;
+    if (!(h->ids = malloc((len / 2 + 1) * sizeof *h->ids))) { report("out of memory"); return 0; }
+    if (lm_line_ids(v, h->words, len, h->ids, &h->n, &oov, NULL, &err) != LM_OK) {
+        report("%s:%zu: %s", name, line, err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* One Moses line into h; 1, or 0 reported. */
+static int parse_moses(hyp *h, char *line, size_t len, const options *o, size_t line_no) {
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+    line[len] = '\0';
+    const char *sep[4];
+    int k = 0;
+    for (const char *p = line; k < 4 && (p = strstr(p, "|||")); p += 3) sep[k++] = p;
+    if (k < 3) {
+        report("%s:%zu: expected \"ID ||| hypothesis ||| features ||| score\", found %d fields", o->nbest_path,
+               line_no, k + 1);
+        return 0;
+    }
+    char idbuf[32];
+    const char *a = line, *b = sep[0];
+    while (a < b && (*a == ' ' || *a == '\t')) a++;
+    while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+    if (b == a || (size_t)(b - a) >= sizeof idbuf) { report("%s:%zu: bad sentence ID", o->nbest_path, line_no); return 0; }
+    memcpy(idbuf, a, (size_t)(b - a)), idbuf[b - a] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long long id = strtoull(idbuf, &end, 10);
+    if (errno || *end || idbuf[0] == '-' || idbuf[0] == '+' || id > (1ull << 40)) {
+        report("%s:%zu: the sentence ID \"%s\" is not a number", o->nbest_path, line_no, idbuf);
+        return 0;
+    }
+    h->item = (size_t)id;
+    const char *score_end = k == 4 ? sep[3] : line + len;
+    if (!parse_score(sep[2] + 3, (size_t)(score_end - sep[2] - 3), &h->score)) {
+        report("%s:%zu: the score \"%.*s\" is not a finite number", o->nbest_path, line_no,
+               (int)(score_end - sep[2] - 3 < 60 ? score_end - sep[2] - 3 : 60), sep[2] + 3);
+        return 0;
+    }
+    const char *w0 = sep[0] + 3, *w1 = sep[1];
+    while (w0 < w1 && *w0 == ' ') w0++;
+    while (w1 > w0 && w1[-1] == ' ') w1--;
+    const char *f0 = sep[1] + 3, *f1 = sep[2];
+    while (f0 < f1 && *f0 == ' ') f0++;
+    while (f1 > f0 && f1[-1] == ' ') f1--;
+    h->id = dupn(idbuf, strlen(idbuf));
+    h->words = dupn(w0, (size_t)(w1 - w0));
+    h->rest = dupn(f0, (size_t)(f1 - f0));
+    h->tail = dupn(score_end, strlen(score_end));
+    if (!h->id || !h->words || !h->rest || !h->tail) { report("out of memory"); return 0; }
+    return words_to_ids(h, o->v, o->nbest_path, line_no);
+}
+
+/* One Kaldi text line and its score line; 1, or 0 reported. */
+static int parse_kaldi(hyp *h, char *line, size_t len, char *sline, size_t slen, const options *o, size_t line_no) {
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+    line[len] = '\0';
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+    size_t id0 = i;
+    while (i < len && line[i] != ' ' && line[i] != '\t') i++;
+    if (i == id0) { report("%s:%zu: empty line: expected \"UTTID-N words...\"", o->nbest_path, line_no); return 0; }
+    const char *dash = NULL;
+    for (size_t j = id0; j < i; j++)
+        if (line[j] == '-') dash = line + j;
+    int numbered = dash && dash + 1 < line + i;
+    for (const char *p = dash ? dash + 1 : NULL; numbered && p < line + i; p++) numbered = *p >= '0' && *p <= '9';
+    if (!numbered || dash == line + id0) {
+        report("%s:%zu: the ID \"%.*s\" is not UTTID-N (N the hypothesis number)", o->nbest_path, line_no,
+               (int)(i - id0 < 80 ? i - id0 : 80), line + id0);
+        return 0;
+    }
+    h->id = dupn(line + id0, i - id0);
+    size_t w = i, we = len;
+    while (w < we && (line[w] == ' ' || line[w] == '\t')) w++;
+    while (we > w && (line[we - 1] == ' ' || line[we - 1] == '\t')) we--;
+    h->words = dupn(line + w, we - w);
+    if (!h->id || !h->words) { report("out of memory"); return 0; }
+    /* the score line: the same ID, then the score */
+    while (slen && (sline[slen - 1] == '\n' || sline[slen - 1] == '\r')) slen--;
+    sline[slen] = '\0';
+    size_t s = 0;
+    while (s < slen && (sline[s] == ' ' || sline[s] == '\t')) s++;
+    size_t s0 = s;
+    while (s < slen && sline[s] != ' ' && sline[s] != '\t') s++;
+    if (s - s0 != i - id0 || memcmp(sline + s0, line + id0, s - s0) != 0) {
+        report("%s:%zu: ID \"%.*s\" where %s has \"%s\": the two files must list the same IDs in the same order",
+               o->scores_path, line_no, (int)(s - s0 < 80 ? s - s0 : 80), sline + s0, o->nbest_path, h->id);
+        return 0;
+    }
+    if (!parse_score(sline + s, slen - s, &h->score)) {
+        report("%s:%zu: the score \"%.60s\" is not a finite number", o->scores_path, line_no, sline + s);
+        return 0;
+    }
+    return words_to_ids(h, o->v, o->nbest_path, line_no);
+}
+
+/* The prefix tree of one item's hypotheses. */
+typedef struct {
+    int32_t word;
+    int parent, first_child, next_sibling, depth;
+    double logp;  /* log P of the path from the root */
+} node;
+
+typedef struct {
+    node *nodes;
+    size_t n, cap;
+    lm_state **states;  /* pool, one per node */
+    size_t n_states;
+    size_t steps, words;  /* word steps computed, hypothesis words: the saving */
+} tree;
+
+static int tree_node(tree *t, int parent, int32_t word) {
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 256;
+        node *g = realloc(t->nodes, cap * sizeof *g);
+        if (!g) return -1;
+        t->nodes = g, t->cap = cap;
+    }
+    node *nd = &t->nodes[t->n];
+    *nd = (node){word, parent, -1, -1, parent < 0 ? 0 : t->nodes[parent].depth + 1, 0.0};
+    if (parent >= 0) nd->next_sibling = t->nodes[parent].first_child, t->nodes[parent].first_child = (int)t->n;
+    return (int)t->n++;
+}
+
+/* LM log-probabilities of h[0..k) into h[i].lm. */
+static int score_item(tree *t, hyp *h, size_t k, lm_model *m, const lm_vocab *v, int batch) {
+    lm_error err;
+    t->n = 0;
+    if (tree_node(t, -1, -1) < 0) { report("out of memory"); return 0; }
+    int *end = malloc(k * sizeof *end);
+    if (!end) { report("out of memory"); return 0; }
+    size_t max_depth = 0;
+    for (size_t i = 0; i < k; i++) {  /* insert: walk the existing prefix, then grow */
+        int at = 0;
+        for (size_t j = 0; j < h[i].n; j++) {
+            int c = t->nodes[at].first_child;
+            while (c >= 0 && t->nodes[c].word != h[i].ids[j]) c = t->nodes[c].next_sibling;
+            if (c < 0 && (c = tree_node(t, at, h[i].ids[j])) < 0) { free(end); report("out of memory"); return 0; }
+            at = c;
+        }
+        end[i] = at;
+        max_depth = h[i].n > max_depth ? h[i].n : max_depth;
+        t->words += h[i].n;
+    }
+    t->steps += t->n - 1;
+    while (t->n_states < t->n) {  /* one state per node, kept for the next items */
+        lm_state **g = realloc(t->states, (t->n_states + 1) * sizeof *g);
+        if (!g) { free(end); report("out of memory"); return 0; }
+        t->states = g;
+        if (lm_state_create(&t->states[t->n_states], m, v, &err) != LM_OK) {
+            free(end);
+            report("%s", err.msg);
+            return 0;
+        }
+        t->n_states++;
+    }
+    lm_state_reset(t->states[0]);
+    int ok = 1;
+    lm_state **rows = malloc((size_t)batch * sizeof *rows);
+    int32_t *words = malloc((size_t)batch * sizeof *words);
+    int *idx = malloc((size_t)batch * sizeof *idx);
+    double *lp = malloc((size_t)batch * sizeof *lp);
+    if (!rows || !words || !idx || !lp) { report("out of memory"); ok = 0; }
+    /* Level by level: a node's state is its parent's after reading the node's
+     * word; nodes were numbered in insertion order, so parents come first. */
+    for (size_t d = 1; ok && d <= max_depth; d++) {
+        int r = 0;
+        for (size_t i = 1; ok && i <= t->n; i++) {
+            if (i < t->n && (size_t)t->nodes[i].depth == d) {
+                if (lm_state_copy(t->states[i], t->states[t->nodes[i].parent], &err) != LM_OK) { ok = 0; break; }
+                rows[r] = t->states[i], words[r] = t->nodes[i].word, idx[r++] = (int)i;
+            }
+            if (r == batch || (i == t->n && r > 0)) {
+                if (lm_state_step_batch(rows, r, words, lp, &err) != LM_OK) { ok = 0; break; }
+                for (int q = 0; q < r; q++) t->nodes[idx[q]].logp = t->nodes[t->nodes[idx[q]].parent].logp + lp[q];
+                r = 0;
+            }
+        }
+    }
+    /* then <eos> after each hypothesis, in batches of distinct end nodes */
+    const int32_t eos = lm_vocab_find(v, "<eos>");
+    unsigned char *seen = ok ? calloc(t->n, 1) : NULL;
+    double *eos_lp = ok ? malloc(t->n * sizeof *eos_lp) : NULL;
+    if (ok && (!seen || !eos_lp)) { report("out of memory"); ok = 0; }
+    int r = 0;
+    for (size_t i = 0; ok && i <= k; i++) {
+        if (i < k && !seen[end[i]]) {
+            seen[end[i]] = 1;
+            rows[r] = t->states[end[i]], words[r] = eos, idx[r++] = end[i];
+        }
+        if (r == batch || (i == k && r > 0)) {
+            if (lm_state_step_batch(rows, r, words, lp, &err) != LM_OK) { ok = 0; break; }
+            for (int q = 0; q < r; q++) eos_lp[idx[q]] = lp[q];
+            r = 0;
+        }
+    }
+    for (size_t i = 0; ok && i < k; i++) h[i].lm = t->nodes[end[i]].logp + eos_lp[end[i]];
+    if (!ok && err.msg[0]) report("%s", err.msg);
+    free(rows), free(words), free(idx), free(lp), free(seen), free(eos_lp), free(end);
+    return ok;
+}
+
+static int by_new_score(const void *a, const void *b) {
+    const hyp *x = a, *y = b;
+    if (x->fresh != y->fresh) return x->fresh > y->fresh ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Rerank and write one item; 1, or 0 on a write error. */
+static int write_item(hyp *h, size_t k, const options *o, FILE *out, FILE *best, FILE *scores, size_t *next_best) {
+    for (size_t i = 0; i < k; i++) {
+        const double lm = o->lambda * h[i].lm + o->bonus * (double)h[i].n;
+        h[i].fresh = o->costs ? -(h[i].score - lm) : h[i].score + lm;  /* sorted as "higher is better" */
+    }
+    qsort(h, k, sizeof *h, by_new_score);
+    for (size_t i = 0; i < k; i++) {
+        const double shown = o->costs ? -h[i].fresh : h[i].fresh;
+        if (o->kaldi) {
+            if (fprintf(out, "%s%s%s\n", h[i].id, h[i].words[0] ? " " : "", h[i].words) < 0) return 0;
+            if (scores && fprintf(scores, "%s %.6f\n", h[i].id, shown) < 0) return 0;
+        } else if (fprintf(out, "%s ||| %s ||| %s%sLSTM= %.6f ||| %.6f%s\n", h[i].id, h[i].words, h[i].rest,
+                           h[i].rest[0] ? " " : "", h[i].lm, shown, h[i].tail) < 0) {
+            return 0;
+        }
+    }
+    if (!best) return 1;
+    if (o->kaldi) {
+        const char *dash = strrchr(h[0].id, '-');
+        return fprintf(best, "%.*s%s%s\n", (int)(dash - h[0].id), h[0].id, h[0].words[0] ? " " : "", h[0].words) >= 0;
+    }
+    for (; *next_best < h[0].item; ++*next_best)  /* sentences without hypotheses: empty lines */
+        if (fputc('\n', best) == EOF) return 0;
+    ++*next_best;
+    return fprintf(best, "%s\n", h[0].words) >= 0;
+}
+
+int cmd_rescore(int argc, char **argv) {
+    const char *model = NULL, *output = NULL, *best_path = NULL, *scores_out = NULL, *format = "moses";
+    options o = {.lambda = 1.0f};
+    int batch = 256, threads = 2, bf16 = 0, ok = 1, c;
+    enum { OPT_NBEST = 1000, OPT_FORMAT, OPT_SCORES, OPT_COSTS, OPT_LAMBDA, OPT_BONUS, OPT_BEST, OPT_SCORES_OUT };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL},   {"nbest", required_argument, 0, OPT_NBEST},
+        {"format", required_argument, 0, OPT_FORMAT}, {"scores", required_argument, 0, OPT_SCORES},
+        {"costs", no_argument, 0, OPT_COSTS},         {"lambda", required_argument, 0, OPT_LAMBDA},
+        {"word-bonus", required_argument, 0, OPT_BONUS}, {"output", required_argument, 0, OPT_OUTPUT},
+        {"best", required_argument, 0, OPT_BEST},     {"output-scores", required_argument, 0, OPT_SCORES_OUT},
+        {"batch", required_argument, 0, OPT_BATCH},   {"threads", required_argument, 0, OPT_THREADS},
+        {"bf16", no_argument, 0, OPT_BF16},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    optind = 1;
+    while (ok && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_MODEL: model = optarg; break;
+        case OPT_NBEST: o.nbest_path = optarg; break;
+        case OPT_FORMAT: format = optarg; break;
+        case OPT_SCORES: o.scores_path = optarg; break;
+        case OPT_COSTS: o.costs = 1; break;
+        case OPT_LAMBDA: ok = parse_float("lambda", optarg, &o.lambda); break;
+        case OPT_BONUS: ok = parse_float("word-bonus", optarg, &o.bonus); break;
+        case OPT_OUTPUT: output = optarg; break;
+        case OPT_BEST: best_path = optarg; break;
+        case OPT_SCORES_OUT: scores_out = optarg; break;
+        case OPT_BATCH: ok = parse_int("batch", optarg, 1, 4096, &batch); break;
+        case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &threads); break;
+        case OPT_BF16: bf16 = 1; break;
+        case 'h': rescore_usage(stdout); return finish_stdout(0);
+        default: fprintf(stderr, "Try '%s rescore --help'.\n", prog); return 2;
+        }
+    }
+    if (!ok) return 2;
+    if (optind < argc) { report("rescore: unexpected argument \"%s\" (see --help)", argv[optind]); return 2; }
+    if (!model || !o.nbest_path) { report("rescore: --model and --nbest are required (see --help)"); return 2; }
+    if (strcmp(format, "moses") && strcmp(format, "kaldi")) {
+        report("rescore: --format is moses or kaldi, not \"%s\"", format);
+        return 2;
+    }
+    o.kaldi = !strcmp(format, "kaldi");
+    if (o.kaldi != (o.scores_path != NULL)) {
+        report("rescore: --scores FILE goes with --format kaldi, and only with it");
+        return 2;
+    }
+    if ((o.costs || scores_out) && !o.kaldi) { report("rescore: --costs and --output-scores are for --format kaldi"); return 2; }
+    if (input_file(o.nbest_path) < 0 || (o.scores_path && input_file(o.scores_path) < 0)) return 1;
+
+    lm_set_threads(threads);
+    lm_error err;
+    lm_model *m = NULL;
+    lm_vocab *v = NULL;
+    FILE *in = NULL, *sin = NULL;
+    out_file fo = {0}, fb = {0}, fs = {0};
+    FILE *out = stdout;
+    hyp *h = NULL;
+    size_t nh = 0, cap_h = 0, line_no = 0, next_best = 0, items = 0, kept = 0;
+    char *line = NULL, *sline = NULL;
+    size_t cap = 0, scap = 0;
+    tree t = {0};
+    char *last_utt = NULL;   /* kaldi: the utterance being read */
+    size_t last_item = 0;    /* moses: the last sentence number read */
+    int rc = 1;
+    if (lm_checkpoint_load(&m, &v, NULL, model, threads, &err) != LM_OK) { report("%s", err.msg); goto out; }
+    if (lm_model_set_bf16(m, bf16, &err) != LM_OK) { report("%s", err.msg); goto out; }
+    o.v = v;
+    if (!(in = fopen(o.nbest_path, "rb"))) { report("%s: %s", o.nbest_path, strerror(errno)); goto out; }
+    if (o.scores_path && !(sin = fopen(o.scores_path, "rb"))) { report("%s: %s", o.scores_path, strerror(errno)); goto out; }
+    if (output) {
+        if (!out_file_open(&fo, output)) goto out;
+        out = fo.f;
+    }
+    if (best_path && !out_file_open(&fb, best_path)) goto out;
+    if (scores_out && !out_file_open(&fs, scores_out)) goto out;
+    for (;;) {
+        errno = 0;
+        ssize_t len = getline(&line, &cap, in);
+        if (len < 0 && ferror(in)) { report("%s: read error: %s", o.nbest_path, strerror(errno ? errno : EIO)); goto out; }
+        hyp cur = {0};
+        int have = 0;
+        if (len >= 0) {
+            line_no++;
+            if (memchr(line, '\0', (size_t)len)) { report("%s:%zu: NUL byte (binary data?)", o.nbest_path, line_no); goto out; }
+            if (o.kaldi) {
+                ssize_t sl = getline(&sline, &scap, sin);
+                if (sl < 0) {
+                    report("%s: %zu lines, %s has more", o.scores_path, line_no - 1, o.nbest_path);
+                    goto out;
+                }
+                if (!parse_kaldi(&cur, line, (size_t)len, sline, (size_t)sl, &o, line_no)) { hyp_free(&cur); goto out; }
+                const char *dash = strrchr(cur.id, '-');
+                const size_t ul = (size_t)(dash - cur.id);
+                int same = last_utt && strlen(last_utt) == ul && !memcmp(last_utt, cur.id, ul);
+                if (!same) {
+                    free(last_utt);
+                    if (!(last_utt = dupn(cur.id, ul))) { hyp_free(&cur); report("out of memory"); goto out; }
+                    cur.item = items + (nh > 0);
+                } else {
+                    cur.item = h[nh - 1].item;
+                }
+            } else if (!parse_moses(&cur, line, (size_t)len, &o, line_no)) {
+                hyp_free(&cur);
+                goto out;
+            }
+            have = 1;
+            if (!o.kaldi && line_no > 1 && cur.item < last_item) {
+                report("%s:%zu: sentence %zu after sentence %zu: the list must be grouped in increasing order",
+                       o.nbest_path, line_no, cur.item, last_item);
+                hyp_free(&cur);
+                goto out;
+            }
+            last_item = cur.item;
+        } else if (o.kaldi && getline(&sline, &scap, sin) >= 0) {
+            report("%s: more lines than the %zu of %s", o.scores_path, line_no, o.nbest_path);
+            goto out;
+        }
+        if (nh && (!have || cur.item != h[0].item)) {  /* the item is complete */
+            if (!score_item(&t, h, nh, m, v, batch)) { hyp_free(&cur); goto out; }
+            if (!write_item(h, nh, &o, out, fb.f, fs.f, &next_best)) {
+                hyp_free(&cur);
+                report("error writing %s: %s", output ? output : "standard output", strerror(errno));
+                goto out;
+            }
+            items++, kept += nh;
+            for (size_t i = 0; i < nh; i++) hyp_free(&h[i]);
+            nh = 0;
+        }
+        if (!have) break;
+        if (nh == cap_h) {
+            size_t nc = cap_h ? 2 * cap_h : 64;
+            hyp *g = realloc(h, nc * sizeof *g);
+            if (!g) { hyp_free(&cur); report("out of memory"); goto out; }
+            h = g, cap_h = nc;
+        }
+        cur.order = nh;
+        h[nh++] = cur;
+    }
+    if (fo.f && !out_file_commit(&fo)) goto out;
+    if (fb.f && !out_file_commit(&fb)) goto out;
+    if (fs.f && !out_file_commit(&fs)) goto out;
+    fprintf(stderr, "%s: %zu hypotheses of %zu items; %zu word steps for %zu words (shared prefixes)\n", prog, kept,
+            items, t.steps, t.words);
+    rc = 0;
+out:
+    free(last_utt);
+    out_file_abort(&fo), out_file_abort(&fb), out_file_abort(&fs);
+    for (size_t i = 0; i < nh; i++) hyp_free(&h[i]);
+    free(h), free(line), free(sline), free(t.nodes);
+    for (size_t i = 0; i < t.n_states; i++) lm_state_free(t.states[i]);
+    free(t.states);
+    if (in) fclose(in);
+    if (sin) fclose(sin);
+    lm_model_free(m), lm_vocab_free(v);
+    return finish_stdout(rc);
+}

@@ -1,0 +1,343 @@
+/* Streaming scoring: caller-owned states stepped one word at a time over a
+ * shared, read-only model (the shape of KenLM's BaseScore, Kaldi's
+ * RnnlmComputeState, rwkv.cpp's rwkv_eval). A state is the LSTM's (h, c) of
+ * every layer; stepping a batch of states gathers them into the rows of one
+ * window of T = 1, runs the same backend kernels as training and evaluation
+ * (input products, lstm_layer_forward, the output product and softmax), and
+ * scatters the new (h, c) back. Working memory is per calling thread, so
+ * states of one model may be stepped from many threads at once. */
+#include "internal.h"
+#include "model_impl.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lm_state {
+    const lm_model *m;
+    int32_t start;   /* "<eos>": sentence start = the zero state after reading it */
+    float *hc;       /* (L, 2, n): h then c of each layer, backend memory */
+    float *hc0;      /* (L, 2, n): the sentence-start state, for resets */
+    float *logits;   /* (V) the next word's logits plus bias, when have_dist */
+    double lse;      /* log-sum-exp of logits, when have_dist */
+    int have_dist;
+};
+
+/* ------------------------------------------------------------ thread scratch */
+
+/* One window of up to cap rows for the model shape (be, n, V). */
+typedef struct {
+    const lm_backend *be;
+    int n, V, cap;
+    float *X, *H, *C, *TC, *G, *logits;  /* (B,n) (2,B,n) (2,B,n) (B,n) (B,4n) (B,V) */
+    double *nll, *nll_host;              /* (B) */
+    int32_t *ids;                        /* (B) */
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+/* The BF16 products keep process-wide packing buffers (gemm_bf16.h): steps of
+ * a model on another backend than the reentrant FP32 one take turns. */
+static pthread_mutex_t shared_kernels = PTHREAD_MUTEX_INITIALIZER;
+
+static void scratch_release(scratch *s) {
+    if (!s || !s->be) return;
+    void *bufs[] = {s->X, s->H, s->C, s->TC, s->G, s->logits, s->nll, s->ids};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) s->be->free(bufs[i]);
+    free(s->nll_host);
+    memset(s, 0, sizeof *s);
+}
+static void scratch_destroy(void *p) {
+    scratch_release(p);
+    free(p);
+}
+static void scratch_key_make(void) { (void)pthread_key_create(&scratch_key, scratch_destroy); }
+
+/* This thread's scratch, holding B rows for m; NULL without memory. */
+static scratch *scratch_for(const lm_model *m, int B) {
+    if (pthread_once(&scratch_once, scratch_key_make) != 0) return NULL;
+    scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s))) return NULL;
+        if (pthread_setspecific(scratch_key, s) != 0) { free(s); return NULL; }
+    }
+    if (s->be == m->be && s->n == m->n && s->V == m->V && s->cap >= B) return s;
+    const int cap = B > s->cap ? B : s->cap;
+    scratch_release(s);
+    const lm_backend *be = m->be;
+    const size_t n = (size_t)m->n, rows = (size_t)cap;
+    s->be = be, s->n = m->n, s->V = m->V, s->cap = cap;
+    s->X = be->alloc(rows * n * sizeof(float));
+    s->H = be->alloc(2 * rows * n * sizeof(float));
+    s->C = be->alloc(2 * rows * n * sizeof(float));
+    s->TC = be->alloc(rows * n * sizeof(float));
+    s->G = be->alloc(rows * 4 * n * sizeof(float));
+    s->logits = be->alloc(rows * (size_t)m->V * sizeof(float));
+    s->nll = be->alloc(rows * sizeof(double));
+    s->ids = be->alloc(rows * sizeof(int32_t));
+    s->nll_host = malloc(rows * sizeof(double));
+    if (!s->X || !s->H || !s->C || !s->TC || !s->G || !s->logits || !s->nll || !s->ids || !s->nll_host) {
+        scratch_release(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------ kernels */
+
+static size_t hc_floats(const lm_model *m) { return (size_t)m->L * 2 * m->n; }
+
+/* Logits (B, V) of the next word for each state, plus bias; with targets,
+ * nll_host[r] = -log P(targets[r]). Rows are the states' top-layer h. */
+static void output_rows(scratch *s, lm_state *const *st, int B, const int32_t *targets) {
+    const lm_model *m = st[0]->m;
+    const lm_backend *be = m->be;
+    const size_t n = (size_t)m->n, top = (size_t)(m->L - 1) * 2 * n;
+    for (int r = 0; r < B; r++) be->copy(s->X + r * n, st[r]->hc + top, n);
+    be->gemm(0, 1, B, m->V, m->n, 1.0f, s->X, m->n, m->p.out_w, m->n, 0.0f, s->logits, m->V);
+    be->upload(s->ids, targets, (size_t)B * sizeof *targets);
+    be->softmax_xent(s->logits, s->nll, m->p.out_b, s->ids, (size_t)B, m->V, 1.0f, 0);
+    be->download(s->nll_host, s->nll, (size_t)B * sizeof *s->nll_host);
+}
+
+/* Each state reads its word: (h, c) of every layer advance one step. */
+static void advance_rows(scratch *s, lm_state *const *st, int B, const int32_t *words) {
+    const lm_model *m = st[0]->m;
+    const lm_backend *be = m->be;
+    const size_t n = (size_t)m->n, Bn = (size_t)B * n;
+    be->upload(s->ids, words, (size_t)B * sizeof *words);
+    be->embed_forward(s->X, s->ids, m->p.emb, (size_t)B, m->n);
+    const float *in = s->X;
+    for (int l = 0; l < m->L; l++) {
+        const size_t o = (size_t)l * 2 * n;
+        for (int r = 0; r < B; r++) {
+            be->copy(s->H + r * n, st[r]->hc + o, n);
+            be->copy(s->C + r * n, st[r]->hc + o + n, n);
+        }
+        be->bias_rows(s->G, m->p.b_ih[l], m->p.b_hh[l], (size_t)B, 4 * m->n);
+        be->gemm(0, 1, B, 4 * m->n, m->n, 1.0f, in, m->n, m->p.w_ih[l], m->n, 1.0f, s->G, 4 * m->n);
+        be->lstm_layer_forward(s->G, s->H, s->C, s->TC, m->p.w_hh[l], 1, B, m->n);
+        for (int r = 0; r < B; r++) {
+            be->copy(st[r]->hc + o, s->H + Bn + r * n, n);
+            be->copy(st[r]->hc + o + n, s->C + Bn + r * n, n);
+            st[r]->have_dist = 0;
+        }
+        in = s->H + Bn;  /* the layer's output feeds the next; its gather writes slot 0 only */
+    }
+}
+
+static int lock_kernels(const lm_model *m) {
+    return m->be != lm_backend_cpu() && pthread_mutex_lock(&shared_kernels) == 0;
+}
+static void unlock_kernels(int locked) {
+    if (locked) pthread_mutex_unlock(&shared_kernels);
+}
+
+/* Fill s's cached distribution. */
+static lm_status ensure_dist(lm_state *s, lm_error *err) {
+    if (s->have_dist) return LM_OK;
+    const int locked = lock_kernels(s->m);
+    scratch *w = scratch_for(s->m, 1);
+    if (!w) { unlock_kernels(locked); return lm_fail(err, LM_ENOMEM, "out of memory for the scoring scratch"); }
+    const int32_t zero = 0;
+    output_rows(w, &s, 1, &zero);
+    s->m->be->copy(s->logits, w->logits, (size_t)s->m->V);
+    float z0;
+    s->m->be->download(&z0, s->logits, sizeof z0);
+    s->lse = w->nll_host[0] + z0;  /* nll of word 0 = lse - z0 */
+    s->have_dist = 1;
+    unlock_kernels(locked);
+    return LM_OK;
+}
+
+/* ------------------------------------------------------------ the API */
+
+static lm_status check_word(const lm_state *s, int32_t word, lm_error *err) {
+    if (word < 0 || word >= s->m->V)
+        return lm_fail(err, LM_EARG, "word id %ld outside the vocabulary (0..%d)", (long)word, s->m->V - 1);
+    return LM_OK;
+}
+
+lm_status lm_state_create(lm_state **out, const lm_model *m, const lm_vocab *v, lm_error *err) {
+    if (!out) return lm_fail(err, LM_EARG, "lm_state_create: out is NULL");
+    *out = NULL;
+    if (!m || !v) return lm_fail(err, LM_EARG, "lm_state_create: model or vocabulary is NULL");
+    if (m->cfg.task != LM_TASK_LM)
+        return lm_fail(err, LM_EARG, "scoring needs a language model; this model was trained for another task");
+    if (lm_vocab_size(v) != m->V)
+        return lm_fail(err, LM_EARG, "the vocabulary has %d words, the model %d", lm_vocab_size(v), m->V);
+    const int eos = lm_vocab_find(v, "<eos>");
+    if (eos < 0) return lm_fail(err, LM_EARG, "the vocabulary has no <eos>: sentence start is undefined");
+    lm_state *s = calloc(1, sizeof *s);
+    if (!s) return lm_fail(err, LM_ENOMEM, "out of memory");
+    s->m = m, s->start = eos;
+    s->hc = m->be->alloc(hc_floats(m) * sizeof(float));
+    s->hc0 = m->be->alloc(hc_floats(m) * sizeof(float));
+    s->logits = m->be->alloc((size_t)m->V * sizeof(float));
+    if (!s->hc || !s->hc0 || !s->logits) {
+        lm_state_free(s);
+        return lm_fail(err, LM_ENOMEM, "out of memory");
+    }
+    /* sentence start: the zero state (alloc zeroes) reads <eos> */
+    const int locked = lock_kernels(m);
+    scratch *w = scratch_for(m, 1);
+    if (w) advance_rows(w, &s, 1, &s->start);
+    unlock_kernels(locked);
+    if (!w) {
+        lm_state_free(s);
+        return lm_fail(err, LM_ENOMEM, "out of memory for the scoring scratch");
+    }
+    m->be->copy(s->hc0, s->hc, hc_floats(m));
+    *out = s;
+    return LM_OK;
+}
+
+void lm_state_free(lm_state *s) {
+    if (!s) return;
+    const lm_backend *be = s->m->be;
+    be->free(s->hc), be->free(s->hc0), be->free(s->logits);
+    free(s);
+}
+
+void lm_state_reset(lm_state *s) {
+    if (!s) return;
+    s->m->be->copy(s->hc, s->hc0, hc_floats(s->m));
+    s->have_dist = 0;
+}
+
+lm_status lm_state_copy(lm_state *dst, const lm_state *src, lm_error *err) {
+    if (!dst || !src) return lm_fail(err, LM_EARG, "lm_state_copy: a state is NULL");
+    if (dst->m != src->m) return lm_fail(err, LM_EARG, "lm_state_copy: the states belong to different models");
+    if (dst == src) return LM_OK;
+    const lm_backend *be = src->m->be;
+    be->copy(dst->hc, src->hc, hc_floats(src->m));
+    be->copy(dst->hc0, src->hc0, hc_floats(src->m));
+    if (src->have_dist) be->copy(dst->logits, src->logits, (size_t)src->m->V);
+    dst->lse = src->lse, dst->have_dist = src->have_dist;
+    return LM_OK;
+}
+
+lm_status lm_state_clone(lm_state **out, const lm_state *src, lm_error *err) {
+    if (!out) return lm_fail(err, LM_EARG, "lm_state_clone: out is NULL");
+    *out = NULL;
+    if (!src) return lm_fail(err, LM_EARG, "lm_state_clone: the state is NULL");
+    const lm_model *m = src->m;
+    lm_state *s = calloc(1, sizeof *s);
+    if (!s) return lm_fail(err, LM_ENOMEM, "out of memory");
+    s->m = m, s->start = src->start;
+    s->hc = m->be->alloc(hc_floats(m) * sizeof(float));
+    s->hc0 = m->be->alloc(hc_floats(m) * sizeof(float));
+    s->logits = m->be->alloc((size_t)m->V * sizeof(float));
+    if (!s->hc || !s->hc0 || !s->logits) {
+        lm_state_free(s);
+        return lm_fail(err, LM_ENOMEM, "out of memory");
+    }
+    lm_state_copy(s, src, NULL);
+    *out = s;
+    return LM_OK;
+}
+
+const lm_model *lm_state_model(const lm_state *s) { return s ? s->m : NULL; }
+
+lm_status lm_state_logprob(lm_state *s, int32_t word, double *logp, lm_error *err) {
+    if (!s || !logp) return lm_fail(err, LM_EARG, "lm_state_logprob: state or output is NULL");
+    lm_status st = check_word(s, word, err);
+    if (st == LM_OK) st = ensure_dist(s, err);
+    if (st != LM_OK) return st;
+    float z;
+    s->m->be->download(&z, s->logits + word, sizeof z);
+    *logp = (double)z - s->lse;
+    return LM_OK;
+}
+
+lm_status lm_state_distribution(lm_state *s, float *logp, lm_error *err) {
+    if (!s || !logp) return lm_fail(err, LM_EARG, "lm_state_distribution: state or output is NULL");
+    lm_status st = ensure_dist(s, err);
+    if (st != LM_OK) return st;
+    s->m->be->download(logp, s->logits, (size_t)s->m->V * sizeof *logp);
+    for (int i = 0; i < s->m->V; i++) logp[i] = (float)((double)logp[i] - s->lse);
+    return LM_OK;
+}
+
+lm_status lm_state_topk(lm_state *s, int k, int32_t *ids, float *logp, lm_error *err) {
+    if (!s || !ids || !logp) return lm_fail(err, LM_EARG, "lm_state_topk: state or output is NULL");
+    if (k < 1 || k > s->m->V) return lm_fail(err, LM_EARG, "top-k needs 1 <= k <= %d, not %d", s->m->V, k);
+    const int V = s->m->V;
+    float *all = malloc((size_t)V * sizeof *all);
+    if (!all) return lm_fail(err, LM_ENOMEM, "out of memory");
+    lm_status st = lm_state_distribution(s, all, err);
+    if (st != LM_OK) { free(all); return st; }
+    /* a k-long sorted list by insertion: k is small next to V */
+    int have = 0;
+    for (int w = 0; w < V; w++) {
+        const float x = all[w];
+        if (have == k && !(x > logp[k - 1])) continue;  /* ties keep the lower id */
+        int at = have < k ? have++ : k - 1;
+        while (at > 0 && x > logp[at - 1]) {
+            logp[at] = logp[at - 1], ids[at] = ids[at - 1];
+            at--;
+        }
+        logp[at] = x, ids[at] = w;
+    }
+    free(all);
+    return LM_OK;
+}
+
+lm_status lm_state_step_batch(lm_state *const *states, int n, const int32_t *words, double *logp, lm_error *err) {
+    if (n == 0) return LM_OK;
+    if (!states || !words || n < 0) return lm_fail(err, LM_EARG, "lm_state_step_batch: bad arguments");
+    for (int r = 0; r < n; r++) {
+        if (!states[r]) return lm_fail(err, LM_EARG, "lm_state_step_batch: state %d is NULL", r);
+        if (states[r]->m != states[0]->m)
+            return lm_fail(err, LM_EARG, "lm_state_step_batch: states 0 and %d belong to different models", r);
+        for (int q = 0; q < r; q++)
+            if (states[q] == states[r])
+                return lm_fail(err, LM_EARG, "lm_state_step_batch: state %d appears twice (rows %d and %d)", r, q, r);
+        lm_status st = check_word(states[r], words[r], err);
+        if (st != LM_OK) return st;
+    }
+    const lm_model *m = states[0]->m;
+    const int locked = lock_kernels(m);
+    scratch *w = scratch_for(m, n);
+    if (!w) { unlock_kernels(locked); return lm_fail(err, LM_ENOMEM, "out of memory for the scoring scratch"); }
+    if (logp) {
+        if (n == 1 && states[0]->have_dist) {  /* the cached distribution */
+            float z;
+            m->be->download(&z, states[0]->logits + words[0], sizeof z);
+            logp[0] = (double)z - states[0]->lse;
+        } else {
+            output_rows(w, states, n, words);
+            for (int r = 0; r < n; r++) logp[r] = -w->nll_host[r];
+        }
+    }
+    advance_rows(w, states, n, words);
+    unlock_kernels(locked);
+    return LM_OK;
+}
+
+lm_status lm_state_step(lm_state *s, int32_t word, double *logp, lm_error *err) {
+    if (!s) return lm_fail(err, LM_EARG, "lm_state_step: the state is NULL");
+    return lm_state_step_batch(&s, 1, &word, logp, err);
+}
+
+lm_status lm_state_score(lm_state *s, const int32_t *words, size_t n, int end, double *per_word, double *total,
+                         lm_error *err) {
+    if (!s || (!words && n) || !total) return lm_fail(err, LM_EARG, "lm_state_score: bad arguments");
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double lp = 0.0;
+        lm_status st = lm_state_step(s, words[i], &lp, err);
+        if (st != LM_OK) return st;
+        if (per_word) per_word[i] = lp;
+        sum += lp;
+    }
+    if (end) {
+        double lp = 0.0;
+        lm_status st = lm_state_step(s, s->start, &lp, err);
+        if (st != LM_OK) return st;
+        if (per_word) per_word[n] = lp;
+        sum += lp;
+    }
+    *total = sum;
+    return LM_OK;
+}
