@@ -44,6 +44,13 @@ static void bench_usage(FILE *f) {
             "  --bf16          matrix products in BF16 with FP32 accumulation (AVX512_BF16)\n"
             "  --profile       then time each phase of a window (milliseconds per window and\n"
             "                  share of it) over as many extra windows, training and evaluation\n"
+            "  --scoring TEXT  instead, the streaming scoring API on TEXT's sentences (e.g.\n"
+            "                  PTB's test file; the preset's shapes, random weights, random word\n"
+            "                  ids at the sentences' lengths): words/s (words and <eos>) of\n"
+            "                  lm_evaluate at batch 20 and at batch 1 (state carried), of\n"
+            "                  sentence scoring one at a time (the first --sentences, the latency\n"
+            "                  case) and of all of them 64 and 256 at a time (lm_score_sentences)\n"
+            "  --sentences N   sentences for scoring one at a time (default 200)\n"
             "  -h, --help      this help\n",
             prog);
 }
@@ -151,12 +158,108 @@ static int run_preset(const char *name, int windows, int reps, int V, int bf16, 
     return 0;
 }
 
+/* Throughput of the scoring paths on TEXT's sentence lengths for one preset. */
+static int run_scoring(const char *name, int V, int bf16, const char *path, int one_by_one) {
+    lm_config c;
+    lm_error err;
+    if (bench_config(&c, &V, name, &err) != LM_OK || c.task != LM_TASK_LM) {
+        report("bench --scoring: %s is not a language-model preset", name);
+        return 1;
+    }
+    c.bf16 = bf16;
+    FILE *f = fopen(path, "rb");
+    if (!f) { report("%s: cannot read", path); return 1; }
+    size_t n = 0, cap = 0, total = 0, *len = NULL;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t got;
+    while ((got = getline(&line, &lcap, f)) >= 0) {
+        size_t w = 0;
+        for (ssize_t i = 0; i < got; i++)
+            if (line[i] != ' ' && line[i] != '\t' && line[i] != '\n' && line[i] != '\r' &&
+                (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t'))
+                w++;
+        if (n == cap) {
+            size_t *g = realloc(len, (cap = cap ? 2 * cap : 4096) * sizeof *g);
+            if (!g) { free(len), free(line), fclose(f); report("out of memory"); return 1; }
+            len = g;
+        }
+        len[n++] = w, total += w + 1;
+    }
+    free(line), fclose(f);
+    if (n == 0) { free(len); report("%s: no sentences", path); return 1; }
+    /* the stream eval reads: every sentence's ids then <eos> (id 0) */
+    int32_t *ids = malloc(total * sizeof *ids);
+    int32_t **start = malloc(n * sizeof *start);
+    char **names = malloc((size_t)V * sizeof *names);
+    char *name_buf = malloc((size_t)V * 12);
+    lm_model *m = NULL;
+    lm_vocab *v = NULL;
+    lm_state **st = NULL;
+    double *totals = malloc(n * sizeof *totals);
+    int rc = 1;
+    if (!ids || !start || !names || !name_buf || !totals) { report("out of memory"); goto out; }
+    uint64_t r = 99;
+    for (size_t i = 0, at = 0; i < n; i++) {
+        start[i] = ids + at;
+        for (size_t k = 0; k < len[i]; k++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            ids[at++] = 1 + (int32_t)((r >> 33) % (uint64_t)(V - 1));
+        }
+        ids[at++] = 0;
+    }
+    for (int i = 0; i < V; i++) names[i] = name_buf + (size_t)i * 12, snprintf(names[i], 12, i ? "w%d" : "<eos>", i);
+    if (lm_vocab_from_words(&v, (const char *const *)names, V, &err) != LM_OK ||
+        lm_model_create(&m, &c, V, &err) != LM_OK || lm_model_set_bf16(m, bf16, &err) != LM_OK)
+        goto fail;
+    if (!(st = calloc(1, sizeof *st))) { report("out of memory"); goto out; }
+    if (lm_state_create(&st[0], m, v, &err) != LM_OK) goto fail;
+    lm_tokens tok = {.ids = ids, .n = total, .starts_sentence = 1, .eos = 0};
+    lm_run_stats rs;
+    double rate[5];
+    for (int k = 0; k < 2; k++) {  /* lm_evaluate at batch 20 and 1 */
+        const int batch = k ? 1 : 20;
+        if (lm_evaluate(m, &tok, batch, c.steps, NULL, NULL, &rs, &err) != LM_OK) goto fail;
+        rate[k] = (double)rs.words / rs.seconds;
+    }
+    const size_t first = (size_t)one_by_one < n ? (size_t)one_by_one : n;
+    size_t words = 0;
+    double t0 = lm_now(), lp;
+    for (size_t i = 0; i < first; i++) {
+        lm_state_reset(st[0]);
+        if (lm_state_score(st[0], start[i], len[i], 1, NULL, &lp, &err) != LM_OK) goto fail;
+        words += len[i] + 1;
+    }
+    rate[2] = (double)words / (lm_now() - t0);
+    for (int k = 0; k < 2; k++) {  /* groups of 64 and 256 consecutive sentences */
+        const int B = k ? 256 : 64;
+        t0 = lm_now();
+        if (lm_score_sentences(m, v, B, n, (const int32_t *const *)start, len, totals, NULL, &err) != LM_OK) goto fail;
+        rate[3 + k] = (double)total / (lm_now() - t0);
+    }
+    printf("%-7s %-5s %11.0f %11.0f %11.0f %11.0f %11.0f %9.2fx\n", name, bf16 ? "bf16" : "fp32", rate[0], rate[1],
+           rate[2], rate[3], rate[4], rate[3] / rate[0]);
+    fflush(stdout);
+    rc = 0;
+    goto out;
+fail:
+    report("%s", err.msg);
+out:
+    if (st) lm_state_free(st[0]);
+    free(st), free(ids), free(start), free(names), free(name_buf), free(len), free(totals);
+    lm_model_free(m), lm_vocab_free(v);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
-    int windows = 8, reps = 5, threads = 2, V = 10000, bf16 = 0, profile = 0, ok = 1, o;
+    int windows = 8, reps = 5, threads = 2, V = 10000, bf16 = 0, profile = 0, sentences = 200, ok = 1, o;
+    const char *scoring = NULL;
+    enum { OPT_SCORING = 1000, OPT_SENTENCES };
     static const struct option opts[] = {
         {"windows", required_argument, 0, OPT_WORDS}, {"reps", required_argument, 0, OPT_SAMPLES},
         {"threads", required_argument, 0, OPT_THREADS}, {"vocab", required_argument, 0, OPT_TEXT},
         {"bf16", no_argument, 0, OPT_BF16},           {"profile", no_argument, 0, OPT_PROFILE},
+        {"scoring", required_argument, 0, OPT_SCORING}, {"sentences", required_argument, 0, OPT_SENTENCES},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -169,6 +272,8 @@ int cmd_bench(int argc, char **argv) {
         case OPT_TEXT: ok = parse_int("vocab", optarg, 2, 1 << 24, &V); break;
         case OPT_BF16: bf16 = 1; break;
         case OPT_PROFILE: profile = 1; break;
+        case OPT_SCORING: scoring = optarg; break;
+        case OPT_SENTENCES: ok = parse_int("sentences", optarg, 1, 1 << 30, &sentences); break;
         case 'h': bench_usage(stdout); return 0;
         default: fprintf(stderr, "Try '%s bench --help'.\n", prog); return 2;
         }
@@ -184,6 +289,26 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < n; i++)
         if (bench_config(&probe, &probe_V, presets[i], &err) != LM_OK) { report("bench: %s", err.msg); return 2; }
     const char *core = getenv("OPENBLAS_CORETYPE");
+    if (scoring) {
+        if (input_file(scoring) <= 0) { if (!file_exists(scoring)) report("%s: not found", scoring); return 1; }
+        printf("lstmlm bench --scoring %s: %d threads, BLAS kernel %s (OPENBLAS_CORETYPE=%s), vocabulary %d; words/s\n"
+               "counting each sentence's <eos>; one pass each; \"1 by 1\" over the first %d sentences\n",
+               scoring, threads, lm_blas_kernel(), core ? core : "(unset)", V, sentences);
+        printf("%-7s %-5s %11s %11s %11s %11s %11s %10s\n", "preset", "prec", "eval b20", "eval b1", "score 1by1",
+               "score b64", "score b256", "b64/eval20");
+        fflush(stdout);
+        int rc = 0;
+        for (int i = 0; i < n; i++) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                lm_set_threads(threads);
+                _exit(run_scoring(presets[i], V, bf16, scoring, sentences));
+            }
+            int status = 1;
+            if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;
+        }
+        return rc;
+    }
     printf("lstmlm bench: %d threads, BLAS kernel %s (OPENBLAS_CORETYPE=%s), vocabulary %d; %d reps x %d windows; "
            "matrix products %s\n",
            threads, lm_blas_kernel(), core ? core : "(unset)", V, reps, windows, bf16 ? "BF16 (FP32 accumulation)" : "FP32");

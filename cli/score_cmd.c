@@ -27,7 +27,8 @@ static void score_usage(FILE *f) {
             "                    each at sentence start: the input as one text, as `lstmlm eval`\n"
             "                    reads a file (same total log-probability)\n"
             "  --batch N         sentences scored together in one set of matrix products\n"
-            "                    (default 64; 1 = one at a time); --carry scores one stream\n"
+            "                    (default 64; 1 = one at a time), of similar lengths among 16 x N\n"
+            "                    lines read ahead; --carry scores one stream\n"
             "  --threads N       BLAS and OpenMP threads (default 2)\n"
             "  --bf16            matrix products in BF16 with FP32 accumulation (AVX512_BF16)\n"
             "  -h, --help        this help\n"
@@ -156,23 +157,19 @@ static int print_total(const report_ctx *r) {
     return printf("total\t%.6f\t%zu\t%zu\t%.4f%s\n", r->logprob, r->words, r->oovs, ppl, r->per_word ? "\t\t" : "") >= 0;
 }
 
-/* Score group[0..n) from sentence start, stepping them together: at step t
- * every sentence with t <= its length reads word t (or <eos> at its end). */
-static lm_status score_group(lm_state **st, sentence *group, int n, int32_t eos, lm_error *err) {
-    lm_state *rows[1024];
-    int32_t words[1024];
-    double lp[1024];
-    int idx[1024];
-    for (int b = 0; b < n; b++) lm_state_reset(st[b]), group[b].total = 0;
-    for (size_t t = 0;; t++) {
-        int k = 0;
-        for (int b = 0; b < n; b++)
-            if (t <= group[b].n) rows[k] = st[b], words[k] = t < group[b].n ? group[b].ids[t] : eos, idx[k++] = b;
-        if (k == 0) return LM_OK;
-        lm_status s = lm_state_step_batch(rows, k, words, lp, err);
-        if (s != LM_OK) return s;
-        for (int r = 0; r < k; r++) group[idx[r]].lp[t] = lp[r], group[idx[r]].total += lp[r];
-    }
+/* Score group[0..n) from sentence start, batch sentences at a time. */
+static lm_status score_group(const lm_model *m, const lm_vocab *v, int batch, sentence *group, int n,
+                             lm_error *err) {
+    const int32_t **words = malloc((size_t)n * sizeof *words);
+    size_t *lens = malloc((size_t)n * sizeof *lens);
+    double *totals = malloc((size_t)n * sizeof *totals), **per = malloc((size_t)n * sizeof *per);
+    lm_status s = !words || !lens || !totals || !per ? LM_ENOMEM : LM_OK;
+    if (s != LM_OK) snprintf(err->msg, sizeof err->msg, "out of memory");
+    for (int b = 0; s == LM_OK && b < n; b++) words[b] = group[b].ids, lens[b] = group[b].n, per[b] = group[b].lp;
+    if (s == LM_OK) s = lm_score_sentences(m, v, batch, (size_t)n, words, lens, totals, per, err);
+    for (int b = 0; s == LM_OK && b < n; b++) group[b].total = totals[b];
+    free(words), free(lens), free(totals), free(per);
+    return s;
 }
 
 int cmd_score(int argc, char **argv) {
@@ -220,12 +217,13 @@ int cmd_score(int argc, char **argv) {
     int rc = 1, have = 0, n_states = 0;
     if (lm_checkpoint_load(&m, &v, NULL, model, threads, &err) != LM_OK) goto fail;
     if (lm_model_set_bf16(m, bf16, &err) != LM_OK) goto fail;
-    st = calloc((size_t)batch, sizeof *st);
-    group = calloc((size_t)batch, sizeof *group);
+    /* lines are read in chunks of 16 x batch, sorted by length inside the
+     * library and scored batch at a time; --carry steps one state */
+    const int chunk = carry ? 1 : 16 * batch;
+    st = calloc(1, sizeof *st);
+    group = calloc((size_t)chunk, sizeof *group);
     if (!st || !group) { report("out of memory"); goto out; }
-    for (; n_states < batch; n_states++)
-        if (lm_state_create(&st[n_states], m, v, &err) != LM_OK) goto fail;
-    const int32_t eos = lm_vocab_find(v, "<eos>");
+    if (carry && lm_state_create(&st[n_states++], m, v, &err) != LM_OK) goto fail;
     if (!(in = in_path ? fopen(in_path, "rb") : stdin)) { report("%s: %s", in_name, strerror(errno)); goto out; }
 
     report_ctx r = {.v = v, .per_word = per_word, .json = json};
@@ -243,13 +241,13 @@ int cmd_score(int argc, char **argv) {
                 if (!print_sentence(&r, s)) goto out;
                 continue;
             }
-            if (++have < batch) continue;
+            if (++have < chunk) continue;
         } else if (ferror(in)) {
             report("%s: read error: %s", in_name, strerror(errno ? errno : EIO));
             goto out;
         }
         if (have) {
-            if (score_group(st, group, have, eos, &err) != LM_OK) goto fail;
+            if (score_group(m, v, batch, group, have, &err) != LM_OK) goto fail;
             for (int b = 0; b < have; b++)
                 if (!print_sentence(&r, &group[b])) goto out;
             have = 0;
@@ -265,7 +263,7 @@ out:
     free(line);
     if (in && in != stdin) fclose(in);
     for (int b = 0; b < n_states; b++) lm_state_free(st[b]);
-    for (int b = 0; group && b < batch; b++) sentence_free(&group[b]);
+    for (int b = 0; group && b < (carry ? 1 : 16 * batch); b++) sentence_free(&group[b]);
     free(st), free(group);
     lm_model_free(m), lm_vocab_free(v);
     return finish_stdout(rc);

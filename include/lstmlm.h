@@ -388,6 +388,15 @@ lm_status lm_state_step_batch(lm_state *const *states, int n, const int32_t *wor
  * *total their sum. The state is left after the last word read. */
 lm_status lm_state_score(lm_state *s, const int32_t *words, size_t n, int end, double *per_word, double *total,
                          lm_error *err);
+/* n sentences, each from sentence start: sentence i = words[i] (lens[i]
+ * ids) then "<eos>". totals (n) receives their log-probabilities; per_word
+ * NULL, or n pointers (each NULL or room for lens[i] + 1). The throughput
+ * path: sentences sorted by length go through the model `batch` at a time in
+ * windows of several steps, the shapes evaluation uses; equal to
+ * lm_state_score one by one to float accuracy. Uses no lm_state; batch is
+ * 1..4096. */
+lm_status lm_score_sentences(const lm_model *m, const lm_vocab *v, int batch, size_t n, const int32_t *const *words,
+                             const size_t *lens, double *totals, double *const *per_word, lm_error *err);
 
 /* ------------------------------------------------------------ generation */
 

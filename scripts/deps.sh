@@ -2,7 +2,7 @@
 # Install the Debian packages lstmlm needs to build and test, if missing.
 # Sourced or run by run_small.sh and test.sh; uses sudo when not root.
 set -euo pipefail
-pkgs=(gcc make cmake libopenblas-openmp-dev libjansson-dev libcmocka-dev gnuplot-nox)
+pkgs=(gcc make cmake pkg-config libopenblas-openmp-dev libjansson-dev libcmocka-dev gnuplot-nox help2man python3)
 # The speech corpus builder's libraries: optional (without them it is not
 # built and its test is not registered), so a failure to install them only warns.
 optional=(libespeak-ng-dev libfftw3-dev libsoxr-dev)

@@ -23,6 +23,11 @@ static void cpu_memcpy(void *dst, const void *src, size_t bytes) { memcpy(dst, s
 
 static void cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
                      int ldb, float beta, float *C, int ldc) {
+    if (m == 1 && !ta) {  /* one row (a scoring stream): C = op(B)^T a, a matrix-vector product */
+        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? n : k, tb ? k : n, alpha, B, ldb, A, 1, beta,
+                    C, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A,
                 lda, B, ldb, beta, C, ldc);
 }
@@ -132,7 +137,8 @@ static void rt_finish(const rec_timer *r, double *acc) {
 
 static void lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B, int n,
                                int bf16) {
-    if (bf16 && !rec_reserve(B, n)) bf16 = 0;
+    /* packing W_hh costs about as much as 4 rows of products: few rows stay FP32 */
+    if (bf16 && ((size_t)T * B < 8 || !rec_reserve(B, n))) bf16 = 0;
     const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
     int failed = 0;
     double *const prof = rec_prof;
@@ -389,6 +395,15 @@ static const lm_backend cpu_backend = {
 
 const lm_backend *lm_backend_cpu(void) { return &cpu_backend; }
 
+/* BF16 products round and pack their operands per call: for a single row
+ * (a scoring stream) the packing costs more than the product saves, so one
+ * row stays an FP32 matrix-vector product. */
+static void bf16_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
+                      int ldb, float beta, float *C, int ldc) {
+    if (m == 1 && !ta) cpu_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    else lm_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 /* The same backend with every matrix product in BF16 (FP32 accumulation and
  * master weights); NULL where the CPU lacks AVX512_BF16. */
 static lm_backend cpu_bf16_backend;
@@ -398,7 +413,7 @@ const lm_backend *lm_backend_cpu_bf16(void) {
     if (!cpu_bf16_backend.name) {
         lm_backend b = cpu_backend;
         b.name = "cpu-bf16";
-        b.gemm = lm_gemm_bf16;
+        b.gemm = bf16_gemm;
         b.lstm_layer_forward = bf16_lstm_layer_forward;
         b.lstm_layer_backward = bf16_lstm_layer_backward;
         cpu_bf16_backend = b;

@@ -121,6 +121,39 @@ static void batch_equals_single_steps_and_clones_continue(void **unused) {
     assert_int_equal(lm_state_logprob(a[3], 5, &x, &err), LM_OK);
     assert_int_equal(lm_state_logprob(fresh, 5, &y, &err), LM_OK);
     assert_true(x == y);
+    /* sentences of different lengths scored together = one by one */
+    const int32_t s0[] = {1, 2, 3}, s2[] = {9, 9, 9, 9, 9, 1}, *sents[3] = {s0, NULL, s2};
+    const size_t lens[3] = {3, 0, 6};
+    double totals[3], per1[7], *per[3] = {NULL, NULL, per1};
+    /* in batches of two (sorted by length: the empty one with the short one) */
+    assert_int_equal(lm_score_sentences(m, v, 2, 3, sents, lens, totals, per, &err), LM_OK);
+    for (int r = 0; r < 3; r++) {
+        double one, each[7];
+        lm_state_reset(fresh);
+        assert_int_equal(lm_state_score(fresh, sents[r], lens[r], 1, each, &one, &err), LM_OK);
+        assert_true(fabs(one - totals[r]) < 1e-5);
+        if (r == 2)
+            for (int i = 0; i < 7; i++) assert_true(fabs(each[i] - per1[i]) < 1e-5);
+    }
+    /* long sentences of many lengths, batch 3: several windows, the ended
+     * sentences leaving the batch between them */
+    enum { S = 11 };
+    int32_t *many[S];
+    size_t mlen[S];
+    double mt[S];
+    for (int i = 0; i < S; i++) {
+        mlen[i] = (size_t)((i * 37) % 120);
+        many[i] = malloc((mlen[i] + 1) * sizeof **many);
+        for (size_t k = 0; k < mlen[i]; k++) many[i][k] = (int32_t)((i * 7 + k * 3) % V);
+    }
+    assert_int_equal(lm_score_sentences(m, v, 3, S, (const int32_t *const *)many, mlen, mt, NULL, &err), LM_OK);
+    for (int i = 0; i < S; i++) {
+        double one;
+        lm_state_reset(fresh);
+        assert_int_equal(lm_state_score(fresh, many[i], mlen[i], 1, NULL, &one, &err), LM_OK);
+        assert_true(fabs(one - mt[i]) < 1e-4);
+        free(many[i]);
+    }
     lm_state_free(fresh), lm_state_free(c);
     for (int r = 0; r < B; r++) lm_state_free(a[r]), lm_state_free(b[r]);
     lm_vocab_free(v);
