@@ -327,3 +327,102 @@ done:
     lm_vocab_free(v);
     return finish_stdout(rc);
 }
+
+static void caption_eval_usage(FILE *f) {
+    fprintf(f,
+            "Usage: %s caption-eval --model FILE [--model FILE...] [options]\n"
+            "Conditional perplexity of caption models on a split (words and <eos>, every\n"
+            "reference caption of every item), and with several --model that of their\n"
+            "average: the mean of their next-word distributions (model averaging).\n"
+            "\n"
+            "  --model FILE       model.safetensors written by `lstmlm caption-train` (repeatable)\n"
+            "  --captions DIR     caption files SPLIT.K.LANG (default ../shared/data/multi30k-captions)\n"
+            "  --features DIR     feature files SPLIT.safetensors (default data/caption-features)\n"
+            "  --split NAME       the split (default test_2016)\n"
+            "  --lang L           caption language (default en)\n"
+            "  --refs K           caption files per item (default 5)\n"
+            "  --max-len N        longest caption in tokens, as in training (default 128)\n"
+            "  --batch N          items per batch, at most the models' training batch (default 64)\n"
+            "  --threads N        BLAS and OpenMP threads (default 2)\n"
+            "  --bf16             matrix products in BF16 (AVX512_BF16)\n"
+            "  -h, --help         this help\n",
+            prog);
+}
+
+int cmd_caption_eval(int argc, char **argv) {
+    const char *model_paths[MAX_MODELS], *captions = "../shared/data/multi30k-captions", *features = "data/caption-features";
+    const char *split = "test_2016", *lang = "en";
+    enum { OPT_SPLIT_NAME = 900 };
+    int n_models = 0, refs = 5, max_len = 128, batch = 64, threads = 2, bf16 = 0, ok = 1, o;
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL},       {"captions", required_argument, 0, OPT_CAPTIONS},
+        {"features", required_argument, 0, OPT_FEATURES}, {"split", required_argument, 0, OPT_SPLIT_NAME},
+        {"lang", required_argument, 0, OPT_LANG},         {"refs", required_argument, 0, OPT_REFS},
+        {"max-len", required_argument, 0, OPT_MAX_LEN},   {"batch", required_argument, 0, OPT_BATCH},
+        {"threads", required_argument, 0, OPT_THREADS},   {"bf16", no_argument, 0, OPT_BF16},
+        {"help", no_argument, 0, 'h'},                    {0, 0, 0, 0},
+    };
+    optind = 1;
+    while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case OPT_MODEL:
+            if (n_models == MAX_MODELS) report("caption-eval: at most %d models", MAX_MODELS), ok = 0;
+            else model_paths[n_models++] = optarg;
+            break;
+        case OPT_CAPTIONS: captions = optarg; break;
+        case OPT_FEATURES: features = optarg; break;
+        case OPT_SPLIT_NAME: split = optarg; break;
+        case OPT_LANG: lang = optarg; break;
+        case OPT_REFS: ok = parse_int("refs", optarg, 1, MAX_REFS, &refs); break;
+        case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 2, 10000, &max_len); break;
+        case OPT_BATCH: ok = parse_int("batch", optarg, 1, 100000, &batch); break;
+        case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &threads); break;
+        case OPT_BF16: bf16 = 1; break;
+        case 'h': caption_eval_usage(stdout); return 0;
+        default: fprintf(stderr, "Try '%s caption-eval --help'.\n", prog); return 2;
+        }
+    }
+    if (!ok) return 2;
+    if (optind < argc) { report("caption-eval: unexpected argument \"%s\"", argv[optind]); return 2; }
+    if (!n_models) { report("caption-eval: --model is required (see --help)"); return 2; }
+    lm_set_threads(threads);
+    lm_error err;
+    lm_model *models[MAX_MODELS] = {0};
+    lm_vocab *v = NULL;
+    lm_features f = {0};
+    lm_pairs p = {0};
+    int rc = 1;
+    static char buf[MAX_REFS][4200];
+    const char *paths[MAX_REFS];
+    if (!load_models(model_paths, n_models, threads, LM_TASK_CAPTION, models, &v)) goto done;
+    for (int i = 0; i < n_models; i++) {
+        if (lm_model_set_bf16(models[i], bf16, &err) != LM_OK) goto fail;
+        if (batch > lm_model_config(models[i])->batch) {
+            report("caption-eval: --batch can be at most %d for %s", lm_model_config(models[i])->batch, model_paths[i]);
+            goto done;
+        }
+    }
+    if (!caption_paths(buf, paths, refs, captions, split, lang) || !load_features(&f, features, split)) goto done;
+    if (f.dim != lm_model_config(models[0])->input_dim) {
+        report("%s/%s.safetensors has %d features per item; the models read %d", features, split, f.dim,
+               lm_model_config(models[0])->input_dim);
+        goto done;
+    }
+    if (lm_captions_read(&p, paths, refs, &f, v, (size_t)max_len, &err) != LM_OK) goto fail;
+    lm_run_stats each[MAX_MODELS], ens;
+    if (lm_pairs_evaluate_ensemble(models, n_models, &p, batch, each, &ens, &err) != LM_OK) goto fail;
+    printf("%s/%s.{1..%d}.%s: %zu words predicted (with <eos>), %.1fs\n", captions, split, refs, lang, ens.words,
+           ens.seconds);
+    for (int i = 0; i < n_models; i++) printf("perplexity %.2f  %s\n", lm_perplexity(&each[i]), model_paths[i]);
+    if (n_models > 1) printf("perplexity %.2f  ensemble of %d models (mean of distributions)\n", lm_perplexity(&ens), n_models);
+    rc = 0;
+    goto done;
+fail:
+    report("%s", err.msg);
+done:
+    lm_pairs_free(&p);
+    lm_features_free(&f);
+    free_models(models, n_models);
+    lm_vocab_free(v);
+    return finish_stdout(rc);
+}

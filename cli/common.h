@@ -84,6 +84,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
 int cmd_caption_train(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
+int cmd_caption_eval(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_rescore(int argc, char **argv);
 /* translate-train, translate and bleu (argv[0] says which) */

@@ -27,6 +27,7 @@ static void usage(FILE *f) {
             "  frames-eval      frame accuracy of a saved frame classifier\n"
             "  caption-train    train a caption generator conditioned on feature vectors\n"
             "  caption          caption every item of a feature file (beam search, ensembles)\n"
+            "  caption-eval     conditional perplexity of caption models and of their average\n"
             "  score            log-probability of each sentence (and word) under a language model\n"
             "  rescore          rerank n-best lists (Moses, Kaldi) with a language model\n"
             "\n"
@@ -46,7 +47,7 @@ int main(int argc, char **argv) {
                     {"bench", cmd_bench}, {"translate-train", cmd_translation},
                     {"translate", cmd_translation}, {"bleu", cmd_translation},
                     {"frames-train", cmd_frames}, {"frames-eval", cmd_frames},
-                    {"caption-train", cmd_caption_train}, {"caption", cmd_caption},
+                    {"caption-train", cmd_caption_train}, {"caption", cmd_caption}, {"caption-eval", cmd_caption_eval},
                     {"score", cmd_score}, {"rescore", cmd_rescore}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(cmd, commands[i].name)) return finish_stdout(commands[i].run(argc - 1, argv + 1));

@@ -462,6 +462,11 @@ lm_status lm_pairs_train_epoch(lm_model *m, const lm_pairs *p, float lr, uint64_
 /* Conditional perplexity of the targets given the sources, without dropout. */
 lm_status lm_pairs_evaluate(lm_model *m, const lm_pairs *p, int batch, lm_progress_fn progress, void *user,
                             lm_run_stats *stats, lm_error *err);
+/* Model averaging on pairs or captions: each model's and the ensemble's
+ * (mean of the models' next-word probabilities) conditional perplexity over
+ * the same batches. each (k) may be NULL. */
+lm_status lm_pairs_evaluate_ensemble(lm_model *const *models, int k, const lm_pairs *p, int batch,
+                                     lm_run_stats *each, lm_run_stats *ens, lm_error *err);
 
 typedef struct {
     int beam;            /* hypotheses kept; 1 = greedy decoding */

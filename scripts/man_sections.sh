@@ -5,7 +5,7 @@ set -eu
 bin=$1
 printf '[COMMANDS]\n'
 for c in train eval sample plot bench translate-train translate bleu frames-train frames-eval caption-train \
-         caption score rescore; do
+         caption caption-eval score rescore; do
   printf '.SS %s\n.nf\n' "$c"
   "$bin" "$c" --help | sed -e 's/\\/\\e/g' -e 's/^\./\\\&./' -e "s/^'/\\\\\&'/"
   printf '.fi\n'

@@ -334,3 +334,66 @@ lm_status lm_pairs_evaluate(lm_model *m, const lm_pairs *p, int batch, lm_progre
     if (fits(m, p, "evaluation", err) != LM_OK) return LM_EARG;
     return run_batches(m, p, batch, 0, 0.0f, 0, progress, user, stats, err);
 }
+
+lm_status lm_pairs_evaluate_ensemble(lm_model *const *models, int k, const lm_pairs *p, int batch,
+                                     lm_run_stats *each, lm_run_stats *ens, lm_error *err) {
+    if (k < 1 || !models || !p || !ens || batch < 1) return lm_fail(err, LM_EARG, "lm_pairs_evaluate_ensemble: bad arguments");
+    *ens = (lm_run_stats){0};
+    if (p->n == 0) return lm_fail(err, LM_EDATA, "no sentence pairs");
+    for (int i = 0; i < k; i++) {
+        if (fits(models[i], p, "evaluation", err) != LM_OK) return LM_EARG;
+        for (int j = 0; j < i; j++)
+            if (models[j] == models[i]) return lm_fail(err, LM_EARG, "models %d and %d are the same object", j + 1, i + 1);
+        if (models[i]->V != models[0]->V)
+            return lm_fail(err, LM_EARG, "model %d has %d words, model 1 has %d: an ensemble needs one vocabulary",
+                           i + 1, models[i]->V, models[0]->V);
+        if (p->max_len - 1 > (size_t)models[i]->T_max || batch > models[i]->B_max)
+            return lm_fail(err, LM_EARG, "examples of %zu tokens or batches of %d exceed model %d's %d x %d",
+                           p->max_len, batch, i + 1, models[i]->T_max + 1, models[i]->B_max);
+        lm_status st = lm_model_reserve(models[i], models[i]->T_max, batch, 0, err);
+        if (st != LM_OK) return st;
+        if (each) each[i] = (lm_run_stats){0};
+    }
+    int T_max = models[0]->T_max;
+    for (int i = 1; i < k; i++) T_max = models[i]->T_max < T_max ? models[i]->T_max : T_max;
+    size_t *order = length_order(p);
+    const size_t rows_max = (size_t)T_max * batch;
+    int32_t *x = malloc(rows_max * sizeof *x), *y = malloc(rows_max * sizeof *y);
+    const int d = p->cond ? p->cond->dim : 0;
+    float *cond = malloc(((size_t)batch * d + 1) * sizeof *cond);
+    double *mix = malloc(rows_max * (size_t)k * sizeof *mix);
+    lm_status st = LM_OK;
+    if (!order || !x || !y || !cond || !mix) st = lm_fail(err, LM_ENOMEM, "out of memory");
+    const double t0 = lm_now(), log_k = log((double)k);
+    for (size_t first = 0; st == LM_OK && first < p->n; first += (size_t)batch) {
+        const int B = (int)(first + (size_t)batch <= p->n ? (size_t)batch : p->n - first);
+        size_t words;
+        const int T = make_batch(p, order + first, B, x, y, &words);
+        for (int b = 0; b < B && d; b++)
+            memcpy(cond + (size_t)b * d, p->cond->data + (size_t)p->item[order[first + b]] * d, (size_t)d * sizeof *cond);
+        const size_t rows = (size_t)T * B;
+        for (int i = 0; i < k; i++) {
+            lm_model_reset_state(models[i], B);  /* every example starts from a zero state */
+            const double nll = d ? lm_model_forward_cond(models[i], cond, x, y, T, B, 0)
+                                 : lm_model_forward(models[i], x, y, T, B, 0);
+            if (!isfinite(nll)) { st = lm_fail(err, LM_EDATA, "model %d: evaluation diverged", i + 1); break; }
+            if (each) each[i].nll += nll, each[i].words += words;
+            const double *row = lm_model_row_nll(models[i]);
+            for (size_t r = 0; r < rows; r++) mix[r * k + i] = -row[r];
+        }
+        for (size_t r = 0; st == LM_OK && r < rows; r++) {
+            if (y[r] < 0) continue;  /* padding */
+            const double *lp = mix + r * k;
+            double mx = lp[0], sum = 0;
+            for (int i = 1; i < k; i++) mx = fmax(mx, lp[i]);
+            for (int i = 0; i < k; i++) sum += exp(lp[i] - mx);
+            ens->nll += -(mx + log(sum) - log_k);
+        }
+        ens->words += words;
+    }
+    ens->seconds = lm_now() - t0;
+    if (each)
+        for (int i = 0; i < k; i++) each[i].seconds = ens->seconds;
+    free(order), free(x), free(y), free(cond), free(mix);
+    return st;
+}

@@ -60,6 +60,17 @@ cmp -s "$t/c1" "$t/c2" || fail "a model with itself decodes otherwise: $(diff "$
 train --out "$t/run2" --seed 2 > /dev/null || fail "second model"
 cap --model "$t/run/model.safetensors" --model "$t/run2/model.safetensors" > "$t/c3" || fail "2-model ensemble failed"
 [ "$(wc -l < "$t/c3")" = 12 ] || fail "ensemble: not 12 captions"
+# caption-eval: a model alone = its training run's test perplexity; with itself the same;
+# the 2-model average is not worse than the worse model (log-mean-exp is concave)
+ce() { "$bin" caption-eval --captions "$t/cap" --features "$t/feat" --refs 2 --split test --batch 8 --threads 1 "$@"; }
+want=$(sed -n 's/^test conditional perplexity \([0-9.]*\).*/\1/p' "$t/out")
+ce --model "$t/run/model.safetensors" > "$t/ce1" || fail "caption-eval failed: $(cat "$t/ce1")"
+grep -q "^perplexity $want " "$t/ce1" || fail "caption-eval $(cat "$t/ce1"), training's test $want"
+ce --model "$t/run/model.safetensors" --model "$t/run/model.safetensors" > "$t/ce2" || fail "caption-eval ensemble failed"
+grep -q "^perplexity $want  ensemble of 2" "$t/ce2" || fail "a model with itself: $(cat "$t/ce2")"
+ce --model "$t/run/model.safetensors" --model "$t/run2/model.safetensors" > "$t/ce3" || fail "2-model caption-eval failed"
+awk '/^perplexity/ { p[n++] = $2 } END { w = p[0] > p[1] ? p[0] : p[1]; exit !(n == 3 && p[2] <= w + 1e-9) }' "$t/ce3" ||
+  fail "the average is worse than both models: $(cat "$t/ce3")"
 "$bin" bleu "$t/c1" "$t/cap/test.1.en" "$t/cap/test.2.en" > "$t/bleu" || fail "bleu failed"
 awk '{ if ($3 + 0 < 30) exit 1 }' "$t/bleu" || fail "captions do not follow the vectors: $(cat "$t/bleu"; cat "$t/c1")"
 train --out "$t/run3" --min-count 25 > /dev/null || fail "third model"

@@ -48,8 +48,11 @@ int main(void) {
 }
 C
 export PKG_CONFIG_PATH=$lib/pkgconfig
+# a sanitizer build's library needs its runtime in the program too
+san=""
+grep -q "^LSTMLM_SANITIZE:BOOL=ON" "$build/CMakeCache.txt" && san="-fsanitize=address,undefined"
 # shellcheck disable=SC2046
-cc -o "$work/demo" "$work/demo.c" $(pkg-config --cflags --libs lstmlm) -lm 2> "$work/cc.log" ||
+cc $san -o "$work/demo" "$work/demo.c" $(pkg-config --cflags --libs lstmlm) -lm 2> "$work/cc.log" ||
   fail "pkg-config build failed: $(cat "$work/cc.log")"
 out=$(LD_LIBRARY_PATH=$lib "$work/demo" 2>&1) || fail "the pkg-config program failed: $out"
 grep -q "log P(a b c <eos>)" <<<"$out" || fail "unexpected output: $out"
@@ -64,7 +67,7 @@ find_package(lstmlm 0.1 REQUIRED)
 add_executable(demo demo.c)
 target_link_libraries(demo PRIVATE lstmlm::lstmlm)
 CM
-if cmake -S "$work/cm" -B "$work/cm/build" -DCMAKE_PREFIX_PATH="$prefix" > "$work/cm.log" 2>&1 &&
+if cmake -S "$work/cm" -B "$work/cm/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="$san" > "$work/cm.log" 2>&1 &&
    cmake --build "$work/cm/build" >> "$work/cm.log" 2>&1; then
   "$work/cm/build/demo" > /dev/null || fail "the find_package program failed"
 else
@@ -72,7 +75,7 @@ else
 fi
 
 out=$("$prefix/bin/lstmlm" --version 2>&1) || fail "installed CLI: $out"
-if [ -x /usr/bin/python3 ]; then
+if [ -x /usr/bin/python3 ] && [ -z "$san" ]; then
   pydir=$(find "$prefix" -type d -name lstmlm -path "*dist-packages*" | head -1)
   out=$(cd "$work" && PYTHONPATH=$(dirname "$pydir") /usr/bin/python3 -c \
     'import lstmlm; print(lstmlm._lib._name)' 2>&1) || fail "installed Python module: $out"

@@ -79,6 +79,10 @@ with tempfile.TemporaryDirectory() as work:
         raise AssertionError("unencodable text was accepted")
     except UnicodeEncodeError:
         pass
-    del s, t, u
-    m.close()
+    m.close()  # closes its states too: they refuse to work afterwards
+    try:
+        s.step("w1")
+        raise AssertionError("a state of a closed model stepped")
+    except lstmlm.LstmlmError as e:
+        assert "closed" in str(e), e
 print("python module: all passed")

@@ -22,6 +22,7 @@ import ctypes
 import ctypes.util
 import os
 import re
+import weakref
 
 __all__ = ["Model", "State", "LstmlmError"]
 
@@ -93,6 +94,7 @@ class Model:
 
     def __init__(self, path, threads=1, bf16=False):
         self._m, self._v = _p(), _p()
+        self._states = weakref.WeakSet()  # closed with the model: a state must not outlive it
         err = _Error()
         _lib.lm_set_threads(int(threads))
         _check(_lib.lm_checkpoint_load(ctypes.byref(self._m), ctypes.byref(self._v), None, os.fsencode(path),
@@ -105,10 +107,10 @@ class Model:
             raise
 
     def close(self):
-        """Free the model now (its states must be gone); also done at exit."""
-        if getattr(self, "_scorer", None) is not None:
-            self._scorer.close()
-            self._scorer = None
+        """Free the model now, and close its states; also done when it is collected."""
+        for st in list(getattr(self, "_states", ())):
+            st.close()
+        self._scorer = None
         if getattr(self, "_m", None):
             _lib.lm_model_free(self._m)
             _lib.lm_vocab_free(self._v)
@@ -140,6 +142,8 @@ class Model:
     def ids(self, sentence):
         """Split on white space and look up, as the CLI does: (ids, oov flags);
         unknown words become <unk> (an error without <unk>)."""
+        if not self._m:
+            raise LstmlmError("the model is closed")
         raw = sentence.encode("utf-8")
         cap = len(raw) // 2 + 1
         ids, oov = (_i32 * cap)(), (ctypes.c_ubyte * cap)()
@@ -174,8 +178,11 @@ class State:
     """One stream's LSTM state over a Model: step words in, get log-probabilities out."""
 
     def __init__(self, model, _handle=None):
+        if not model._m:
+            raise LstmlmError("the model is closed")
         self.model = model
         self._s = _handle
+        model._states.add(self)
         if self._s is None:
             self._s = _p()
             err = _Error()
@@ -189,6 +196,11 @@ class State:
     def __del__(self):
         self.close()
 
+    def _live(self):
+        if not self._s:
+            raise LstmlmError("the state is closed (or its model is)")
+        return self._s
+
     def _id(self, word):
         if isinstance(word, int):
             return word
@@ -201,36 +213,36 @@ class State:
 
     def reset(self):
         """Back to sentence start."""
-        _lib.lm_state_reset(self._s)
+        _lib.lm_state_reset(self._live())
 
     def step(self, word):
         """Read word (a string or an id): returns log P(word | state), then advances."""
         lp, err = ctypes.c_double(), _Error()
-        _check(_lib.lm_state_step(self._s, self._id(word), ctypes.byref(lp), ctypes.byref(err)), err)
+        _check(_lib.lm_state_step(self._live(), self._id(word), ctypes.byref(lp), ctypes.byref(err)), err)
         return lp.value
 
     def logprob(self, word):
         """log P(word | state), without advancing."""
         lp, err = ctypes.c_double(), _Error()
-        _check(_lib.lm_state_logprob(self._s, self._id(word), ctypes.byref(lp), ctypes.byref(err)), err)
+        _check(_lib.lm_state_logprob(self._live(), self._id(word), ctypes.byref(lp), ctypes.byref(err)), err)
         return lp.value
 
     def distribution(self):
         """log P(w | state) for every id w, as a list of floats."""
         out, err = (ctypes.c_float * self.model.vocab_size)(), _Error()
-        _check(_lib.lm_state_distribution(self._s, out, ctypes.byref(err)), err)
+        _check(_lib.lm_state_distribution(self._live(), out, ctypes.byref(err)), err)
         return list(out)
 
     def topk(self, k):
         """The k most likely next words: [(word, logprob)], most likely first."""
         ids, lps, err = (_i32 * k)(), (ctypes.c_float * k)(), _Error()
-        _check(_lib.lm_state_topk(self._s, int(k), ids, lps, ctypes.byref(err)), err)
+        _check(_lib.lm_state_topk(self._live(), int(k), ids, lps, ctypes.byref(err)), err)
         return [(self.model.word(i), lp) for i, lp in zip(ids, lps)]
 
     def clone(self):
         """An independent copy of this state."""
         h, err = _p(), _Error()
-        _check(_lib.lm_state_clone(ctypes.byref(h), self._s, ctypes.byref(err)), err)
+        _check(_lib.lm_state_clone(ctypes.byref(h), self._live(), ctypes.byref(err)), err)
         return State(self.model, h)
 
     def _score(self, ids, eos):
@@ -238,6 +250,6 @@ class State:
         arr = (_i32 * max(n, 1))(*ids)
         per = (ctypes.c_double * (n + 1))()
         total, err = ctypes.c_double(), _Error()
-        _check(_lib.lm_state_score(self._s, arr, n, 1 if eos else 0, per, ctypes.byref(total), ctypes.byref(err)),
+        _check(_lib.lm_state_score(self._live(), arr, n, 1 if eos else 0, per, ctypes.byref(total), ctypes.byref(err)),
                err)
         return list(per[: n + (1 if eos else 0)]), total.value
