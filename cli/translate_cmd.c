@@ -38,9 +38,12 @@ static void train_usage(FILE *f) {
             "  --max-epoch N (4)  --epochs N (10)  --decay X (2)  --clip X (5)  --batch N (32)\n"
             "  --seed N (1)  --threads N (2)  --quiet\n"
             "  --bf16            matrix products in BF16, FP32 accumulation (AVX512_BF16)\n"
+            "  --resume DIR      continue a stopped run from its last completed epoch (give the\n"
+            "                    data flags it started with; its own model and training settings)\n"
             "  -h, --help        this help\n"
             "SIGINT or SIGTERM ends training at the next batch; the epoch in progress is\n"
-            "dropped and the best completed epoch is tested as usual (exit status 130).\n",
+            "dropped and the best completed epoch is tested as usual (exit status 130);\n"
+            "--resume continues from the last completed epoch.\n",
             prog);
 }
 
@@ -57,7 +60,8 @@ static const epoch_task pairs_task = {"translate-train", "target words", 0, epoc
 static int cmd_translate_train(int argc, char **argv) {
     const char *data = "../shared/data/multi30k", *src = "en", *tgt = "fr", *out = "runs/mt";
     const char *splits[3] = {"train", "val", "test_2016_flickr"};
-    int reverse = 0, min_count = 2, max_len = 128, quiet = 0, ok = 1, o;
+    const char *resume = NULL;
+    int reverse = 0, min_count = 2, max_len = 128, quiet = 0, ok = 1, settings = 0, threads_given = 0, o;
     lm_config c = {.layers = 2, .hidden = 256, .steps = 128, .batch = 32, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
                    .max_epoch = 4, .epochs = 10, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
                    .task = LM_TASK_TRANSLATE};
@@ -74,22 +78,23 @@ static int cmd_translate_train(int argc, char **argv) {
         {"clip", required_argument, 0, OPT_CLIP},       {"batch", required_argument, 0, OPT_BATCH},
         {"seed", required_argument, 0, OPT_SEED},       {"threads", required_argument, 0, OPT_THREADS},
         {"quiet", no_argument, 0, OPT_QUIET},           {"help", no_argument, 0, 'h'},
-        {"bf16", no_argument, 0, OPT_BF16},
+        {"bf16", no_argument, 0, OPT_BF16},             {"resume", required_argument, 0, OPT_RESUME},
         {0, 0, 0, 0},
     };
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
+        case OPT_RESUME: resume = optarg; break;
         case OPT_DATA: data = optarg; break;
         case OPT_SRC: src = optarg; break;
         case OPT_TGT: tgt = optarg; break;
         case OPT_TRAIN: splits[0] = optarg; break;
         case OPT_VALID: splits[1] = optarg; break;
         case OPT_TEST: splits[2] = optarg; break;
-        case OPT_REVERSE: reverse = 1; break;
+        case OPT_REVERSE: reverse = 1, settings = 1; break;
         case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count); break;
         case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 4, 10000, &max_len); break;
-        case OPT_OUT: out = optarg; break;
+        case OPT_OUT: out = optarg, settings = 1; break;
         case OPT_QUIET: quiet = 1; break;
         case 'h': train_usage(stdout); return 0;
         default:
@@ -97,6 +102,8 @@ static int cmd_translate_train(int argc, char **argv) {
                 fprintf(stderr, "Try '%s translate-train --help'.\n", prog);
                 return 2;
             }
+            if (o == OPT_THREADS) threads_given = 1;
+            else settings = 1;
         }
     }
     if (!ok) return 2;
@@ -104,15 +111,41 @@ static int cmd_translate_train(int argc, char **argv) {
     c.reverse_source = reverse;
     c.steps = max_len - 1;  /* inputs are an example without its last token */
     lm_error err;
+    if (resume && settings) {
+        report("translate-train: --resume continues a run with its own settings; drop the model, training, "
+               "--reverse and --out flags");
+        return 2;
+    }
     if (lm_config_validate(&c, &err) != LM_OK) { report("translate-train: %s", err.msg); return 2; }
-    lm_set_threads(c.threads);
     lm_vocab *v = NULL;
     lm_pairs p[3] = {{0}};
     lm_model *m = NULL;
     lm_run *run = NULL;
+    lm_train_state ts = {0};
     int rc = 1;
     /* The run folder is ours before any data is read (see lm_run_claim). */
-    if (lm_run_claim(&run, out, 0, &err) != LM_OK) { report("translate-train: %s", err.msg); return 2; }
+    const char *dir = resume ? resume : out;
+    if (lm_run_claim(&run, dir, resume != NULL, &err) != LM_OK) { report("translate-train: %s", err.msg); return 2; }
+    lm_vocab *rv = NULL;
+    if (resume) {  /* the saved model's settings, checked against the data below */
+        lm_run_info info;
+        if (lm_run_read_info(run, &info, &err) != LM_OK) goto fail;
+        if (strcmp(info.kind, "translation") != 0) {
+            report("translate-train: %s holds a %s run, which translate-train --resume cannot continue", dir, info.kind);
+            goto done;
+        }
+        if (!file_exists(lm_run_file(run, RUN_STATE))) {
+            report("translate-train: %s holds no %s to resume from (the run stopped in its first epoch)", dir, RUN_STATE);
+            goto done;
+        }
+        const int threads = threads_given ? c.threads : info.threads;
+        if (lm_checkpoint_load(&m, &rv, &ts, lm_run_file(run, RUN_STATE), threads, &err) != LM_OK) goto fail;
+        c = *lm_model_config(m);
+        c.threads = threads;
+        reverse = c.reverse_source;
+        max_len = c.steps + 1;
+    }
+    lm_set_threads(c.threads);
     char paths[3][2][4200];
     for (int s = 0; s < 3; s++)
         if (!split_path(paths[s][0], sizeof paths[s][0], data, splits[s], src) ||
@@ -121,7 +154,17 @@ static int cmd_translate_train(int argc, char **argv) {
     if (lm_pairs_vocab(&v, paths[0][0], paths[0][1], min_count, &err) != LM_OK) goto fail;
     for (int s = 0; s < 3; s++)
         if (lm_pairs_read(&p[s], paths[s][0], paths[s][1], v, reverse, (size_t)max_len, &err) != LM_OK) goto fail;
-    if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) goto fail;
+    if (resume) {
+        int same = c.task == LM_TASK_TRANSLATE && lm_vocab_size(rv) == lm_vocab_size(v);
+        for (int w = 0; same && w < lm_vocab_size(v); w++) same = strcmp(lm_vocab_word(rv, w), lm_vocab_word(v, w)) == 0;
+        if (!same) {
+            report("translate-train: the data flags give another vocabulary than the run in %s was trained on; give "
+                   "the flags it started with", dir);
+            goto done;
+        }
+    } else if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) {
+        goto fail;
+    }
     printf("data: %s, %s -> %s: %zu / %zu / %zu pairs (%s, %s, %s)%s\n", data, src, tgt, p[0].n, p[1].n, p[2].n,
            splits[0], splits[1], splits[2], reverse ? ", source reversed" : "");
     printf("vocabulary: %d words (joint, min-count %d); model: layers %d hidden %d dropout %g init %g, %zu "
@@ -130,11 +173,14 @@ static int cmd_translate_train(int argc, char **argv) {
            c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads);
     fflush(stdout);
     const void *const sets[3] = {&p[0], &p[1], &p[2]};
-    rc = run_epochs(&pairs_task, &m, v, sets, &c, run, "translation", data, quiet, NULL);
+    rc = run_epochs(&pairs_task, &m, v, sets, &c, run, "translation", data, quiet, resume ? &ts : NULL);
+    if (rc == EXIT_STOPPED) printf("Continue with: %s translate-train --resume %s (and the same data flags)\n", prog, dir);
     goto done;
 fail:
     report("%s", err.msg);
 done:
+    free(ts.history);
+    lm_vocab_free(rv);
     lm_run_release(run);
     for (int s = 0; s < 3; s++) lm_pairs_free(&p[s]);
     lm_model_free(m);

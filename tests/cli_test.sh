@@ -166,6 +166,19 @@ kill -INT "$pid"; wait "$pid"; status=$?
 [ "$status" -eq 130 ] || fail "translate-train after SIGINT: exit status $status: $(cat "$work/mtstop.log")"
 grep -q "interrupted by signal 2 after epoch" "$work/mtstop.log" && grep -q "test conditional perplexity" "$work/mtstop.log" || fail "no test after SIGINT: $(cat "$work/mtstop.log")"
 [ -s "$work/mtstop/model.safetensors" ] || fail "no model kept after SIGINT"
+# --resume: a run stopped after its first epoch continues to the same epochs and test as mtrun
+"$bin" translate-train --data "$work/mt" --test test --hidden 24 --epochs 3 --batch 8 --threads 1 \
+  --out "$work/mtres" --reverse --quiet > "$work/mtres.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 4000); do [ -s "$work/mtres/metrics.jsonl" ] && break; sleep 0.005; done
+kill -INT "$pid"; wait "$pid"; status=$?
+[ "$status" -eq 130 ] || fail "translate-train stopped for --resume: exit status $status: $(cat "$work/mtres.log")"
+expect 2 "own settings" -- "$bin" translate-train --data "$work/mt" --test test --resume "$work/mtres" --hidden 8
+out=$("$bin" translate-train --data "$work/mt" --test test --resume "$work/mtres" --quiet 2>&1) ||
+  fail "translate-train --resume failed: $out"
+strip() { sed 's/, "train_seconds": [0-9.]*//' "$1"; }
+diff <(strip "$work/mtrun/metrics.jsonl") <(strip "$work/mtres/metrics.jsonl") > "$work/mtdiff" ||
+  fail "resumed translation run differs from the uninterrupted one: $(cat "$work/mtdiff")"
 "$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 < "$work/mt/test.en" > "$work/hyp4" 2>&1 ||
   fail "translate failed: $(cat "$work/hyp4")"
 [ "$(wc -l < "$work/hyp4")" -eq 30 ] || fail "expected 30 translations"
