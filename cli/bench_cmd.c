@@ -167,54 +167,36 @@ static int run_scoring(const char *name, int V, int bf16, const char *path, int 
         return 1;
     }
     c.bf16 = bf16;
-    FILE *f = fopen(path, "rb");
-    if (!f) { report("%s: cannot read", path); return 1; }
-    size_t n = 0, cap = 0, total = 0, *len = NULL;
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t got;
-    while ((got = getline(&line, &lcap, f)) >= 0) {
-        size_t w = 0;
-        for (ssize_t i = 0; i < got; i++)
-            if (line[i] != ' ' && line[i] != '\t' && line[i] != '\n' && line[i] != '\r' &&
-                (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t'))
-                w++;
-        if (n == cap) {
-            size_t *g = realloc(len, (cap = cap ? 2 * cap : 4096) * sizeof *g);
-            if (!g) { free(len), free(line), fclose(f); report("out of memory"); return 1; }
-            len = g;
-        }
-        len[n++] = w, total += w + 1;
-    }
-    free(line), fclose(f);
-    if (n == 0) { free(len); report("%s: no sentences", path); return 1; }
-    /* the stream eval reads: every sentence's ids then <eos> (id 0) */
-    int32_t *ids = malloc(total * sizeof *ids);
-    int32_t **start = malloc(n * sizeof *start);
-    char **names = malloc((size_t)V * sizeof *names);
-    char *name_buf = malloc((size_t)V * 12);
+    /* The text as training reads it; its ids mapped into the preset's
+     * vocabulary (<eos> to 0, the words to 1..V-1), keeping the sentences'
+     * lengths: the rates depend on the shapes, not on which words. */
+    lm_vocab *tv = NULL, *v = NULL;
+    lm_tokens tok = {0};
     lm_model *m = NULL;
-    lm_vocab *v = NULL;
-    lm_state **st = NULL;
-    double *totals = malloc(n * sizeof *totals);
+    lm_state *st = NULL;
+    size_t n = 0, *len = NULL;
+    int32_t **start = NULL;
+    char **names = NULL, *name_buf = NULL;
+    double *totals = NULL;
     int rc = 1;
-    if (!ids || !start || !names || !name_buf || !totals) { report("out of memory"); goto out; }
-    uint64_t r = 99;
-    for (size_t i = 0, at = 0; i < n; i++) {
-        start[i] = ids + at;
-        for (size_t k = 0; k < len[i]; k++) {
-            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
-            ids[at++] = 1 + (int32_t)((r >> 33) % (uint64_t)(V - 1));
-        }
-        ids[at++] = 0;
+    if (lm_vocab_build(&tv, path, &err) != LM_OK || lm_tokens_read(&tok, path, tv, &err) != LM_OK) goto fail;
+    const int32_t eos = lm_vocab_find(tv, "<eos>");
+    for (size_t i = 0; i < tok.n; i++) n += tok.ids[i] == eos;  /* every line ends with <eos> */
+    len = malloc(n * sizeof *len), start = malloc(n * sizeof *start), totals = malloc(n * sizeof *totals);
+    names = malloc((size_t)V * sizeof *names), name_buf = malloc((size_t)V * 12);
+    if (!len || !start || !totals || !names || !name_buf) { report("out of memory"); goto out; }
+    for (size_t i = 0, k = 0, first = 0; i < tok.n; i++) {
+        if (tok.ids[i] != eos) { tok.ids[i] = 1 + tok.ids[i] % (V - 1); continue; }
+        tok.ids[i] = 0;
+        start[k] = tok.ids + first, len[k++] = i - first, first = i + 1;
     }
+    tok.eos = 0;
+    const size_t total = tok.n;
     for (int i = 0; i < V; i++) names[i] = name_buf + (size_t)i * 12, snprintf(names[i], 12, i ? "w%d" : "<eos>", i);
     if (lm_vocab_from_words(&v, (const char *const *)names, V, &err) != LM_OK ||
-        lm_model_create(&m, &c, V, &err) != LM_OK || lm_model_set_bf16(m, bf16, &err) != LM_OK)
+        lm_model_create(&m, &c, V, &err) != LM_OK || lm_model_set_bf16(m, bf16, &err) != LM_OK ||
+        lm_state_create(&st, m, v, &err) != LM_OK)
         goto fail;
-    if (!(st = calloc(1, sizeof *st))) { report("out of memory"); goto out; }
-    if (lm_state_create(&st[0], m, v, &err) != LM_OK) goto fail;
-    lm_tokens tok = {.ids = ids, .n = total, .starts_sentence = 1, .eos = 0};
     lm_run_stats rs;
     double rate[5];
     for (int k = 0; k < 2; k++) {  /* lm_evaluate at batch 20 and 1 */
@@ -226,12 +208,12 @@ static int run_scoring(const char *name, int V, int bf16, const char *path, int 
     size_t words = 0;
     double t0 = lm_now(), lp;
     for (size_t i = 0; i < first; i++) {
-        lm_state_reset(st[0]);
-        if (lm_state_score(st[0], start[i], len[i], 1, NULL, &lp, &err) != LM_OK) goto fail;
+        lm_state_reset(st);
+        if (lm_state_score(st, start[i], len[i], 1, NULL, &lp, &err) != LM_OK) goto fail;
         words += len[i] + 1;
     }
     rate[2] = (double)words / (lm_now() - t0);
-    for (int k = 0; k < 2; k++) {  /* groups of 64 and 256 consecutive sentences */
+    for (int k = 0; k < 2; k++) {  /* all of them, 64 and 256 at a time */
         const int B = k ? 256 : 64;
         t0 = lm_now();
         if (lm_score_sentences(m, v, B, n, (const int32_t *const *)start, len, totals, NULL, &err) != LM_OK) goto fail;
@@ -245,9 +227,10 @@ static int run_scoring(const char *name, int V, int bf16, const char *path, int 
 fail:
     report("%s", err.msg);
 out:
-    if (st) lm_state_free(st[0]);
-    free(st), free(ids), free(start), free(names), free(name_buf), free(len), free(totals);
-    lm_model_free(m), lm_vocab_free(v);
+    lm_state_free(st);
+    lm_tokens_free(&tok);
+    free(start), free(names), free(name_buf), free(len), free(totals);
+    lm_model_free(m), lm_vocab_free(v), lm_vocab_free(tv);
     return rc;
 }
 

@@ -158,15 +158,7 @@ int cmd_caption_train(int argc, char **argv) {
     if (lm_run_claim(&run, dir, resume != NULL, &err) != LM_OK) { report("caption-train: %s", err.msg); return 2; }
     if (resume) {
         lm_run_info info;
-        if (lm_run_read_info(run, &info, &err) != LM_OK) goto fail;
-        if (strcmp(info.kind, "caption") != 0) {
-            report("caption-train: %s holds a %s run, which caption-train --resume cannot continue", dir, info.kind);
-            goto done;
-        }
-        if (!file_exists(lm_run_file(run, RUN_STATE))) {
-            report("caption-train: %s holds no %s to resume from (the run stopped in its first epoch)", dir, RUN_STATE);
-            goto done;
-        }
+        if (!resume_check(run, "caption-train", dir, "caption", &info)) goto done;
         if (!threads_given) c.threads = info.threads;
     }
     lm_set_threads(c.threads);
@@ -189,8 +181,7 @@ int cmd_caption_train(int argc, char **argv) {
         if (lm_checkpoint_load(&m, &rv, &ts, lm_run_file(run, RUN_STATE), threads, &err) != LM_OK) goto fail;
         c = *lm_model_config(m);
         c.threads = threads;
-        int same = c.task == LM_TASK_CAPTION && c.input_dim == feats[0].dim && lm_vocab_size(rv) == lm_vocab_size(v);
-        for (int w = 0; same && w < lm_vocab_size(v); w++) same = strcmp(lm_vocab_word(rv, w), lm_vocab_word(v, w)) == 0;
+        const int same = c.task == LM_TASK_CAPTION && c.input_dim == feats[0].dim && same_vocab(rv, v);
         lm_vocab_free(rv);
         if (!same) {
             report("caption-train: the data flags give another vocabulary or feature size than the run in %s was "

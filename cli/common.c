@@ -211,8 +211,7 @@ int load_models(const char *const *paths, int k, int threads, int task, lm_model
             *v = vi;
             continue;
         }
-        int same = lm_vocab_size(vi) == lm_vocab_size(*v) && c->input_dim == lm_model_config(models[0])->input_dim;
-        for (int w = 0; same && w < lm_vocab_size(vi); w++) same = strcmp(lm_vocab_word(vi, w), lm_vocab_word(*v, w)) == 0;
+        const int same = c->input_dim == lm_model_config(models[0])->input_dim && same_vocab(vi, *v);
         lm_vocab_free(vi);
         if (!same) {
             report("%s and %s have different vocabularies or input sizes: an ensemble needs one", paths[0], paths[i]);
@@ -270,4 +269,27 @@ int out_file_commit(out_file *o) {
 void out_file_abort(out_file *o) {
     if (o->f) fclose(o->f), o->f = NULL;
     if (o->tmp) unlink(o->tmp), free(o->tmp), o->tmp = NULL;
+}
+
+int same_vocab(const lm_vocab *a, const lm_vocab *b) {
+    int same = lm_vocab_size(a) == lm_vocab_size(b);
+    for (int w = 0; same && w < lm_vocab_size(a); w++) same = strcmp(lm_vocab_word(a, w), lm_vocab_word(b, w)) == 0;
+    return same;
+}
+
+int resume_check(lm_run *run, const char *cmd, const char *dir, const char *kind, lm_run_info *info) {
+    lm_error err;
+    if (lm_run_read_info(run, info, &err) != LM_OK) {
+        report("%s", err.msg);
+        return 0;
+    }
+    if (strcmp(info->kind, kind) != 0) {
+        report("%s: %s holds a %s run, which %s --resume cannot continue", cmd, dir, info->kind, cmd);
+        return 0;
+    }
+    if (!file_exists(lm_run_file(run, RUN_STATE))) {
+        report("%s: %s holds no %s to resume from (the run stopped in its first epoch)", cmd, dir, RUN_STATE);
+        return 0;
+    }
+    return 1;
 }

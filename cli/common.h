@@ -65,6 +65,11 @@ typedef struct {
 int out_file_open(out_file *o, const char *path);
 int out_file_commit(out_file *o);
 void out_file_abort(out_file *o);  /* remove the temporary file; no-op when committed */
+/* 1 when a and b hold the same words in the same order. */
+int same_vocab(const lm_vocab *a, const lm_vocab *b);
+/* `CMD --resume DIR`: the claimed run must be of `kind` and hold a saved
+ * training state; *info receives its run.json. 1, or 0 with the reason reported. */
+int resume_check(lm_run *run, const char *cmd, const char *dir, const char *kind, lm_run_info *info);
 /* Print "prog: message" to stderr. */
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -92,10 +92,7 @@ int cmd_eval(int argc, char **argv) {
         min_batch = c->batch < min_batch ? c->batch : min_batch;
         min_steps = c->steps < min_steps ? c->steps : min_steps;
         /* The same words in the same order, or the averaged distributions mean nothing. */
-        int same = lm_vocab_size(vocabs[i]) == lm_vocab_size(vocabs[0]);
-        for (int w = 0; same && w < lm_vocab_size(vocabs[0]); w++)
-            same = !strcmp(lm_vocab_word(vocabs[i], w), lm_vocab_word(vocabs[0], w));
-        if (!same) {
+        if (!same_vocab(vocabs[i], vocabs[0])) {
             report("eval: %s and %s have different vocabularies; only models trained on the same corpus can be averaged",
                    paths[0], paths[i]);
             goto out;

@@ -164,15 +164,7 @@ static int cmd_frames_train(int argc, char **argv) {
     const char *dir = resume ? resume : out ? out : "runs/frames";
     if (lm_run_claim(&run, dir, resume != NULL, &err) != LM_OK) { report("frames-train: %s", err.msg); return 2; }
     if (resume) {
-        if (lm_run_read_info(run, &info, &err) != LM_OK) goto fail;
-        if (strcmp(info.kind, "frames") != 0) {
-            report("frames-train: %s holds a %s run, which frames-train --resume cannot continue", dir, info.kind);
-            goto done;
-        }
-        if (!file_exists(lm_run_file(run, RUN_STATE))) {
-            report("frames-train: %s holds no %s to resume from (the run stopped in its first epoch)", dir, RUN_STATE);
-            goto done;
-        }
+        if (!resume_check(run, "frames-train", dir, "frames", &info)) goto done;
         if (!data) data = info.data;
         if (!threads_given) c.threads = info.threads;
         else if (c.threads != info.threads)

@@ -73,24 +73,37 @@ static char *dupn(const char *s, size_t n) {
     return d;
 }
 
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
+
+/* A copy of [a, b) without the blanks around it; NULL without memory. */
+static char *dup_trimmed(const char *a, const char *b) {
+    while (a < b && is_blank(*a)) a++;
+    while (b > a && is_blank(b[-1])) b--;
+    return dupn(a, (size_t)(b - a));
+}
+
+/* The line without its end of line, NUL-terminated in place; its new length. */
+static size_t chomp(char *line, size_t len) {
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+    line[len] = '\0';
+    return len;
+}
+
 static void hyp_free(hyp *h) {
     free(h->id), free(h->words), free(h->rest), free(h->tail), free(h->ids);
     memset(h, 0, sizeof *h);
 }
 
-/* A finite number filling the whole of s[0..n) (spaces around allowed). */
-static int parse_score(const char *s, size_t n, double *out) {
-    char buf[128];
-    while (n && (*s == ' ' || *s == '\t')) s++, n--;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
-    if (n == 0 || n >= sizeof buf) return 0;
-    memcpy(buf, s, n), buf[n] = '\0';
-    char *end;
+/* A finite number filling the whole of [a, b) (blanks around allowed). */
+static int parse_score(const char *a, const char *b, double *out) {
+    char *buf = dup_trimmed(a, b), *end;
+    if (!buf) return 0;
     errno = 0;
     double v = strtod(buf, &end);
-    if (errno || *end || !isfinite(v)) return 0;
-    *out = v;
-    return 1;
+    int ok = buf[0] && !errno && !*end && isfinite(v);
+    if (ok) *out = v;
+    free(buf);
+    return ok;
 }
 
 static int words_to_ids(hyp *h, const lm_vocab *v, const char *name, size_t line) {
@@ -106,8 +119,7 @@ static int words_to_ids(hyp *h, const lm_vocab *v, const char *name, size_t line
 
 /* One Moses line into h; 1, or 0 reported. */
 static int parse_moses(hyp *h, char *line, size_t len, const options *o, size_t line_no) {
-    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-    line[len] = '\0';
+    len = chomp(line, len);
     const char *sep[4];
     int k = 0;
     for (const char *p = line; k < 4 && (p = strstr(p, "|||")); p += 3) sep[k++] = p;
@@ -116,48 +128,35 @@ static int parse_moses(hyp *h, char *line, size_t len, const options *o, size_t 
                line_no, k + 1);
         return 0;
     }
-    char idbuf[32];
-    const char *a = line, *b = sep[0];
-    while (a < b && (*a == ' ' || *a == '\t')) a++;
-    while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
-    if (b == a || (size_t)(b - a) >= sizeof idbuf) { report("%s:%zu: bad sentence ID", o->nbest_path, line_no); return 0; }
-    memcpy(idbuf, a, (size_t)(b - a)), idbuf[b - a] = '\0';
+    if (!(h->id = dup_trimmed(line, sep[0]))) { report("out of memory"); return 0; }
     char *end;
     errno = 0;
-    unsigned long long id = strtoull(idbuf, &end, 10);
-    if (errno || *end || idbuf[0] == '-' || idbuf[0] == '+' || id > (1ull << 40)) {
-        report("%s:%zu: the sentence ID \"%s\" is not a number", o->nbest_path, line_no, idbuf);
+    unsigned long long id = strtoull(h->id, &end, 10);
+    if (!h->id[0] || errno || *end || h->id[0] == '-' || h->id[0] == '+' || id > (1ull << 40)) {
+        report("%s:%zu: the sentence ID \"%.32s\" is not a number", o->nbest_path, line_no, h->id);
         return 0;
     }
     h->item = (size_t)id;
     const char *score_end = k == 4 ? sep[3] : line + len;
-    if (!parse_score(sep[2] + 3, (size_t)(score_end - sep[2] - 3), &h->score)) {
+    if (!parse_score(sep[2] + 3, score_end, &h->score)) {
         report("%s:%zu: the score \"%.*s\" is not a finite number", o->nbest_path, line_no,
                (int)(score_end - sep[2] - 3 < 60 ? score_end - sep[2] - 3 : 60), sep[2] + 3);
         return 0;
     }
-    const char *w0 = sep[0] + 3, *w1 = sep[1];
-    while (w0 < w1 && *w0 == ' ') w0++;
-    while (w1 > w0 && w1[-1] == ' ') w1--;
-    const char *f0 = sep[1] + 3, *f1 = sep[2];
-    while (f0 < f1 && *f0 == ' ') f0++;
-    while (f1 > f0 && f1[-1] == ' ') f1--;
-    h->id = dupn(idbuf, strlen(idbuf));
-    h->words = dupn(w0, (size_t)(w1 - w0));
-    h->rest = dupn(f0, (size_t)(f1 - f0));
+    h->words = dup_trimmed(sep[0] + 3, sep[1]);
+    h->rest = dup_trimmed(sep[1] + 3, sep[2]);
     h->tail = dupn(score_end, strlen(score_end));
-    if (!h->id || !h->words || !h->rest || !h->tail) { report("out of memory"); return 0; }
+    if (!h->words || !h->rest || !h->tail) { report("out of memory"); return 0; }
     return words_to_ids(h, o->v, o->nbest_path, line_no);
 }
 
 /* One Kaldi text line and its score line; 1, or 0 reported. */
 static int parse_kaldi(hyp *h, char *line, size_t len, char *sline, size_t slen, const options *o, size_t line_no) {
-    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-    line[len] = '\0';
+    len = chomp(line, len);
     size_t i = 0;
-    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+    while (i < len && is_blank(line[i])) i++;
     size_t id0 = i;
-    while (i < len && line[i] != ' ' && line[i] != '\t') i++;
+    while (i < len && !is_blank(line[i])) i++;
     if (i == id0) { report("%s:%zu: empty line: expected \"UTTID-N words...\"", o->nbest_path, line_no); return 0; }
     const char *dash = NULL;
     for (size_t j = id0; j < i; j++)
@@ -170,24 +169,20 @@ static int parse_kaldi(hyp *h, char *line, size_t len, char *sline, size_t slen,
         return 0;
     }
     h->id = dupn(line + id0, i - id0);
-    size_t w = i, we = len;
-    while (w < we && (line[w] == ' ' || line[w] == '\t')) w++;
-    while (we > w && (line[we - 1] == ' ' || line[we - 1] == '\t')) we--;
-    h->words = dupn(line + w, we - w);
+    h->words = dup_trimmed(line + i, line + len);
     if (!h->id || !h->words) { report("out of memory"); return 0; }
     /* the score line: the same ID, then the score */
-    while (slen && (sline[slen - 1] == '\n' || sline[slen - 1] == '\r')) slen--;
-    sline[slen] = '\0';
+    slen = chomp(sline, slen);
     size_t s = 0;
-    while (s < slen && (sline[s] == ' ' || sline[s] == '\t')) s++;
+    while (s < slen && is_blank(sline[s])) s++;
     size_t s0 = s;
-    while (s < slen && sline[s] != ' ' && sline[s] != '\t') s++;
+    while (s < slen && !is_blank(sline[s])) s++;
     if (s - s0 != i - id0 || memcmp(sline + s0, line + id0, s - s0) != 0) {
         report("%s:%zu: ID \"%.*s\" where %s has \"%s\": the two files must list the same IDs in the same order",
                o->scores_path, line_no, (int)(s - s0 < 80 ? s - s0 : 80), sline + s0, o->nbest_path, h->id);
         return 0;
     }
-    if (!parse_score(sline + s, slen - s, &h->score)) {
+    if (!parse_score(sline + s, sline + slen, &h->score)) {
         report("%s:%zu: the score \"%.60s\" is not a finite number", o->scores_path, line_no, sline + s);
         return 0;
     }
@@ -222,9 +217,21 @@ static int tree_node(tree *t, int parent, int32_t word) {
     return (int)t->n++;
 }
 
+/* rows[i] reads words[i], i < n, in batches of at most `batch`:
+ * lp[i] = log P(words[i] | rows[i] before). */
+static lm_status step_in_batches(lm_state **rows, const int32_t *words, size_t n, int batch, double *lp,
+                                 lm_error *err) {
+    for (size_t i = 0; i < n; i += (size_t)batch) {
+        const int r = n - i < (size_t)batch ? (int)(n - i) : batch;
+        lm_status st = lm_state_step_batch(rows + i, r, words + i, lp + i, err);
+        if (st != LM_OK) return st;
+    }
+    return LM_OK;
+}
+
 /* LM log-probabilities of h[0..k) into h[i].lm. */
 static int score_item(tree *t, hyp *h, size_t k, lm_model *m, const lm_vocab *v, int batch) {
-    lm_error err;
+    lm_error err = {{0}};
     t->n = 0;
     if (tree_node(t, -1, -1) < 0) { report("out of memory"); return 0; }
     int *end = malloc(k * sizeof *end);
@@ -243,57 +250,47 @@ static int score_item(tree *t, hyp *h, size_t k, lm_model *m, const lm_vocab *v,
         t->words += h[i].n;
     }
     t->steps += t->n - 1;
-    while (t->n_states < t->n) {  /* one state per node, kept for the next items */
-        lm_state **g = realloc(t->states, (t->n_states + 1) * sizeof *g);
+    if (t->n_states < t->n) {  /* one state per node, kept for the next items */
+        lm_state **g = realloc(t->states, t->n * sizeof *g);
         if (!g) { free(end); report("out of memory"); return 0; }
         t->states = g;
-        if (lm_state_create(&t->states[t->n_states], m, v, &err) != LM_OK) {
-            free(end);
-            report("%s", err.msg);
-            return 0;
-        }
-        t->n_states++;
+        for (; t->n_states < t->n; t->n_states++)
+            if (lm_state_create(&t->states[t->n_states], m, v, &err) != LM_OK) {
+                free(end);
+                report("%s", err.msg);
+                return 0;
+            }
     }
     lm_state_reset(t->states[0]);
-    int ok = 1;
-    lm_state **rows = malloc((size_t)batch * sizeof *rows);
-    int32_t *words = malloc((size_t)batch * sizeof *words);
-    int *idx = malloc((size_t)batch * sizeof *idx);
-    double *lp = malloc((size_t)batch * sizeof *lp);
-    if (!rows || !words || !idx || !lp) { report("out of memory"); ok = 0; }
+    lm_state **rows = malloc(t->n * sizeof *rows);
+    int32_t *words = malloc(t->n * sizeof *words);
+    size_t *idx = malloc(t->n * sizeof *idx);
+    double *lp = malloc(t->n * sizeof *lp), *eos_lp = malloc(t->n * sizeof *eos_lp);
+    unsigned char *seen = calloc(t->n, 1);
+    int ok = rows && words && idx && lp && eos_lp && seen;
+    if (!ok) report("out of memory");
     /* Level by level: a node's state is its parent's after reading the node's
      * word; nodes were numbered in insertion order, so parents come first. */
     for (size_t d = 1; ok && d <= max_depth; d++) {
-        int r = 0;
-        for (size_t i = 1; ok && i <= t->n; i++) {
-            if (i < t->n && (size_t)t->nodes[i].depth == d) {
-                if (lm_state_copy(t->states[i], t->states[t->nodes[i].parent], &err) != LM_OK) { ok = 0; break; }
-                rows[r] = t->states[i], words[r] = t->nodes[i].word, idx[r++] = (int)i;
+        size_t r = 0;
+        for (size_t i = 1; ok && i < t->n; i++)
+            if ((size_t)t->nodes[i].depth == d) {
+                ok = lm_state_copy(t->states[i], t->states[t->nodes[i].parent], &err) == LM_OK;
+                rows[r] = t->states[i], words[r] = t->nodes[i].word, idx[r++] = i;
             }
-            if (r == batch || (i == t->n && r > 0)) {
-                if (lm_state_step_batch(rows, r, words, lp, &err) != LM_OK) { ok = 0; break; }
-                for (int q = 0; q < r; q++) t->nodes[idx[q]].logp = t->nodes[t->nodes[idx[q]].parent].logp + lp[q];
-                r = 0;
-            }
-        }
+        ok = ok && step_in_batches(rows, words, r, batch, lp, &err) == LM_OK;
+        for (size_t q = 0; ok && q < r; q++) t->nodes[idx[q]].logp = t->nodes[t->nodes[idx[q]].parent].logp + lp[q];
     }
-    /* then <eos> after each hypothesis, in batches of distinct end nodes */
+    /* then <eos> after each hypothesis: each distinct end node once */
     const int32_t eos = lm_vocab_find(v, "<eos>");
-    unsigned char *seen = ok ? calloc(t->n, 1) : NULL;
-    double *eos_lp = ok ? malloc(t->n * sizeof *eos_lp) : NULL;
-    if (ok && (!seen || !eos_lp)) { report("out of memory"); ok = 0; }
-    int r = 0;
-    for (size_t i = 0; ok && i <= k; i++) {
-        if (i < k && !seen[end[i]]) {
+    size_t r = 0;
+    for (size_t i = 0; ok && i < k; i++)
+        if (!seen[end[i]]) {
             seen[end[i]] = 1;
-            rows[r] = t->states[end[i]], words[r] = eos, idx[r++] = end[i];
+            rows[r] = t->states[end[i]], words[r] = eos, idx[r++] = (size_t)end[i];
         }
-        if (r == batch || (i == k && r > 0)) {
-            if (lm_state_step_batch(rows, r, words, lp, &err) != LM_OK) { ok = 0; break; }
-            for (int q = 0; q < r; q++) eos_lp[idx[q]] = lp[q];
-            r = 0;
-        }
-    }
+    ok = ok && step_in_batches(rows, words, r, batch, lp, &err) == LM_OK;
+    for (size_t q = 0; ok && q < r; q++) eos_lp[idx[q]] = lp[q];
     for (size_t i = 0; ok && i < k; i++) h[i].lm = t->nodes[end[i]].logp + eos_lp[end[i]];
     if (!ok && err.msg[0]) report("%s", err.msg);
     free(rows), free(words), free(idx), free(lp), free(seen), free(eos_lp), free(end);

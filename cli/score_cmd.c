@@ -67,8 +67,10 @@ static void sentence_free(sentence *s) {
 
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == '\n'; }
 
-/* Split and look up one line; 1, or 0 with the reason reported. */
-static int sentence_read(sentence *s, const lm_vocab *v, char *line, size_t len, size_t line_no, const char *name) {
+/* Split and look up one line (with where_words, also note each word's place
+ * in the text, for printing OOVs as written); 1, or 0 with the reason reported. */
+static int sentence_read(sentence *s, const lm_vocab *v, char *line, size_t len, size_t line_no, const char *name,
+                         int where_words) {
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
     sentence_free(s);
     s->line = line_no;
@@ -76,9 +78,14 @@ static int sentence_read(sentence *s, const lm_vocab *v, char *line, size_t len,
     s->ids = malloc((len / 2 + 1) * sizeof *s->ids);
     s->oov = malloc(len / 2 + 1);
     s->lp = malloc((len / 2 + 2) * sizeof *s->lp);
-    s->at = malloc((len / 2 + 1) * sizeof *s->at);
-    s->wlen = malloc((len / 2 + 1) * sizeof *s->wlen);
-    if (!s->text || !s->ids || !s->oov || !s->lp || !s->at || !s->wlen) { report("%s:%zu: out of memory", name, line_no); return 0; }
+    if (where_words) {
+        s->at = malloc((len / 2 + 1) * sizeof *s->at);
+        s->wlen = malloc((len / 2 + 1) * sizeof *s->wlen);
+    }
+    if (!s->text || !s->ids || !s->oov || !s->lp || (where_words && (!s->at || !s->wlen))) {
+        report("%s:%zu: out of memory", name, line_no);
+        return 0;
+    }
     memcpy(s->text, line, len);
     s->text[len] = '\0';
     lm_error err;
@@ -87,7 +94,7 @@ static int sentence_read(sentence *s, const lm_vocab *v, char *line, size_t len,
         return 0;
     }
     size_t k = 0;  /* where each word is, split as lm_line_ids splits */
-    for (size_t i = 0; i < len && k < s->n;) {
+    for (size_t i = 0; where_words && i < len && k < s->n;) {
         if (is_blank(line[i])) { i++; continue; }
         s->at[k] = i;
         while (i < len && !is_blank(line[i])) i++;
@@ -209,21 +216,19 @@ int cmd_score(int argc, char **argv) {
     lm_error err;
     lm_model *m = NULL;
     lm_vocab *v = NULL;
-    lm_state **st = NULL;
+    lm_state *st = NULL;  /* --carry: the one stream */
     sentence *group = NULL;
     FILE *in = NULL;
     char *line = NULL;
     size_t cap = 0, line_no = 0;
-    int rc = 1, have = 0, n_states = 0;
-    if (lm_checkpoint_load(&m, &v, NULL, model, threads, &err) != LM_OK) goto fail;
-    if (lm_model_set_bf16(m, bf16, &err) != LM_OK) goto fail;
+    int rc = 1, have = 0;
     /* lines are read in chunks of 16 x batch, sorted by length inside the
      * library and scored batch at a time; --carry steps one state */
     const int chunk = carry ? 1 : 16 * batch;
-    st = calloc(1, sizeof *st);
-    group = calloc((size_t)chunk, sizeof *group);
-    if (!st || !group) { report("out of memory"); goto out; }
-    if (carry && lm_state_create(&st[n_states++], m, v, &err) != LM_OK) goto fail;
+    if (lm_checkpoint_load(&m, &v, NULL, model, threads, &err) != LM_OK) goto fail;
+    if (lm_model_set_bf16(m, bf16, &err) != LM_OK) goto fail;
+    if (!(group = calloc((size_t)chunk, sizeof *group))) { report("out of memory"); goto out; }
+    if (carry && lm_state_create(&st, m, v, &err) != LM_OK) goto fail;
     if (!(in = in_path ? fopen(in_path, "rb") : stdin)) { report("%s: %s", in_name, strerror(errno)); goto out; }
 
     report_ctx r = {.v = v, .per_word = per_word, .json = json};
@@ -234,10 +239,10 @@ int cmd_score(int argc, char **argv) {
         ssize_t len = getline(&line, &cap, in);
         if (len >= 0) {
             line_no++;
-            if (!sentence_read(&group[have], v, line, (size_t)len, line_no, in_name)) goto out;
+            if (!sentence_read(&group[have], v, line, (size_t)len, line_no, in_name, json && per_word)) goto out;
             if (carry) {  /* one stream: the state goes on from the last line's <eos> */
                 sentence *s = &group[0];
-                if (lm_state_score(st[0], s->ids, s->n, 1, s->lp, &s->total, &err) != LM_OK) goto fail;
+                if (lm_state_score(st, s->ids, s->n, 1, s->lp, &s->total, &err) != LM_OK) goto fail;
                 if (!print_sentence(&r, s)) goto out;
                 continue;
             }
@@ -262,9 +267,9 @@ fail:
 out:
     free(line);
     if (in && in != stdin) fclose(in);
-    for (int b = 0; b < n_states; b++) lm_state_free(st[b]);
-    for (int b = 0; group && b < (carry ? 1 : 16 * batch); b++) sentence_free(&group[b]);
-    free(st), free(group);
+    lm_state_free(st);
+    for (int b = 0; group && b < chunk; b++) sentence_free(&group[b]);
+    free(group);
     lm_model_free(m), lm_vocab_free(v);
     return finish_stdout(rc);
 }

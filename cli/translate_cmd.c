@@ -129,15 +129,7 @@ static int cmd_translate_train(int argc, char **argv) {
     lm_vocab *rv = NULL;
     if (resume) {  /* the saved model's settings, checked against the data below */
         lm_run_info info;
-        if (lm_run_read_info(run, &info, &err) != LM_OK) goto fail;
-        if (strcmp(info.kind, "translation") != 0) {
-            report("translate-train: %s holds a %s run, which translate-train --resume cannot continue", dir, info.kind);
-            goto done;
-        }
-        if (!file_exists(lm_run_file(run, RUN_STATE))) {
-            report("translate-train: %s holds no %s to resume from (the run stopped in its first epoch)", dir, RUN_STATE);
-            goto done;
-        }
+        if (!resume_check(run, "translate-train", dir, "translation", &info)) goto done;
         const int threads = threads_given ? c.threads : info.threads;
         if (lm_checkpoint_load(&m, &rv, &ts, lm_run_file(run, RUN_STATE), threads, &err) != LM_OK) goto fail;
         c = *lm_model_config(m);
@@ -155,9 +147,7 @@ static int cmd_translate_train(int argc, char **argv) {
     for (int s = 0; s < 3; s++)
         if (lm_pairs_read(&p[s], paths[s][0], paths[s][1], v, reverse, (size_t)max_len, &err) != LM_OK) goto fail;
     if (resume) {
-        int same = c.task == LM_TASK_TRANSLATE && lm_vocab_size(rv) == lm_vocab_size(v);
-        for (int w = 0; same && w < lm_vocab_size(v); w++) same = strcmp(lm_vocab_word(rv, w), lm_vocab_word(v, w)) == 0;
-        if (!same) {
+        if (c.task != LM_TASK_TRANSLATE || !same_vocab(rv, v)) {
             report("translate-train: the data flags give another vocabulary than the run in %s was trained on; give "
                    "the flags it started with", dir);
             goto done;

@@ -71,7 +71,7 @@ static lm_status eval_stream(lm_model *const *models, int k, const lm_tokens *t,
         lm_model_reset_state(models[i], batch);
         if (each) each[i] = (lm_run_stats){0};
     }
-    const double t0 = lm_now(), log_k = log((double)k);
+    const double t0 = lm_now();
     for (size_t w = 0; w < n_win; w++) {
         const int32_t *xs = x, *ys = y;
         int T = steps;
@@ -90,13 +90,7 @@ static lm_status eval_stream(lm_model *const *models, int k, const lm_tokens *t,
             const double *row = lm_model_row_nll(models[i]);
             for (size_t r = 0; r < rows; r++) mix[r * k + i] = -row[r];
         }
-        for (size_t r = 0; r < rows; r++) {  /* -log(mean exp(-nll)) by log-sum-exp */
-            const double *lp = mix + r * k;
-            double mx = lp[0], s = 0;
-            for (int i = 1; i < k; i++) mx = fmax(mx, lp[i]);
-            for (int i = 0; i < k; i++) s += exp(lp[i] - mx);
-            ens->nll += -(mx + log(s) - log_k);
-        }
+        for (size_t r = 0; r < rows; r++) ens->nll -= lm_log_mean_exp(mix + r * k, k);
         ens->words += rows;
         ens->seconds = lm_now() - t0;
         if (progress && progress(user, w + 1, n_win, ens) && w + 1 < n_win) {

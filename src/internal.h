@@ -22,6 +22,15 @@ void *lm_grow(void *p, size_t *cap, size_t bytes);
  * number, or a perplexity that overflows (exp(709) is the largest double). */
 static inline int lm_loss_diverged(double nll, size_t n) { return !isfinite(nll) || (n && nll / (double)n > 700.0); }
 
+/* log(mean_i exp(x[i])) over k >= 1 values, stably: the log-probability of
+ * an ensemble's averaged distribution from its members' log-probabilities. */
+static inline double lm_log_mean_exp(const double *x, int k) {
+    double mx = x[0], s = 0.0;
+    for (int i = 1; i < k; i++) mx = fmax(mx, x[i]);
+    for (int i = 0; i < k; i++) s += exp(x[i] - mx);
+    return mx + log(s) - log((double)k);
+}
+
 /* Indices 0..n-1 ordered by len[i], ties by index (deterministic); NULL
  * without memory. Free with free(). (order.c) */
 size_t *lm_length_order(const size_t *len, size_t n);

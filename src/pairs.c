@@ -267,6 +267,16 @@ static int make_batch(const lm_pairs *p, const size_t *ex, int B, int32_t *x, in
     return (int)T;
 }
 
+/* Batch `first` of B examples in length order: inputs x, targets y (T, B),
+ * for captions each example's vector in cond (B, d). @return T. */
+static int load_batch(const lm_pairs *p, const size_t *order, size_t first, int B, int32_t *x, int32_t *y,
+                      float *cond, size_t *words) {
+    const int d = p->cond ? p->cond->dim : 0;
+    for (int b = 0; b < B && d; b++)
+        memcpy(cond + (size_t)b * d, p->cond->data + (size_t)p->item[order[first + b]] * d, (size_t)d * sizeof *cond);
+    return make_batch(p, order + first, B, x, y, words);
+}
+
 static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int train, float lr, uint64_t seed,
                              lm_progress_fn progress, void *user, lm_run_stats *stats, lm_error *err) {
     *stats = (lm_run_stats){0};
@@ -290,10 +300,8 @@ static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int trai
         const size_t first = bo[k] * (size_t)batch;
         const int B = (int)(first + (size_t)batch <= p->n ? (size_t)batch : p->n - first);
         size_t words;
-        const int T = make_batch(p, order + first, B, x, y, &words);
+        const int T = load_batch(p, order, first, B, x, y, cond, &words);
         lm_model_reset_state(m, B);  /* every example starts from a zero state */
-        for (int b = 0; b < B && d; b++)
-            memcpy(cond + (size_t)b * d, p->cond->data + (size_t)p->item[order[first + b]] * d, (size_t)d * sizeof *cond);
         double nll = d ? lm_model_forward_cond(m, cond, x, y, T, B, train) : lm_model_forward(m, x, y, T, B, train);
         if (lm_loss_diverged(nll, words)) {
             st = lm_fail(err, LM_EDATA, "%s diverged: loss %g nats per word (try a lower --lr)",
@@ -364,13 +372,11 @@ lm_status lm_pairs_evaluate_ensemble(lm_model *const *models, int k, const lm_pa
     double *mix = malloc(rows_max * (size_t)k * sizeof *mix);
     lm_status st = LM_OK;
     if (!order || !x || !y || !cond || !mix) st = lm_fail(err, LM_ENOMEM, "out of memory");
-    const double t0 = lm_now(), log_k = log((double)k);
+    const double t0 = lm_now();
     for (size_t first = 0; st == LM_OK && first < p->n; first += (size_t)batch) {
         const int B = (int)(first + (size_t)batch <= p->n ? (size_t)batch : p->n - first);
         size_t words;
-        const int T = make_batch(p, order + first, B, x, y, &words);
-        for (int b = 0; b < B && d; b++)
-            memcpy(cond + (size_t)b * d, p->cond->data + (size_t)p->item[order[first + b]] * d, (size_t)d * sizeof *cond);
+        const int T = load_batch(p, order, first, B, x, y, cond, &words);
         const size_t rows = (size_t)T * B;
         for (int i = 0; i < k; i++) {
             lm_model_reset_state(models[i], B);  /* every example starts from a zero state */
@@ -381,14 +387,8 @@ lm_status lm_pairs_evaluate_ensemble(lm_model *const *models, int k, const lm_pa
             const double *row = lm_model_row_nll(models[i]);
             for (size_t r = 0; r < rows; r++) mix[r * k + i] = -row[r];
         }
-        for (size_t r = 0; st == LM_OK && r < rows; r++) {
-            if (y[r] < 0) continue;  /* padding */
-            const double *lp = mix + r * k;
-            double mx = lp[0], sum = 0;
-            for (int i = 1; i < k; i++) mx = fmax(mx, lp[i]);
-            for (int i = 0; i < k; i++) sum += exp(lp[i] - mx);
-            ens->nll += -(mx + log(sum) - log_k);
-        }
+        for (size_t r = 0; st == LM_OK && r < rows; r++)
+            if (y[r] >= 0) ens->nll -= lm_log_mean_exp(mix + r * k, k);  /* y < 0: padding */
         ens->words += words;
     }
     ens->seconds = lm_now() - t0;

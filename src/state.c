@@ -164,6 +164,21 @@ static lm_status check_word(const lm_state *s, int32_t word, lm_error *err) {
     return LM_OK;
 }
 
+/* A state's memory (zeroed: the zero state); NULL without memory. */
+static lm_state *state_new(const lm_model *m, int32_t start) {
+    lm_state *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->m = m, s->start = start;
+    s->hc = m->be->alloc(hc_floats(m) * sizeof(float));
+    s->hc0 = m->be->alloc(hc_floats(m) * sizeof(float));
+    s->logits = m->be->alloc((size_t)m->V * sizeof(float));
+    if (!s->hc || !s->hc0 || !s->logits) {
+        lm_state_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 lm_status lm_state_create(lm_state **out, const lm_model *m, const lm_vocab *v, lm_error *err) {
     if (!out) return lm_fail(err, LM_EARG, "lm_state_create: out is NULL");
     *out = NULL;
@@ -174,16 +189,8 @@ lm_status lm_state_create(lm_state **out, const lm_model *m, const lm_vocab *v, 
         return lm_fail(err, LM_EARG, "the vocabulary has %d words, the model %d", lm_vocab_size(v), m->V);
     const int eos = lm_vocab_find(v, "<eos>");
     if (eos < 0) return lm_fail(err, LM_EARG, "the vocabulary has no <eos>: sentence start is undefined");
-    lm_state *s = calloc(1, sizeof *s);
+    lm_state *s = state_new(m, eos);
     if (!s) return lm_fail(err, LM_ENOMEM, "out of memory");
-    s->m = m, s->start = eos;
-    s->hc = m->be->alloc(hc_floats(m) * sizeof(float));
-    s->hc0 = m->be->alloc(hc_floats(m) * sizeof(float));
-    s->logits = m->be->alloc((size_t)m->V * sizeof(float));
-    if (!s->hc || !s->hc0 || !s->logits) {
-        lm_state_free(s);
-        return lm_fail(err, LM_ENOMEM, "out of memory");
-    }
     /* sentence start: the zero state (alloc zeroes) reads <eos> */
     const int locked = lock_kernels(m);
     scratch *w = scratch_for(m, 1);
@@ -227,17 +234,8 @@ lm_status lm_state_clone(lm_state **out, const lm_state *src, lm_error *err) {
     if (!out) return lm_fail(err, LM_EARG, "lm_state_clone: out is NULL");
     *out = NULL;
     if (!src) return lm_fail(err, LM_EARG, "lm_state_clone: the state is NULL");
-    const lm_model *m = src->m;
-    lm_state *s = calloc(1, sizeof *s);
+    lm_state *s = state_new(src->m, src->start);
     if (!s) return lm_fail(err, LM_ENOMEM, "out of memory");
-    s->m = m, s->start = src->start;
-    s->hc = m->be->alloc(hc_floats(m) * sizeof(float));
-    s->hc0 = m->be->alloc(hc_floats(m) * sizeof(float));
-    s->logits = m->be->alloc((size_t)m->V * sizeof(float));
-    if (!s->hc || !s->hc0 || !s->logits) {
-        lm_state_free(s);
-        return lm_fail(err, LM_ENOMEM, "out of memory");
-    }
     lm_state_copy(s, src, NULL);
     *out = s;
     return LM_OK;
@@ -330,18 +328,11 @@ lm_status lm_state_score(lm_state *s, const int32_t *words, size_t n, int end, d
                          lm_error *err) {
     if (!s || (!words && n) || !total) return lm_fail(err, LM_EARG, "lm_state_score: bad arguments");
     double sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n + (end != 0); i++) {  /* the words, then <eos> */
         double lp = 0.0;
-        lm_status st = lm_state_step(s, words[i], &lp, err);
+        lm_status st = lm_state_step(s, i < n ? words[i] : s->start, &lp, err);
         if (st != LM_OK) return st;
         if (per_word) per_word[i] = lp;
-        sum += lp;
-    }
-    if (end) {
-        double lp = 0.0;
-        lm_status st = lm_state_step(s, s->start, &lp, err);
-        if (st != LM_OK) return st;
-        if (per_word) per_word[n] = lp;
         sum += lp;
     }
     *total = sum;
