@@ -41,7 +41,7 @@ static void rescore_usage(FILE *f) {
             "and `lstmlm translate --nbest` write; fields after the score are kept), IDs\n"
             "0-based sentence numbers in increasing order, the hypotheses of one sentence\n"
             "together. Output: the same lines, best first within each sentence, with\n"
-            "\"LSTM= LM\" appended to the features and the new score; --best gets one line per\n"
+            "\"LM= logp\" appended to the features and the new score; --best gets one line per\n"
             "sentence 0..last ID (empty for a sentence without hypotheses).\n"
             "kaldi: \"UTTID-N word...\" per line (N the hypothesis number), the hypotheses of\n"
             "one utterance together, and --scores beside it. Output: the text lines in the\n"
@@ -315,7 +315,7 @@ static int write_item(hyp *h, size_t k, const options *o, FILE *out, FILE *best,
         if (o->kaldi) {
             if (fprintf(out, "%s%s%s\n", h[i].id, h[i].words[0] ? " " : "", h[i].words) < 0) return 0;
             if (scores && fprintf(scores, "%s %.6f\n", h[i].id, shown) < 0) return 0;
-        } else if (fprintf(out, "%s ||| %s ||| %s%sLSTM= %.6f ||| %.6f%s\n", h[i].id, h[i].words, h[i].rest,
+        } else if (fprintf(out, "%s ||| %s ||| %s%sLM= %.6f ||| %.6f%s\n", h[i].id, h[i].words, h[i].rest,
                            h[i].rest[0] ? " " : "", h[i].lm, shown, h[i].tail) < 0) {
             return 0;
         }

@@ -191,7 +191,7 @@ static void translate_usage(FILE *f) {
             "  --length-norm A    rank finished hypotheses by logp / length^A (default 0: off)\n"
             "  --max-ratio R      stop after R x source length + 10 words (default 2)\n"
             "  --nbest K          write the beam's K best (K <= beam) in the Moses n-best format,\n"
-            "                     `ID ||| words ||| LSTM= logp ||| score` (ID = source line - 1,\n"
+            "                     `ID ||| words ||| MT= logp ||| score` (ID = source line - 1,\n"
             "                     logp the natural-log probability with <eos>, score the ranking\n"
             "                     score logp / length^A), best first; empty sources get no line\n"
             "  --threads N        BLAS and OpenMP threads (default 1)\n"
@@ -304,7 +304,7 @@ static int cmd_translate(int argc, char **argv) {
                 if (printf("%zu ||| ", lines - 1) < 0) goto done;  /* an empty hypothesis: "ID |||  ||| ..." */
                 for (size_t i = 0; i < lens[h]; i++)
                     if (printf("%s%s", i ? " " : "", lm_vocab_word(v, outv[(size_t)h * bo.max_len + i])) < 0) goto done;
-                if (printf(" ||| LSTM= %.6f ||| %.6f\n", logps[h], score) < 0) goto done;
+                if (printf(" ||| MT= %.6f ||| %.6f\n", logps[h], score) < 0) goto done;
             }
             if (!quiet && lines % 50 == 0)
                 fprintf(stderr, "\r%zu sentences, %.1f/s", lines, (double)lines / (lm_now() - t0));

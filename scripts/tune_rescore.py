@@ -2,7 +2,7 @@
 """Choose the LM weight (and word bonus) of n-best rescoring on a tuning set.
 
 Input: n-best lists rescored once by `lstmlm rescore --lambda 0`, so each line
-carries its model score and "LSTM= <LM log-probability>". For every (lambda,
+carries its model score and "LM= <LM log-probability>". For every (lambda,
 bonus) of the grid, the 1-best of new = score + lambda * LM + bonus * words is
 written and scored with `lstmlm bleu`; prints one line per setting and the best.
 With --apply L B, writes the 1-best of that setting to --out instead.
@@ -19,10 +19,10 @@ def read(path):
     items = {}
     for line in open(path, encoding="utf-8"):
         f = [x.strip() for x in line.rstrip("\n").split("|||")]
-        m = re.search(r"LSTM= (\S+)", f[2])
+        m = re.findall(r"\bLM= (\S+)", f[2])  # the last: rescored more than once, the newest
         if not m:
-            sys.exit("%s: no LSTM= feature (rescore the list with lstmlm rescore first)" % path)
-        items.setdefault(int(f[0]), []).append((f[1], float(f[3]), float(m.group(1))))
+            sys.exit("%s: no LM= feature (rescore the list with lstmlm rescore first)" % path)
+        items.setdefault(int(f[0]), []).append((f[1], float(f[3]), float(m[-1])))
     return items
 
 

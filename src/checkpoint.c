@@ -82,7 +82,7 @@ lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const lm_trai
         return lm_fail(err, LM_EARG, "vocabulary has %d words but the model %d", lm_vocab_size(v), m->V);
     /* Never write what the reader would refuse: the run could not be loaded or resumed. */
     if (check_vocab(v, m->cfg.task, path, err) != LM_OK) return LM_EARG;
-    if (ts && (!m->ws_train || m->ws_B < m->B_max))
+    if (ts && (!m->win.train || m->win.B_cap < m->B_max))
         return lm_fail(err, LM_EARG, "%s: a training state needs the model's training buffers", path);
     const size_t n = (size_t)m->n, L = (size_t)m->L, B = (size_t)m->B_max;
     lm_st_tensor t[LM_MAX_TENSORS + 2];
@@ -110,8 +110,8 @@ lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const lm_trai
         /* The carried state: slot prev_T of H and C (slot 0 if none yet). */
         float *h = host + m->n_params, *c = h + L * B * n;
         for (size_t l = 0; l < L; l++) {
-            m->be->download(h + l * B * n, m->H[l] + (size_t)m->prev_T * B * n, B * n * sizeof *h);
-            m->be->download(c + l * B * n, m->C[l] + (size_t)m->prev_T * B * n, B * n * sizeof *c);
+            m->be->download(h + l * B * n, m->win.H[l] + (size_t)m->win.prev_T * B * n, B * n * sizeof *h);
+            m->be->download(c + l * B * n, m->win.C[l] + (size_t)m->win.prev_T * B * n, B * n * sizeof *c);
         }
         t[nt++] = (lm_st_tensor){"train.h", h, 3, {L, B, n}, LM_ST_F32};
         t[nt++] = (lm_st_tensor){"train.c", c, 3, {L, B, n}, LM_ST_F32};
@@ -395,10 +395,10 @@ static lm_status load_parsed(lm_model **out_m, lm_vocab **out_v, lm_train_state 
         if ((st = lm_model_reserve(m, c.steps, c.batch, 1, err)) != LM_OK) goto done;
         const size_t Bn = (size_t)c.batch * (size_t)c.hidden;
         for (int l = 0; l < c.layers; l++) {
-            m->be->upload(m->H[l], ps.h + (size_t)l * Bn * sizeof(float), Bn * sizeof(float));
-            m->be->upload(m->C[l], ps.c + (size_t)l * Bn * sizeof(float), Bn * sizeof(float));
+            m->be->upload(m->win.H[l], ps.h + (size_t)l * Bn * sizeof(float), Bn * sizeof(float));
+            m->be->upload(m->win.C[l], ps.c + (size_t)l * Bn * sizeof(float), Bn * sizeof(float));
         }
-        m->prev_T = 0, m->B = c.batch;
+        m->win.prev_T = 0, m->win.B = c.batch;
         m->rng.state = ps.rng;
         *ts = (lm_train_state){ps.epoch, ps.window, {ps.nll, ps.words, ps.seconds, 0}, (char *)ps.history};
         ps.history = NULL;

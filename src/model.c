@@ -24,21 +24,79 @@ lm_status lm_model_set_bf16(lm_model *m, int on, lm_error *err) {
     return LM_OK;
 }
 
-/* The window buffers: freed as a group, so a reserve can replace them. */
+/* ----------------------------------------------------------- windows */
+
+static void window_release(lm_window *w) {
+    const lm_backend *be = w->be;
+    const int L = w->L;
+    if (!be) return;  /* never allocated */
+    be->free(w->x), be->free(w->y), be->free(w->emb_out);
+    for (int l = 0; l <= L; l++) be->free(w->drop[l]), be->free(w->mask[l]);
+    for (int l = 0; l < L; l++) {
+        be->free(w->H[l]), be->free(w->C[l]);
+        if (l == 0 || w->train) be->free(w->TC[l]), be->free(w->G[l]);  /* else layer 0's, shared */
+    }
+    be->free(w->logits), be->free(w->row_nll), free(w->row_nll_host);
+    double *prof = w->prof;
+    *w = (lm_window){.prof = prof};
+}
+
+/* Buffers for windows of up to `rows` rows and B streams; 0 (and nothing
+ * held) without memory. */
+static int window_alloc(lm_window *w, const lm_backend *be, int L, int n_, int V, size_t rows, int B, int train) {
+    w->be = be, w->L = L, w->n = n_, w->V = V;
+    const size_t n = (size_t)n_, slots = rows + (size_t)B;  /* T + 1 slots of B rows */
+    int ok = 1;
+    w->x = balloc(be, rows, sizeof(int32_t), &ok);
+    w->y = balloc(be, rows, sizeof(int32_t), &ok);
+    w->emb_out = balloc(be, rows * n, sizeof(float), &ok);
+    for (int l = 0; l < L; l++) {
+        w->H[l] = balloc(be, slots * n, sizeof(float), &ok);
+        w->C[l] = balloc(be, slots * n, sizeof(float), &ok);
+        /* inference: a layer's gates and tanh(c) are dead once its outputs are made */
+        w->TC[l] = l == 0 || train ? balloc(be, rows * n, sizeof(float), &ok) : w->TC[0];
+        w->G[l] = l == 0 || train ? balloc(be, rows * 4 * n, sizeof(float), &ok) : w->G[0];
+    }
+    if (train)
+        for (int l = 0; l <= L; l++) {
+            w->drop[l] = balloc(be, rows * n, sizeof(float), &ok);
+            w->mask[l] = balloc(be, rows * n, sizeof(float), &ok);
+        }
+    w->logits = balloc(be, rows * (size_t)V, sizeof(float), &ok);
+    w->row_nll = balloc(be, rows, sizeof(double), &ok);
+    if (!(w->row_nll_host = calloc(rows, sizeof(double)))) ok = 0;
+    w->train = train;  /* before a release, which reads it */
+    if (!ok) {
+        window_release(w);
+        return 0;
+    }
+    w->rows = rows, w->B_cap = B;
+    return 1;
+}
+
+lm_window *lm_window_create(const lm_model *m, size_t rows, int B) {
+    if (rows < 1 || B < 1 || rows < (size_t)B) return NULL;
+    lm_window *w = calloc(1, sizeof *w);
+    if (w && !window_alloc(w, m->be, m->L, m->n, m->V, rows, B, 0)) free(w), w = NULL;
+    return w;
+}
+
+void lm_window_free(lm_window *w) {
+    if (!w) return;
+    window_release(w);
+    free(w);
+}
+
+/* The model's window buffers and training scratch: freed as a group, so a
+ * reserve can replace them. */
 static void free_workspace(lm_model *m) {
     const lm_backend *be = m->be;
-    be->free(m->grads), be->free(m->x), be->free(m->y), be->free(m->emb_out), be->free(m->feat), be->free(m->zero_n);
-    for (int l = 0; l <= m->L; l++) be->free(m->drop[l]), be->free(m->mask[l]);
-    for (int l = 0; l < m->L; l++) be->free(m->H[l]), be->free(m->C[l]), be->free(m->TC[l]), be->free(m->G[l]);
-    be->free(m->logits), be->free(m->row_nll), free(m->row_nll_host), be->free(m->dA), be->free(m->dB), be->free(m->dG);
-    be->free(m->dh_rec), be->free(m->dc);
+    window_release(&m->win);
+    be->free(m->grads), be->free(m->feat), be->free(m->zero_n);
+    be->free(m->dA), be->free(m->dB), be->free(m->dG), be->free(m->dh_rec), be->free(m->dc);
     free(m->x_host), free(m->touched), free(m->touched_mark);
-    m->grads = NULL, m->x = m->y = NULL, m->emb_out = NULL, m->feat = NULL, m->zero_n = NULL;
-    memset(m->drop, 0, sizeof m->drop), memset(m->mask, 0, sizeof m->mask);
-    memset(m->H, 0, sizeof m->H), memset(m->C, 0, sizeof m->C), memset(m->TC, 0, sizeof m->TC), memset(m->G, 0, sizeof m->G);
-    m->logits = NULL, m->row_nll = NULL, m->row_nll_host = NULL, m->dA = m->dB = m->dG = NULL;
-    m->dh_rec = m->dc = NULL, m->x_host = NULL, m->touched = NULL, m->touched_mark = NULL;
-    m->ws_rows = 0, m->ws_B = 0, m->ws_train = 0, m->prev_T = 0, m->n_touched = 0, m->T = 0, m->B = 0;
+    m->grads = NULL, m->feat = NULL, m->zero_n = NULL, m->dA = m->dB = m->dG = NULL, m->dh_rec = m->dc = NULL;
+    m->x_host = NULL, m->touched = NULL, m->touched_mark = NULL, m->n_touched = 0;
 }
 
 /* Buffers for forwards of up to `rows` = T x B rows and B streams; with
@@ -46,38 +104,22 @@ static void free_workspace(lm_model *m) {
  * trained can still evaluate. Growing drops the carried state. */
 lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_error *err) {
     if (rows < 1 || B < 1 || rows < (size_t)B) return lm_fail(err, LM_EARG, "window of %zu rows for %d streams", rows, B);
-    if (rows <= m->ws_rows && B <= m->ws_B && (!train || m->ws_train)) return LM_OK;
-    if (rows < m->ws_rows) rows = m->ws_rows;
-    if (B < m->ws_B) B = m->ws_B;
-    train = train || m->ws_train;
+    lm_window *w = &m->win;
+    if (rows <= w->rows && B <= w->B_cap && (!train || w->train)) return LM_OK;
+    if (rows < w->rows) rows = w->rows;
+    if (B < w->B_cap) B = w->B_cap;
+    train = train || w->train;
     free_workspace(m);
     const lm_backend *be = m->be;
     const size_t n = (size_t)m->n, TB = rows, Bs = (size_t)B;
-    int ok = 1;
-    m->x = balloc(be, TB, sizeof(int32_t), &ok);
-    m->y = balloc(be, TB, sizeof(int32_t), &ok);
-    m->emb_out = balloc(be, TB * n, sizeof(float), &ok);
-    if (m->cfg.input_dim > 0) {
+    int ok = window_alloc(w, be, m->L, m->n, m->V, rows, B, train);
+    if (ok && m->cfg.input_dim > 0) {
         m->feat = balloc(be, TB * (size_t)m->cfg.input_dim, sizeof(float), &ok);
         m->zero_n = balloc(be, n, sizeof(float), &ok);  /* zeroed by alloc */
     }
-    for (int l = 0; l < m->L; l++) {
-        m->H[l] = balloc(be, TB * n + Bs * n, sizeof(float), &ok);
-        m->C[l] = balloc(be, TB * n + Bs * n, sizeof(float), &ok);
-        m->TC[l] = balloc(be, TB * n, sizeof(float), &ok);
-        m->G[l] = balloc(be, TB * 4 * n, sizeof(float), &ok);
-    }
-    m->logits = balloc(be, TB * (size_t)m->V, sizeof(float), &ok);
-    m->row_nll = balloc(be, TB, sizeof(double), &ok);
-    m->row_nll_host = calloc(TB, sizeof(double));
-    m->x_host = calloc(TB, sizeof *m->x_host);
-    if (!m->row_nll_host || !m->x_host) ok = 0;
-    if (train) {  /* what only training touches: gradients, masks, backward scratch */
+    if (ok && !(m->x_host = calloc(TB, sizeof *m->x_host))) ok = 0;
+    if (ok && train) {  /* what only training touches: gradients, backward scratch */
         m->grads = balloc(be, m->n_params, sizeof(float), &ok);
-        for (int l = 0; l <= m->L; l++) {
-            m->drop[l] = balloc(be, TB * n, sizeof(float), &ok);
-            m->mask[l] = balloc(be, TB * n, sizeof(float), &ok);
-        }
         m->dA = balloc(be, TB * n, sizeof(float), &ok);
         m->dB = balloc(be, TB * n, sizeof(float), &ok);
         m->dG = balloc(be, TB * 4 * n, sizeof(float), &ok);
@@ -94,7 +136,6 @@ lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_e
         return lm_fail(err, LM_ENOMEM, "out of memory allocating buffers for windows of %zu rows x %d streams%s", rows,
                        B, train ? " (training)" : "");
     }
-    m->ws_rows = rows, m->ws_B = B, m->ws_train = train;
     if (train) lm_params_views(&m->g, m->grads, m->tensors, m->L);
     lm_model_reset_state(m, B);
     return LM_OK;
@@ -187,45 +228,45 @@ const lm_tensor_info *lm_model_tensor(const lm_model *m, int i) {
 }
 float *lm_model_params(lm_model *m) { return m->params; }
 float *lm_model_grads(lm_model *m) { return m->grads; }
-const double *lm_model_row_nll(const lm_model *m) { return m->row_nll_host; }
+const double *lm_model_row_nll(const lm_model *m) { return m->win.row_nll_host; }
 
 void lm_model_logits_row(const lm_model *m, size_t row, float *out) {
-    m->be->download(out, m->logits + row * (size_t)m->V, (size_t)m->V * sizeof *out);
+    m->be->download(out, m->win.logits + row * (size_t)m->V, (size_t)m->V * sizeof *out);
 }
 
 uint64_t lm_model_rng_state(const lm_model *m) { return m->rng.state; }
 void lm_model_set_rng_state(lm_model *m, uint64_t state) { m->rng.state = state; }
 
 const float *lm_model_dropout_mask(const lm_model *m, int site) {
-    return m->dropout_on && site >= 0 && site <= m->L ? m->mask[site] : NULL;
+    return m->win.dropout_on && site >= 0 && site <= m->L ? m->win.mask[site] : NULL;
 }
 
 lm_status lm_model_gather_state(lm_model *m, const int32_t *rows, int n, lm_error *err) {
-    if (n < 1 || n > m->ws_B) return lm_fail(err, LM_EARG, "gather of %d streams: the model holds 1..%d", n, m->ws_B);
+    if (n < 1 || n > m->win.B_cap) return lm_fail(err, LM_EARG, "gather of %d streams: the model holds 1..%d", n, m->win.B_cap);
     for (int i = 0; i < n; i++)
-        if (rows[i] < 0 || rows[i] >= m->B) return lm_fail(err, LM_EARG, "stream %d does not exist", rows[i]);
-    const size_t N = (size_t)m->n, slot = (size_t)m->prev_T * m->B * N;
-    float *old = malloc((size_t)m->B * N * sizeof *old), *neu = malloc((size_t)n * N * sizeof *neu);
+        if (rows[i] < 0 || rows[i] >= m->win.B) return lm_fail(err, LM_EARG, "stream %d does not exist", rows[i]);
+    const size_t N = (size_t)m->n, slot = (size_t)m->win.prev_T * m->win.B * N;
+    float *old = malloc((size_t)m->win.B * N * sizeof *old), *neu = malloc((size_t)n * N * sizeof *neu);
     if (!old || !neu) { free(old), free(neu); return lm_fail(err, LM_ENOMEM, "out of memory"); }
     for (int l = 0; l < m->L; l++)
         for (int hc = 0; hc < 2; hc++) {
-            float *buf = hc ? m->C[l] : m->H[l];
-            m->be->download(old, buf + slot, (size_t)m->B * N * sizeof *old);
+            float *buf = hc ? m->win.C[l] : m->win.H[l];
+            m->be->download(old, buf + slot, (size_t)m->win.B * N * sizeof *old);
             for (int i = 0; i < n; i++) memcpy(neu + i * N, old + (size_t)rows[i] * N, N * sizeof *neu);
             m->be->upload(buf, neu, (size_t)n * N * sizeof *neu);  /* into slot 0 */
         }
     free(old), free(neu);
-    m->prev_T = 0;
-    m->B = n;
+    m->win.prev_T = 0;
+    m->win.B = n;
     return LM_OK;
 }
 
 void lm_model_reset_state(lm_model *m, int batch) {
-    if (batch < 1 || batch > m->ws_B) return;  /* no buffers for it: lm_model_forward refuses such a batch */
+    if (batch < 1 || batch > m->win.B_cap) return;  /* no buffers for it: lm_model_forward refuses such a batch */
     const size_t bn = (size_t)batch * m->n;
-    for (int l = 0; l < m->L; l++) m->be->zero(m->H[l], bn), m->be->zero(m->C[l], bn);
-    m->prev_T = 0;
-    m->B = batch;
+    for (int l = 0; l < m->L; l++) m->be->zero(m->win.H[l], bn), m->be->zero(m->win.C[l], bn);
+    m->win.prev_T = 0;
+    m->win.B = batch;
 }
 
 /* ------------------------------------------------------------ profiling */
@@ -248,7 +289,7 @@ static const char *const phase_names[PH_COUNT] = {
 };
 
 void lm_model_profile(lm_model *m, int on) {
-    m->profiling = on != 0;
+    m->win.prof = on ? m->prof : NULL;
     if (on) memset(m->prof, 0, sizeof m->prof);
 }
 
@@ -263,63 +304,66 @@ int lm_model_profile_read(const lm_model *m, lm_phase_time *out, int max) {
     return PH_COUNT;
 }
 
-/* Phase timing: tock adds the time since the last tick/tock to phase ph. */
-static inline void tick(const lm_model *m, double *t) {
-    if (m->profiling) *t = lm_now();
+/* Phase timing into prof (NULL: off): tock adds the time since the last
+ * tick/tock to phase ph. */
+static inline void tick(const double *prof, double *t) {
+    if (prof) *t = lm_now();
 }
-static inline void tock(lm_model *m, int ph, double *t) {
-    if (!m->profiling) return;
+static inline void tock(double *prof, int ph, double *t) {
+    if (!prof) return;
     const double now = lm_now();
-    m->prof[ph] += now - *t;
+    prof[ph] += now - *t;
     *t = now;
 }
 /* The backend splits a recurrence's time into products and cell (thread means). */
-static inline void profile_recurrence(lm_model *m, int prod_phase) {
-    if (m->profiling && m->be->profile_recurrence) m->be->profile_recurrence(m->prof + prod_phase);
+static inline void profile_recurrence(const lm_backend *be, double *prof, int prod_phase) {
+    if (prof && be->profile_recurrence) be->profile_recurrence(prof + prod_phase);
 }
 
-/* Whether a window fits the reserved buffers (outside them nothing is
- * touched: the forwards return NaN) and its targets are classes. */
-static int window_ok(const lm_model *m, const int32_t *y, int T, int B, int train) {
-    if (T < 1 || B < 1 || (size_t)T * (size_t)B > m->ws_rows || B > m->ws_B || (train && !m->ws_train)) return 0;
+/* ------------------------------------------------------------- forwards */
+
+/* Whether a window fits w's buffers (outside them nothing is touched: the
+ * forwards return NaN) and its targets are classes. */
+static int window_ok(const lm_model *m, const lm_window *w, const int32_t *y, int T, int B, int train) {
+    if (T < 1 || B < 1 || (size_t)T * (size_t)B > w->rows || B > w->B_cap || (train && !w->train)) return 0;
     for (size_t r = 0; r < (size_t)T * B; r++)
         if (y[r] >= m->V) return 0;
     return 1;
 }
 
-static double forward_layers(lm_model *m, int T, int B, int train, double t);
+static double forward_layers(const lm_model *m, lm_window *w, lm_rng *rng, double t);
 
-/* Start a window: carry the state, upload the targets. */
-static void begin_window(lm_model *m, const int32_t *y, int T, int B, int train) {
+/* Start a window: carry the state, upload the targets; dropout iff train. */
+static void begin_window(const lm_model *m, lm_window *w, const int32_t *y, int T, int B, int train) {
     const lm_backend *be = m->be;
     const size_t Bn = (size_t)B * m->n;
     /* The state carried out of the previous window becomes slot 0. */
-    if (m->prev_T > 0)
+    if (w->prev_T > 0)
         for (int l = 0; l < m->L; l++) {
-            be->copy(m->H[l], m->H[l] + (size_t)m->prev_T * Bn, Bn);
-            be->copy(m->C[l], m->C[l] + (size_t)m->prev_T * Bn, Bn);
+            be->copy(w->H[l], w->H[l] + (size_t)w->prev_T * Bn, Bn);
+            be->copy(w->C[l], w->C[l] + (size_t)w->prev_T * Bn, Bn);
         }
-    m->T = T, m->B = B, m->prev_T = T;
-    m->dropout_on = train && m->cfg.dropout > 0.0f;
-    be->upload(m->y, y, (size_t)T * B * sizeof *y);
+    w->T = T, w->B = B, w->prev_T = T;
+    w->grad = train;
+    w->dropout_on = train && m->cfg.dropout > 0.0f;
+    be->upload(w->y, y, (size_t)T * B * sizeof *y);
 }
 
 /* The embedding rows of a window of words (checked: ids in the vocabulary). */
-static int embed_words(lm_model *m, const int32_t *x, int T, int B) {
+static int embed_words(const lm_model *m, lm_window *w, const int32_t *x, int T, int B) {
     const size_t rows = (size_t)T * B;
     for (size_t r = 0; r < rows; r++)  /* an id outside the vocabulary would index outside the tables */
         if (x[r] < 0 || x[r] >= m->V) return 0;
-    m->be->upload(m->x, x, rows * sizeof *x);
-    memcpy(m->x_host, x, rows * sizeof *x);
-    m->be->embed_forward(m->emb_out, m->x, m->p.emb, rows, m->n);
+    m->be->upload(w->x, x, rows * sizeof *x);
+    m->be->embed_forward(w->emb_out, w->x, m->p.emb, rows, m->n);
     return 1;
 }
 
 /* emb_out rows [0, B) = feats W_in^T + b_in, feats (B, input_dim) on the device. */
 static void project_rows(lm_model *m, size_t B) {
     const int d = m->cfg.input_dim;
-    m->be->bias_rows(m->emb_out, m->p.in_b, m->zero_n, B, m->n);
-    m->be->gemm(0, 1, (int)B, m->n, d, 1.0f, m->feat, d, m->p.in_w, d, 1.0f, m->emb_out, m->n);
+    m->be->bias_rows(m->win.emb_out, m->p.in_b, m->zero_n, B, m->n);
+    m->be->gemm(0, 1, (int)B, m->n, d, 1.0f, m->feat, d, m->p.in_w, d, 1.0f, m->win.emb_out, m->n);
 }
 
 static int all_finite(const float *v, size_t n) {
@@ -328,122 +372,140 @@ static int all_finite(const float *v, size_t n) {
     return 1;
 }
 
+/* The model's own window of words: embedded, ids kept for the sparse embedding gradient. */
+static int model_words(lm_model *m, const int32_t *x, int T, int B) {
+    if (!embed_words(m, &m->win, x, T, B)) return 0;
+    memcpy(m->x_host, x, (size_t)T * B * sizeof *x);
+    return 1;
+}
+
 double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int B, int train) {
-    if (m->cfg.task == LM_TASK_FRAMES || !window_ok(m, y, T, B, train)) return NAN;
+    if (m->cfg.task == LM_TASK_FRAMES || !window_ok(m, &m->win, y, T, B, train)) return NAN;
     double t = 0;
-    tick(m, &t);
-    if (!embed_words(m, x, T, B)) return NAN;
-    begin_window(m, y, T, B, train);
+    tick(m->win.prof, &t);
+    if (!model_words(m, x, T, B)) return NAN;
+    begin_window(m, &m->win, y, T, B, train);
     m->cond_rows = 0;
-    return forward_layers(m, T, B, train, t);
+    return forward_layers(m, &m->win, &m->rng, t);
 }
 
 double lm_model_forward_cond(lm_model *m, const float *cond, const int32_t *x, const int32_t *y, int T, int B,
                              int train) {
-    if (m->cfg.task != LM_TASK_CAPTION || !window_ok(m, y, T, B, train)) return NAN;
+    if (m->cfg.task != LM_TASK_CAPTION || !window_ok(m, &m->win, y, T, B, train)) return NAN;
     if (!all_finite(cond, (size_t)B * m->cfg.input_dim)) return NAN;
     double t = 0;
-    tick(m, &t);
-    if (!embed_words(m, x, T, B)) return NAN;
-    begin_window(m, y, T, B, train);
+    tick(m->win.prof, &t);
+    if (!model_words(m, x, T, B)) return NAN;
+    begin_window(m, &m->win, y, T, B, train);
     /* step 0 reads the projected vector in place of its word */
     m->be->upload(m->feat, cond, (size_t)B * m->cfg.input_dim * sizeof *cond);
     project_rows(m, (size_t)B);
     m->cond_rows = B;
-    return forward_layers(m, T, B, train, t);
+    return forward_layers(m, &m->win, &m->rng, t);
 }
 
 double lm_model_forward_frames(lm_model *m, const float *feats, const int32_t *y, int T, int B, int train) {
     const int d = m->cfg.input_dim;
-    if (m->cfg.task != LM_TASK_FRAMES || !window_ok(m, y, T, B, train)) return NAN;
+    if (m->cfg.task != LM_TASK_FRAMES || !window_ok(m, &m->win, y, T, B, train)) return NAN;
     const size_t rows = (size_t)T * B;
     if (!all_finite(feats, rows * (size_t)d)) return NAN;
-    begin_window(m, y, T, B, train);
+    begin_window(m, &m->win, y, T, B, train);
     m->be->upload(m->feat, feats, rows * (size_t)d * sizeof *feats);
     double t = 0;
-    tick(m, &t);
+    tick(m->win.prof, &t);
     project_rows(m, rows);  /* every step reads a projected frame */
     m->cond_rows = (int)rows;
-    tock(m, PH_IN_PROJ, &t);
-    return forward_layers(m, T, B, train, t);
+    tock(m->win.prof, PH_IN_PROJ, &t);
+    return forward_layers(m, &m->win, &m->rng, t);
 }
 
-/* The shared rest of a forward, from the first layer's input in emb_out. */
-static double forward_layers(lm_model *m, int T, int B, int train, double t) {
+double lm_window_forward(const lm_model *m, lm_window *w, const int32_t *x, const int32_t *y, int T, int B) {
+    if (m->cfg.task != LM_TASK_LM || w->L != m->L || w->n != m->n || w->V != m->V || !window_ok(m, w, y, T, B, 0))
+        return NAN;
+    double t = 0;
+    if (!embed_words(m, w, x, T, B)) return NAN;
+    begin_window(m, w, y, T, B, 0);
+    return forward_layers(m, w, NULL, t);
+}
+
+/* The shared rest of a forward, from the first layer's input in w->emb_out,
+ * for the window begin_window set up; rng draws the dropout masks. */
+static double forward_layers(const lm_model *m, lm_window *w, lm_rng *rng, double t) {
     const lm_backend *be = m->be;
-    const int n = m->n, V = m->V, L = m->L;
+    const int n = m->n, V = m->V, L = m->L, T = w->T, B = w->B;
     const size_t Bn = (size_t)B * n, rows = (size_t)T * B;
     const float p = m->cfg.dropout;
-    m->X[0] = m->emb_out;
-    if (m->dropout_on) {
-        be->dropout_forward(m->drop[0], m->mask[0], m->emb_out, rows * n, p, lm_rng_next(&m->rng));
-        m->X[0] = m->drop[0];
+    double *prof = w->prof;
+    w->X[0] = w->emb_out;
+    if (w->dropout_on) {
+        be->dropout_forward(w->drop[0], w->mask[0], w->emb_out, rows * n, p, lm_rng_next(rng));
+        w->X[0] = w->drop[0];
     }
     for (int l = 0; l < L; l++) {
-        float *G = m->G[l], *H = m->H[l], *C = m->C[l];
+        float *G = w->G[l], *H = w->H[l], *C = w->C[l];
         /* Input projections of the whole window in one product. */
         be->bias_rows(G, m->p.b_ih[l], m->p.b_hh[l], rows, 4 * n);
-        tock(m, PH_EMBED, &t);
-        be->gemm(0, 1, (int)rows, 4 * n, n, 1.0f, m->X[l], n, m->p.w_ih[l], n, 1.0f, G, 4 * n);
-        tock(m, PH_IN_PROJ, &t);
-        profile_recurrence(m, PH_REC_F_PROD);
-        be->lstm_layer_forward(G, H, C, m->TC[l], m->p.w_hh[l], T, B, n);
-        tock(m, PH_REC_F_WAIT, &t);  /* wall time; the products and cell are taken off when read */
-        m->X[l + 1] = H + Bn;  /* slots 1..T: the layer's outputs, (T*B, n) */
-        if (m->dropout_on) {
-            be->dropout_forward(m->drop[l + 1], m->mask[l + 1], H + Bn, rows * n, p, lm_rng_next(&m->rng));
-            m->X[l + 1] = m->drop[l + 1];
+        tock(prof, PH_EMBED, &t);
+        be->gemm(0, 1, (int)rows, 4 * n, n, 1.0f, w->X[l], n, m->p.w_ih[l], n, 1.0f, G, 4 * n);
+        tock(prof, PH_IN_PROJ, &t);
+        profile_recurrence(be, prof, PH_REC_F_PROD);
+        be->lstm_layer_forward(G, H, C, w->TC[l], m->p.w_hh[l], T, B, n);
+        tock(prof, PH_REC_F_WAIT, &t);  /* wall time; the products and cell are taken off when read */
+        w->X[l + 1] = H + Bn;  /* slots 1..T: the layer's outputs, (T*B, n) */
+        if (w->dropout_on) {
+            be->dropout_forward(w->drop[l + 1], w->mask[l + 1], H + Bn, rows * n, p, lm_rng_next(rng));
+            w->X[l + 1] = w->drop[l + 1];
         }
     }
-    tock(m, PH_EMBED, &t);
-    be->gemm(0, 1, (int)rows, V, n, 1.0f, m->X[L], n, m->p.out_w, n, 0.0f, m->logits, V);
-    tock(m, PH_OUT_PROJ, &t);
+    tock(prof, PH_EMBED, &t);
+    be->gemm(0, 1, (int)rows, V, n, 1.0f, w->X[L], n, m->p.out_w, n, 0.0f, w->logits, V);
+    tock(prof, PH_OUT_PROJ, &t);
     /* loss = sum_t mean_b CE, so dloss/dlogits carries 1/B */
-    be->softmax_xent(m->logits, m->row_nll, m->p.out_b, m->y, rows, V, 1.0f / (float)B, train);
-    tock(m, PH_SOFTMAX, &t);
+    be->softmax_xent(w->logits, w->row_nll, m->p.out_b, w->y, rows, V, 1.0f / (float)B, w->grad);
+    tock(prof, PH_SOFTMAX, &t);
 
-    be->download(m->row_nll_host, m->row_nll, rows * sizeof *m->row_nll_host);
+    be->download(w->row_nll_host, w->row_nll, rows * sizeof *w->row_nll_host);
     double sum = 0.0;
-    for (size_t r = 0; r < rows; r++) sum += m->row_nll_host[r];
+    for (size_t r = 0; r < rows; r++) sum += w->row_nll_host[r];
     return sum;
 }
 
 /* Every gradient is written (=) by the one product or sum that makes it, so
  * nothing is zeroed up front except the embedding rows of the last window. */
 void lm_model_backward(lm_model *m) {
-    if (!m->ws_train || m->T == 0) return;  /* no training buffers or no forward: nothing to differentiate */
+    if (!m->win.train || !m->win.grad) return;  /* no training buffers or no training forward: nothing to differentiate */
     const lm_backend *be = m->be;
-    const int n = m->n, V = m->V, L = m->L, T = m->T, B = m->B;
+    const int n = m->n, V = m->V, L = m->L, T = m->win.T, B = m->win.B;
     const size_t rows = (size_t)T * B;
     lm_views *g = &m->g, *p = &m->p;
 
     double t = 0;
-    tick(m, &t);
-    /* Output layer: dlogits (rows, V) is in m->logits. */
-    be->col_sum(g->out_b, m->logits, rows, V);
-    be->gemm(1, 0, V, n, (int)rows, 1.0f, m->logits, V, m->X[L], n, 0.0f, g->out_w, n);
+    tick(m->win.prof, &t);
+    /* Output layer: dlogits (rows, V) is in m->win.logits. */
+    be->col_sum(g->out_b, m->win.logits, rows, V);
+    be->gemm(1, 0, V, n, (int)rows, 1.0f, m->win.logits, V, m->win.X[L], n, 0.0f, g->out_w, n);
     float *dIn = m->dA, *dOut = m->dB;  /* dOut: dL/dh of the layer being processed */
-    be->gemm(0, 0, (int)rows, n, V, 1.0f, m->logits, V, p->out_w, n, 0.0f, dIn, n);
-    tock(m, PH_OUT_BACK, &t);
-    if (m->dropout_on) be->mul(dOut, dIn, m->mask[L], rows * n);
+    be->gemm(0, 0, (int)rows, n, V, 1.0f, m->win.logits, V, p->out_w, n, 0.0f, dIn, n);
+    tock(m->win.prof, PH_OUT_BACK, &t);
+    if (m->win.dropout_on) be->mul(dOut, dIn, m->win.mask[L], rows * n);
     else { float *s = dOut; dOut = dIn, dIn = s; }
-    tock(m, PH_DROP_BACK, &t);
+    tock(m->win.prof, PH_DROP_BACK, &t);
 
     for (int l = L - 1; l >= 0; l--) {
         float *dG = m->dG;
-        profile_recurrence(m, PH_REC_B_PROD);
-        be->lstm_layer_backward(dG, dOut, m->dc, m->dh_rec, m->G[l], m->C[l], m->TC[l], p->w_hh[l], T, B, n);
-        tock(m, PH_REC_B_WAIT, &t);
+        profile_recurrence(be, m->win.prof, PH_REC_B_PROD);
+        be->lstm_layer_backward(dG, dOut, m->dc, m->dh_rec, m->win.G[l], m->win.C[l], m->win.TC[l], p->w_hh[l], T, B, n);
+        tock(m->win.prof, PH_REC_B_WAIT, &t);
         /* Weight gradients of the whole window in one product each. */
-        be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->H[l], n, 0.0f, g->w_hh[l], n);
-        be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->X[l], n, 0.0f, g->w_ih[l], n);
+        be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->win.H[l], n, 0.0f, g->w_hh[l], n);
+        be->gemm(1, 0, 4 * n, n, (int)rows, 1.0f, dG, 4 * n, m->win.X[l], n, 0.0f, g->w_ih[l], n);
         be->col_sum(g->b_ih[l], dG, rows, 4 * n);
         be->copy(g->b_hh[l], g->b_ih[l], 4 * (size_t)n);
         be->gemm(0, 0, (int)rows, n, 4 * n, 1.0f, dG, 4 * n, p->w_ih[l], n, 0.0f, dIn, n);
-        tock(m, PH_W_GRAD, &t);
-        if (m->dropout_on) be->mul(dOut, dIn, m->mask[l], rows * n);
+        tock(m->win.prof, PH_W_GRAD, &t);
+        if (m->win.dropout_on) be->mul(dOut, dIn, m->win.mask[l], rows * n);
         else { float *s = dOut; dOut = dIn, dIn = s; }
-        tock(m, PH_DROP_BACK, &t);
+        tock(m->win.prof, PH_DROP_BACK, &t);
     }
     /* The projection's gradients (dense) from the rows that read projected
      * vectors: all of a frames window, step 0 of a caption's first window,
@@ -458,7 +520,7 @@ void lm_model_backward(lm_model *m) {
             be->zero(g->in_w, (size_t)n * d);
             be->zero(g->in_b, (size_t)n);
         }
-        tock(m, PH_W_GRAD, &t);
+        tock(m->win.prof, PH_W_GRAD, &t);
     }
     if (!g->emb) return;
     /* The embedding's, sparse: the rows of the words read (after the projected ones). */
@@ -469,19 +531,19 @@ void lm_model_backward(lm_model *m) {
         if (!m->touched_mark[id]) m->touched_mark[id] = 1, m->touched[m->n_touched++] = id;
     }
     for (size_t k = 0; k < m->n_touched; k++) m->touched_mark[m->touched[k]] = 0;
-    be->embed_backward(g->emb, m->x + proj, dOut + proj * n, rows - proj, n);
-    tock(m, PH_DROP_BACK, &t);
+    be->embed_backward(g->emb, m->win.x + proj, dOut + proj * n, rows - proj, n);
+    tock(m->win.prof, PH_DROP_BACK, &t);
 }
 
 /* The embedding (tensor 0) contributes only its touched rows; the rest of the
  * buffer is dense. */
 double lm_model_sgd_step(lm_model *m, float lr, float clip) {
-    if (!m->ws_train) return NAN;
+    if (!m->win.train) return NAN;
     const lm_backend *be = m->be;
     /* words: the embedding (tensor 0) is sparse, handled by touched rows; frames: all dense */
     const size_t n = (size_t)m->n, emb = m->p.emb ? m->tensors[0].size : 0;
     double t = 0;
-    tick(m, &t);
+    tick(m->win.prof, &t);
     double ss = be->sumsq(m->grads + emb, m->n_params - emb);
     for (size_t k = 0; k < m->n_touched; k++) ss += be->sumsq(m->g.emb + (size_t)m->touched[k] * n, n);
     double norm = sqrt(ss), scale = 1.0;
@@ -492,6 +554,6 @@ double lm_model_sgd_step(lm_model *m, float lr, float clip) {
         const size_t off = (size_t)m->touched[k] * n;
         be->axpy(m->p.emb + off, a, m->g.emb + off, n);
     }
-    tock(m, PH_SGD, &t);
+    tock(m->win.prof, PH_SGD, &t);
     return norm;
 }

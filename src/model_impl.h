@@ -50,6 +50,36 @@ enum {
     PH_COUNT
 };
 
+/* The activations of windows of up to `rows` = T x B rows and B_cap streams,
+ * and the state carried from one window to the next: everything a forward
+ * writes. The model owns one (training, evaluation, decoding); scoring
+ * threads own theirs (lm_window_create), so a model shared between threads
+ * stays read-only. A window without `train` holds one G and one TC that every
+ * layer reuses, and no dropout buffers. */
+typedef struct {
+    const lm_backend *be;            /* the shape it was made for */
+    int L, n, V;
+    size_t rows;
+    int B_cap, train;
+    int T, B;                        /* of the last forward */
+    int prev_T;                      /* slot of H/C holding the state to carry, 0 if none */
+    int dropout_on;                  /* the last forward drew masks */
+    int grad;                        /* the last forward was a training one: logits hold dloss/dlogits */
+    int32_t *x, *y;                  /* (T, B) inputs and targets */
+    float *emb_out;                  /* (T, B, n) embedding rows */
+    float *X[LM_MAX_LAYERS + 1];     /* (T, B, n) input of layer l after dropout; X[L] feeds the softmax */
+    float *drop[LM_MAX_LAYERS + 1];  /* (T, B, n) storage for X[l] when dropout is on */
+    float *mask[LM_MAX_LAYERS + 1];  /* (T, B, n) dropout masks, 0 or 1/(1-p) */
+    float *H[LM_MAX_LAYERS];         /* (T+1, B, n) h, slot 0 = carried-in state */
+    float *C[LM_MAX_LAYERS];         /* (T+1, B, n) c, slot 0 = carried-in state */
+    float *TC[LM_MAX_LAYERS];        /* (T, B, n) tanh(c_t) */
+    float *G[LM_MAX_LAYERS];         /* (T, B, 4n) gate activations i,f,g,o */
+    float *logits;                   /* (T*B, V) logits, then dloss/dlogits */
+    double *row_nll;                 /* (T*B) per-prediction cross-entropy */
+    double *row_nll_host;            /* (T*B) host copy */
+    double *prof;                    /* seconds per phase while profiling, else NULL */
+} lm_window;
+
 struct lm_model {
     lm_config cfg;
     int V, n, L;
@@ -65,29 +95,12 @@ struct lm_model {
 
     /* The configuration's window (steps x batch): what training uses. */
     int T_max, B_max;
-    /* Capacity of the window buffers (lm_model_reserve): forwards of up to
-     * ws_rows = T x B rows and ws_B streams; ws_train adds the gradients,
-     * masks and backward scratch (NULL otherwise). */
-    size_t ws_rows;
-    int ws_B, ws_train;
-    int T, B;               /* of the last forward */
-    int prev_T;             /* slot of H/C holding the state to carry, 0 if none */
-    int dropout_on;         /* the last forward drew masks */
-    int32_t *x, *y;         /* (T, B) inputs and targets */
+    /* The window buffers (lm_model_reserve); with win.train also the
+     * gradients and backward scratch below (NULL otherwise). */
+    lm_window win;
     float *feat;            /* frames: (T, B, input_dim) input features; captions: (B, input_dim) */
     float *zero_n;          /* frames, captions: (n) zeros, the second bias of bias_rows */
     int cond_rows;          /* captions: rows 0..cond_rows-1 of the last forward read the projected vector */
-    float *emb_out;         /* (T, B, n) embedding rows */
-    float *X[LM_MAX_LAYERS + 1];     /* (T, B, n) input of layer l after dropout; X[L] feeds the softmax */
-    float *drop[LM_MAX_LAYERS + 1];  /* (T, B, n) storage for X[l] when dropout is on */
-    float *mask[LM_MAX_LAYERS + 1];  /* (T, B, n) dropout masks, 0 or 1/(1-p) */
-    float *H[LM_MAX_LAYERS];         /* (T+1, B, n) h, slot 0 = carried-in state */
-    float *C[LM_MAX_LAYERS];         /* (T+1, B, n) c, slot 0 = carried-in state */
-    float *TC[LM_MAX_LAYERS];        /* (T, B, n) tanh(c_t) */
-    float *G[LM_MAX_LAYERS];         /* (T, B, 4n) gate activations i,f,g,o */
-    float *logits;                   /* (T*B, V) logits, then dloss/dlogits */
-    double *row_nll;                 /* (T*B) per-prediction cross-entropy */
-    double *row_nll_host;            /* (T*B) host copy */
     float *dA, *dB;                  /* (T*B, n) gradient scratch */
     float *dG;                       /* (T, B, 4n) */
     float *dh_rec, *dc;              /* (B, n) */
@@ -98,8 +111,7 @@ struct lm_model {
     size_t n_touched;
     unsigned char *touched_mark;     /* (V) scratch flags, all 0 between calls */
 
-    int profiling;                   /* lm_model_profile: time each phase */
-    double prof[PH_COUNT];           /* seconds; the WAIT slots hold recurrence wall time until read */
+    double prof[PH_COUNT];           /* seconds (lm_model_profile); the WAIT slots hold recurrence wall time until read */
 };
 
 /* A model with its parameters allocated (not initialised) and no window
@@ -113,5 +125,16 @@ int lm_model_read_chunk(const lm_model *m);
 lm_status lm_model_needs_words(const lm_model *m, const char *what, lm_error *err);
 /* lm_model_reserve by rows: buffers for forwards of up to `rows` rows and B streams. */
 lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_error *err);
+
+/* A window of a caller's own for inference forwards (no dropout) of up to
+ * rows x B streams of model m's shape; NULL without memory. */
+lm_window *lm_window_create(const lm_model *m, size_t rows, int B);
+void lm_window_free(lm_window *w);
+/* B streams read x (T, B) from the state in slot w->prev_T (zero it, or set
+ * slot 0 and prev_T = 0, to start elsewhere); row (t, b) predicts y
+ * (negative: nothing, nll 0). Fills w->row_nll_host; returns the summed
+ * nll, or NaN (nothing touched) for a window beyond w's capacity or ids
+ * outside the vocabulary. The model is only read. */
+double lm_window_forward(const lm_model *m, lm_window *w, const int32_t *x, const int32_t *y, int T, int B);
 
 #endif

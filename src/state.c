@@ -9,6 +9,7 @@
 #include "internal.h"
 #include "model_impl.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ typedef struct {
     float *X, *H, *C, *TC, *G, *logits;  /* (B,n) (2,B,n) (2,B,n) (B,n) (B,4n) (B,V) */
     double *nll, *nll_host;              /* (B) */
     int32_t *ids;                        /* (B) */
-    struct window *win;                  /* lm_score_sentences' buffers, or NULL */
+    lm_window *win;                      /* lm_score_sentences' buffers, or NULL */
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -48,10 +49,9 @@ static void scratch_release(scratch *s) {
     free(s->nll_host);
     memset(s, 0, sizeof *s);
 }
-static void window_free(struct window *w);
 static void scratch_destroy(void *p) {
     scratch *s = p;
-    window_free(s->win);
+    lm_window_free(s->win);
     scratch_release(s);
     free(s);
 }
@@ -67,7 +67,7 @@ static scratch *scratch_for(const lm_model *m, int B) {
     }
     if (s->be == m->be && s->n == m->n && s->V == m->V && s->cap >= B) return s;
     const int cap = B > s->cap ? B : s->cap;
-    struct window *keep = s->win;
+    lm_window *keep = s->win;
     scratch_release(s);
     s->win = keep;
     const lm_backend *be = m->be;
@@ -342,78 +342,17 @@ lm_status lm_state_score(lm_state *s, const int32_t *words, size_t n, int end, d
 
 /* ------------------------------------------------------------ many sentences */
 
-/* Buffers of one window of T steps and B sentences, for one model shape:
- * evaluation's layout (model.c), owned by the calling thread. */
-struct window {
-    const lm_backend *be;
-    int n, V, L, T, B;
-    float *E, *Ha, *Hb, *C, *TC, *G, *logits, *carry;  /* carry: (L, 2, B, n) h and c between windows */
-    double *nll, *nll_host;
-    int32_t *x, *y;
-};
-
-static void window_free(struct window *w) {
-    if (!w) return;
-    void *bufs[] = {w->E, w->Ha, w->Hb, w->C, w->TC, w->G, w->logits, w->carry, w->nll, w->x, w->y};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) w->be->free(bufs[i]);
-    free(w->nll_host);
-    free(w);
-}
-
-static struct window *window_for(const lm_model *m, int T, int B) {
+/* This thread's window of T steps and B sentences for m (model.c's
+ * inference windows); NULL without memory. */
+static lm_window *window_for(const lm_model *m, int T, int B) {
     scratch *s = scratch_for(m, 1);
     if (!s) return NULL;
-    struct window *w = s->win;
-    if (w && w->be == m->be && w->n == m->n && w->V == m->V && w->L == m->L && w->T >= T && w->B >= B) return w;
-    window_free(w);
-    s->win = NULL;
-    if (!(w = calloc(1, sizeof *w))) return NULL;
-    const lm_backend *be = m->be;
-    const size_t n = (size_t)m->n, R = (size_t)T * B, slots = (size_t)(T + 1) * B;
-    *w = (struct window){.be = be, .n = m->n, .V = m->V, .L = m->L, .T = T, .B = B};
-    w->E = be->alloc(R * n * sizeof(float));
-    w->Ha = be->alloc(slots * n * sizeof(float));
-    w->Hb = be->alloc(slots * n * sizeof(float));
-    w->C = be->alloc(slots * n * sizeof(float));
-    w->TC = be->alloc(R * n * sizeof(float));
-    w->G = be->alloc(R * 4 * n * sizeof(float));
-    w->logits = be->alloc(R * (size_t)m->V * sizeof(float));
-    w->carry = be->alloc((size_t)m->L * 2 * B * n * sizeof(float));
-    w->nll = be->alloc(R * sizeof(double));
-    w->x = be->alloc(R * sizeof(int32_t));
-    w->y = be->alloc(R * sizeof(int32_t));
-    w->nll_host = malloc(R * sizeof(double));
-    if (!w->E || !w->Ha || !w->Hb || !w->C || !w->TC || !w->G || !w->logits || !w->carry || !w->nll || !w->x ||
-        !w->y || !w->nll_host) {
-        window_free(w);
-        return NULL;
-    }
-    return s->win = w;
-}
-
-/* One window: B streams read x (T, B) from the carried state; row (t, b)
- * predicts y (negative: nothing). Fills w->nll_host (T * B). */
-static void window_forward(struct window *w, const lm_model *m, const int32_t *x, const int32_t *y, int T, int B) {
-    const lm_backend *be = m->be;
-    const size_t n = (size_t)m->n, Bn = (size_t)B * n, R = (size_t)T * B;
-    be->upload(w->x, x, R * sizeof *x);
-    be->upload(w->y, y, R * sizeof *y);
-    be->embed_forward(w->E, w->x, m->p.emb, R, m->n);
-    const float *in = w->E;
-    for (int l = 0; l < m->L; l++) {
-        float *H = l % 2 ? w->Hb : w->Ha, *hc = w->carry + (size_t)l * 2 * Bn;
-        be->copy(H, hc, Bn);
-        be->copy(w->C, hc + Bn, Bn);
-        be->bias_rows(w->G, m->p.b_ih[l], m->p.b_hh[l], R, 4 * m->n);
-        be->gemm(0, 1, (int)R, 4 * m->n, m->n, 1.0f, in, m->n, m->p.w_ih[l], m->n, 1.0f, w->G, 4 * m->n);
-        be->lstm_layer_forward(w->G, H, w->C, w->TC, m->p.w_hh[l], T, B, m->n);
-        be->copy(hc, H + (size_t)T * Bn, Bn);
-        be->copy(hc + Bn, w->C + (size_t)T * Bn, Bn);
-        in = H + Bn;
-    }
-    be->gemm(0, 1, (int)R, m->V, m->n, 1.0f, in, m->n, m->p.out_w, m->n, 0.0f, w->logits, m->V);
-    be->softmax_xent(w->logits, w->nll, m->p.out_b, w->y, R, m->V, 1.0f, 0);
-    be->download(w->nll_host, w->nll, R * sizeof *w->nll_host);
+    lm_window *w = s->win;
+    if (w && w->be == m->be && w->n == m->n && w->V == m->V && w->L == m->L && w->rows >= (size_t)T * B &&
+        w->B_cap >= B)
+        return w;
+    lm_window_free(w);
+    return s->win = lm_window_create(m, (size_t)T * B, B);
 }
 
 typedef struct {
@@ -455,7 +394,7 @@ lm_status lm_score_sentences(const lm_model *m, const lm_vocab *v, int batch, si
     int32_t *x = malloc((size_t)T * B * sizeof *x), *y = malloc((size_t)T * B * sizeof *y);
     lm_status st = LM_OK;
     const int locked = lock_kernels(m);
-    struct window *w = order && x && y ? window_for(m, T, B) : NULL;
+    lm_window *w = order && x && y ? window_for(m, T, B) : NULL;
     if (!w) st = lm_fail(err, LM_ENOMEM, "out of memory for the scoring windows");
     if (st == LM_OK) {
         for (size_t i = 0; i < n; i++) order[i] = (by_len){lens[i], i};
@@ -466,7 +405,8 @@ lm_status lm_score_sentences(const lm_model *m, const lm_vocab *v, int batch, si
         int act = n - g < (size_t)B ? (int)(n - g) : B;  /* sentences still being read */
         size_t id[4096];
         for (int b = 0; b < act; b++) id[b] = order[g + (size_t)b].i, totals[id[b]] = 0.0;
-        m->be->zero(w->carry, (size_t)m->L * 2 * act * nn);
+        for (int l = 0; l < m->L; l++) m->be->zero(w->H[l], act * nn), m->be->zero(w->C[l], act * nn);
+        w->prev_T = 0;  /* from the zero state */
         for (size_t t0 = 0; act > 0; t0 += (size_t)T) {
             const size_t longest = lens[id[act - 1]];  /* sorted: the last is the longest */
             const int Tw = longest + 1 - t0 < (size_t)T ? (int)(longest + 1 - t0) : T;
@@ -477,27 +417,34 @@ lm_status lm_score_sentences(const lm_model *m, const lm_vocab *v, int batch, si
                     x[t * act + b] = p == 0 || p > L ? eos : ws[p - 1];
                     y[t * act + b] = p > L ? -1 : p < L ? ws[p] : eos;  /* -1: padding after the end */
                 }
-            window_forward(w, m, x, y, Tw, act);
+            if (isnan(lm_window_forward(m, w, x, y, Tw, act))) {  /* cannot happen: ids and sizes were checked */
+                st = lm_fail(err, LM_EARG, "lm_score_sentences: window refused");
+                break;
+            }
             for (int t = 0; t < Tw; t++)
                 for (int b = 0; b < act; b++) {
                     const size_t p = t0 + (size_t)t, i = id[b];
                     if (p > lens[i]) continue;
-                    const double lp = -w->nll_host[(size_t)t * act + b];
+                    const double lp = -w->row_nll_host[(size_t)t * act + b];
                     totals[i] += lp;
                     if (per_word && per_word[i]) per_word[i][p] = lp;
                 }
-            /* drop the sentences that ended; their rows leave the carried state
-             * (in place: every row moves to a lower or equal offset) */
+            /* drop the sentences that ended: the others' state moves from
+             * slot Tw to the first rows of slot 0 (B changes, so begin_window
+             * cannot carry it) */
             const size_t last = t0 + (size_t)Tw - 1;
             int keep = 0, from[4096];
             for (int b = 0; b < act; b++)
                 if (lens[id[b]] > last) from[keep] = b, id[keep++] = id[b];
-            if (keep > 0 && keep < act)
+            if (keep > 0 && keep < act) {
                 for (int l = 0; l < m->L; l++)
-                    for (int half = 0; half < 2; half++)  /* h, then c */
-                        for (int k = 0; k < keep; k++)
-                            m->be->copy(w->carry + ((size_t)l * 2 * keep + (size_t)half * keep + k) * nn,
-                                        w->carry + ((size_t)l * 2 * act + (size_t)half * act + from[k]) * nn, nn);
+                    for (int k = 0; k < keep; k++) {
+                        const size_t src = ((size_t)Tw * act + from[k]) * nn, dst = (size_t)k * nn;
+                        m->be->copy(w->H[l] + dst, w->H[l] + src, nn);
+                        m->be->copy(w->C[l] + dst, w->C[l] + src, nn);
+                    }
+                w->prev_T = 0;
+            }
             act = keep;
         }
     }

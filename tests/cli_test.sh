@@ -195,8 +195,8 @@ best = [l.rstrip("\n") for l in open(sys.argv[2])]
 n = int(sys.argv[3])
 by_id = {}
 for f in lines:
-    assert len(f) == 4 and f[2].startswith("LSTM= "), f
-    by_id.setdefault(int(f[0]), []).append((f[1], float(f[2][6:]), float(f[3])))
+    assert len(f) == 4 and f[2].startswith("MT= "), f
+    by_id.setdefault(int(f[0]), []).append((f[1], float(f[2][4:]), float(f[3])))
 assert sorted(by_id) == list(range(n)), sorted(by_id)
 for i, hyps in by_id.items():
     assert 1 <= len(hyps) <= 3, hyps

@@ -92,7 +92,7 @@ if [ -w /dev/full ]; then
   "$bin" score --model "$model" "$work/few.txt" > /dev/full 2>/dev/null && fail "a full disk must not exit 0"
 fi
 
-# rescore, Moses: LSTM= is score's sentence log-probability; new = old + lambda LM + bonus words
+# rescore, Moses: LM= is score's sentence log-probability; new = old + lambda LM + bonus words
 cat > "$work/nb.txt" <<'EOF'
 0 ||| w1 w2 w3 ||| tm= -1 -2 ||| -3.5
 0 ||| w1 w2 w5 ||| tm= -1 -3 ||| -3.0
@@ -107,8 +107,8 @@ steps=$(sed -n 's/.*; \([0-9]*\) word steps for \([0-9]*\) words.*/\1 \2/p' "$wo
 for hypo in "w1 w2 w3" "w1 w2 w5" "w1" "" "w7 w7 zzz"; do
   lm=$(printf '%s\n' "$hypo" | "$bin" score --model "$model" --threads 1 2>/dev/null | sed -n 2p | cut -f2)
   line=$(awk -F' \\|\\|\\| ' -v h="$hypo" '$2 == h' <<<"$out")
-  got=$(sed 's/.*LSTM= \([-0-9.]*\) ||| .*/\1/' <<<"$line")
-  close "$lm" "$got" 1e-5 || fail "LSTM= $got for '$hypo', score says $lm"
+  got=$(sed 's/.*LM= \([-0-9.]*\) ||| .*/\1/' <<<"$line")
+  close "$lm" "$got" 1e-5 || fail "LM= $got for '$hypo', score says $lm"
   old=$(awk -F' \\|\\|\\| ' -v h="$hypo" '$2 == h { print $4 }' "$work/nb.txt")
   new=$(awk -F' \\|\\|\\| ' '{ print $4 }' <<<"$line")
   want=$(awk -v o="$old" -v l="$lm" -v n="$(wc -w <<<"$hypo")" 'BEGIN { printf "%.6f", o + 0.5 * l + 0.25 * n }')
