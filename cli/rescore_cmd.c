@@ -1,8 +1,9 @@
 /* `lstmlm rescore`: rerank n-best lists with a language model.
  * new score = old score + lambda * log P_LM(hypothesis) + bonus * words.
- * The hypotheses of one item are put in a prefix tree and the tree is scored
- * level by level, every node of a level in one batch of states: each common
- * prefix is computed once. */
+ * The hypotheses of a group of items (at least --batch of them, whole items)
+ * are put in one prefix tree, each ending in <eos>, and the tree is scored
+ * level by level, every node of a level in batches of states: each common
+ * prefix is computed once, and the batches are wide even for short lists. */
 #include "common.h"
 
 #include <errno.h>
@@ -32,7 +33,8 @@ static void rescore_usage(FILE *f) {
             "  --output FILE      the reranked list (default: standard output)\n"
             "  --best FILE        the best hypothesis of each item\n"
             "  --output-scores FILE  kaldi: the new scores, \"UTTID-N score\", in the reranked order\n"
-            "  --batch N          states stepped together at most (default 256)\n"
+            "  --batch N          hypotheses scored together (whole items, at least N unless\n"
+            "                     the list ends) and states stepped together at most (default 1024)\n"
             "  --threads N        BLAS and OpenMP threads (default 2)\n"
             "  --bf16             matrix products in BF16 (AVX512_BF16)\n"
             "  -h, --help         this help\n"
@@ -189,19 +191,21 @@ static int parse_kaldi(hyp *h, char *line, size_t len, char *sline, size_t slen,
     return words_to_ids(h, o->v, o->nbest_path, line_no);
 }
 
-/* The prefix tree of one item's hypotheses. */
+/* The prefix tree of a group's hypotheses, words then <eos>; the root is
+ * the sentence-start state. */
 typedef struct {
     int32_t word;
     int parent, first_child, next_sibling, depth;
+    int slot;     /* position in its level: its state's index in that level's pool */
     double logp;  /* log P of the path from the root */
 } node;
 
 typedef struct {
     node *nodes;
     size_t n, cap;
-    lm_state **states;  /* pool, one per node */
-    size_t n_states;
-    size_t steps, words;  /* word steps computed, hypothesis words: the saving */
+    lm_state **pool[2];   /* the states of two consecutive levels (even, odd) */
+    size_t pool_n[2];
+    size_t steps, words;  /* steps computed; words and <eos> of the hypotheses: the saving */
 } tree;
 
 static int tree_node(tree *t, int parent, int32_t word) {
@@ -212,9 +216,29 @@ static int tree_node(tree *t, int parent, int32_t word) {
         t->nodes = g, t->cap = cap;
     }
     node *nd = &t->nodes[t->n];
-    *nd = (node){word, parent, -1, -1, parent < 0 ? 0 : t->nodes[parent].depth + 1, 0.0};
+    *nd = (node){word, parent, -1, -1, parent < 0 ? 0 : t->nodes[parent].depth + 1, 0, 0.0};
     if (parent >= 0) nd->next_sibling = t->nodes[parent].first_child, t->nodes[parent].first_child = (int)t->n;
     return (int)t->n++;
+}
+
+/* The child of `at` reading `word`, made if missing; -1 without memory. */
+static int tree_child(tree *t, int at, int32_t word) {
+    int c = t->nodes[at].first_child;
+    while (c >= 0 && t->nodes[c].word != word) c = t->nodes[c].next_sibling;
+    return c >= 0 ? c : tree_node(t, at, word);
+}
+
+/* At least `count` states in level pool q; 0 with the reason reported. */
+static int pool_reserve(tree *t, int q, size_t count, lm_model *m, const lm_vocab *v) {
+    if (t->pool_n[q] >= count) return 1;
+    lm_state **g = realloc(t->pool[q], count * sizeof *g);
+    if (!g) { report("out of memory"); return 0; }
+    t->pool[q] = g;
+    for (; t->pool_n[q] < count; t->pool_n[q]++) {
+        lm_error err = {{0}};
+        if (lm_state_create(&g[t->pool_n[q]], m, v, &err) != LM_OK) { report("%s", err.msg); return 0; }
+    }
+    return 1;
 }
 
 /* rows[i] reads words[i], i < n, in batches of at most `batch`:
@@ -229,71 +253,66 @@ static lm_status step_in_batches(lm_state **rows, const int32_t *words, size_t n
     return LM_OK;
 }
 
-/* LM log-probabilities of h[0..k) into h[i].lm. */
-static int score_item(tree *t, hyp *h, size_t k, lm_model *m, const lm_vocab *v, int batch) {
+/* LM log-probabilities of h[0..k), <eos> included, into h[i].lm. */
+static int score_group(tree *t, hyp *h, size_t k, lm_model *m, const lm_vocab *v, int batch) {
     lm_error err = {{0}};
+    const int32_t eos = lm_vocab_find(v, "<eos>");
     t->n = 0;
     if (tree_node(t, -1, -1) < 0) { report("out of memory"); return 0; }
     int *end = malloc(k * sizeof *end);
     if (!end) { report("out of memory"); return 0; }
-    size_t max_depth = 0;
+    int depth = 0;
     for (size_t i = 0; i < k; i++) {  /* insert: walk the existing prefix, then grow */
         int at = 0;
-        for (size_t j = 0; j < h[i].n; j++) {
-            int c = t->nodes[at].first_child;
-            while (c >= 0 && t->nodes[c].word != h[i].ids[j]) c = t->nodes[c].next_sibling;
-            if (c < 0 && (c = tree_node(t, at, h[i].ids[j])) < 0) { free(end); report("out of memory"); return 0; }
-            at = c;
-        }
+        for (size_t j = 0; j <= h[i].n && at >= 0; j++) at = tree_child(t, at, j < h[i].n ? h[i].ids[j] : eos);
+        if (at < 0) { free(end); report("out of memory"); return 0; }
         end[i] = at;
-        max_depth = h[i].n > max_depth ? h[i].n : max_depth;
-        t->words += h[i].n;
+        depth = t->nodes[at].depth > depth ? t->nodes[at].depth : depth;
+        t->words += h[i].n + 1;
     }
     t->steps += t->n - 1;
-    if (t->n_states < t->n) {  /* one state per node, kept for the next items */
-        lm_state **g = realloc(t->states, t->n * sizeof *g);
-        if (!g) { free(end); report("out of memory"); return 0; }
-        t->states = g;
-        for (; t->n_states < t->n; t->n_states++)
-            if (lm_state_create(&t->states[t->n_states], m, v, &err) != LM_OK) {
-                free(end);
-                report("%s", err.msg);
-                return 0;
-            }
-    }
-    lm_state_reset(t->states[0]);
+    /* The nodes level by level (a counting sort by depth), slots numbered in it. */
+    size_t *start = calloc((size_t)depth + 2, sizeof *start), *order = malloc(t->n * sizeof *order);
     lm_state **rows = malloc(t->n * sizeof *rows);
     int32_t *words = malloc(t->n * sizeof *words);
-    size_t *idx = malloc(t->n * sizeof *idx);
-    double *lp = malloc(t->n * sizeof *lp), *eos_lp = malloc(t->n * sizeof *eos_lp);
-    unsigned char *seen = calloc(t->n, 1);
-    int ok = rows && words && idx && lp && eos_lp && seen;
+    double *lp = malloc(t->n * sizeof *lp);
+    int ok = start && order && rows && words && lp;
     if (!ok) report("out of memory");
-    /* Level by level: a node's state is its parent's after reading the node's
-     * word; nodes were numbered in insertion order, so parents come first. */
-    for (size_t d = 1; ok && d <= max_depth; d++) {
-        size_t r = 0;
-        for (size_t i = 1; ok && i < t->n; i++)
-            if ((size_t)t->nodes[i].depth == d) {
-                ok = lm_state_copy(t->states[i], t->states[t->nodes[i].parent], &err) == LM_OK;
-                rows[r] = t->states[i], words[r] = t->nodes[i].word, idx[r++] = i;
-            }
-        ok = ok && step_in_batches(rows, words, r, batch, lp, &err) == LM_OK;
-        for (size_t q = 0; ok && q < r; q++) t->nodes[idx[q]].logp = t->nodes[t->nodes[idx[q]].parent].logp + lp[q];
-    }
-    /* then <eos> after each hypothesis: each distinct end node once */
-    const int32_t eos = lm_vocab_find(v, "<eos>");
-    size_t r = 0;
-    for (size_t i = 0; ok && i < k; i++)
-        if (!seen[end[i]]) {
-            seen[end[i]] = 1;
-            rows[r] = t->states[end[i]], words[r] = eos, idx[r++] = (size_t)end[i];
+    for (size_t i = 0; ok && i < t->n; i++) start[t->nodes[i].depth + 1]++;
+    for (int d = 0; ok && d <= depth; d++) start[d + 1] += start[d];
+    if (ok) {
+        size_t *fill = calloc((size_t)depth + 1, sizeof *fill);
+        if (!(ok = fill != NULL)) report("out of memory");
+        for (size_t i = 0; ok && i < t->n; i++) {
+            node *nd = &t->nodes[i];
+            nd->slot = (int)fill[nd->depth]++;
+            order[start[nd->depth] + (size_t)nd->slot] = i;
         }
-    ok = ok && step_in_batches(rows, words, r, batch, lp, &err) == LM_OK;
-    for (size_t q = 0; ok && q < r; q++) eos_lp[idx[q]] = lp[q];
-    for (size_t i = 0; ok && i < k; i++) h[i].lm = t->nodes[end[i]].logp + eos_lp[end[i]];
+        free(fill);
+    }
+    ok = ok && pool_reserve(t, 0, 1, m, v);
+    if (ok) lm_state_reset(t->pool[0][0]);
+    /* Level d's state of a node is its parent's (level d - 1, the other pool)
+     * after reading the node's word. */
+    for (int d = 1; ok && d <= depth; d++) {
+        const size_t r = start[d + 1] - start[d];
+        lm_state **prev = t->pool[(d - 1) & 1];
+        if (!(ok = pool_reserve(t, d & 1, r, m, v))) break;
+        lm_state **cur = t->pool[d & 1];
+        for (size_t q = 0; ok && q < r; q++) {
+            const node *nd = &t->nodes[order[start[d] + q]];
+            ok = lm_state_copy(cur[q], prev[t->nodes[nd->parent].slot], &err) == LM_OK;
+            rows[q] = cur[q], words[q] = nd->word;
+        }
+        ok = ok && step_in_batches(rows, words, r, batch, lp, &err) == LM_OK;
+        for (size_t q = 0; ok && q < r; q++) {
+            node *nd = &t->nodes[order[start[d] + q]];
+            nd->logp = t->nodes[nd->parent].logp + lp[q];
+        }
+    }
+    for (size_t i = 0; ok && i < k; i++) h[i].lm = t->nodes[end[i]].logp;
     if (!ok && err.msg[0]) report("%s", err.msg);
-    free(rows), free(words), free(idx), free(lp), free(seen), free(eos_lp), free(end);
+    free(start), free(order), free(rows), free(words), free(lp), free(end);
     return ok;
 }
 
@@ -334,7 +353,7 @@ static int write_item(hyp *h, size_t k, const options *o, FILE *out, FILE *best,
 int cmd_rescore(int argc, char **argv) {
     const char *model = NULL, *output = NULL, *best_path = NULL, *scores_out = NULL, *format = "moses";
     options o = {.lambda = 1.0f};
-    int batch = 256, threads = 2, bf16 = 0, ok = 1, c;
+    int batch = 1024, threads = 2, bf16 = 0, ok = 1, c;
     enum { OPT_NBEST = 1000, OPT_FORMAT, OPT_SCORES, OPT_COSTS, OPT_LAMBDA, OPT_BONUS, OPT_BEST, OPT_SCORES_OUT };
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL},   {"nbest", required_argument, 0, OPT_NBEST},
@@ -395,6 +414,8 @@ int cmd_rescore(int argc, char **argv) {
     tree t = {0};
     char *last_utt = NULL;   /* kaldi: the utterance being read */
     size_t last_item = 0;    /* moses: the last sentence number read */
+    size_t utt = 0;          /* kaldi: the index of the utterance being read */
+    size_t item_start = 0;   /* h[item_start..nh): the item being read */
     int rc = 1;
     if (lm_checkpoint_load(&m, &v, NULL, model, threads, &err) != LM_OK) { report("%s", err.msg); goto out; }
     if (lm_model_set_bf16(m, bf16, &err) != LM_OK) { report("%s", err.msg); goto out; }
@@ -427,12 +448,11 @@ int cmd_rescore(int argc, char **argv) {
                 const size_t ul = (size_t)(dash - cur.id);
                 int same = last_utt && strlen(last_utt) == ul && !memcmp(last_utt, cur.id, ul);
                 if (!same) {
+                    if (last_utt) utt++;
                     free(last_utt);
                     if (!(last_utt = dupn(cur.id, ul))) { hyp_free(&cur); report("out of memory"); goto out; }
-                    cur.item = items + (nh > 0);
-                } else {
-                    cur.item = h[nh - 1].item;
                 }
+                cur.item = utt;
             } else if (!parse_moses(&cur, line, (size_t)len, &o, line_no)) {
                 hyp_free(&cur);
                 goto out;
@@ -449,40 +469,48 @@ int cmd_rescore(int argc, char **argv) {
             report("%s: more lines than the %zu of %s", o.scores_path, line_no, o.nbest_path);
             goto out;
         }
-        if (nh && (!have || cur.item != h[0].item)) {  /* the item is complete */
-            if (!score_item(&t, h, nh, m, v, batch)) { hyp_free(&cur); goto out; }
-            if (!write_item(h, nh, &o, out, fb.f, fs.f, &next_best)) {
-                hyp_free(&cur);
-                report("error writing %s: %s", output ? output : "standard output", strerror(errno));
-                goto out;
+        const int item_ends = nh && (!have || cur.item != h[nh - 1].item);
+        if (item_ends && (!have || nh >= (size_t)batch)) {  /* a group of whole items is complete */
+            if (!score_group(&t, h, nh, m, v, batch)) { hyp_free(&cur); goto out; }
+            for (size_t s0 = 0, s1; s0 < nh; s0 = s1) {
+                for (s1 = s0 + 1; s1 < nh && h[s1].item == h[s0].item; s1++) {}
+                if (!write_item(h + s0, s1 - s0, &o, out, fb.f, fs.f, &next_best)) {
+                    hyp_free(&cur);
+                    report("error writing %s: %s", output ? output : "standard output", strerror(errno));
+                    goto out;
+                }
+                items++;
             }
-            items++, kept += nh;
+            kept += nh;
             for (size_t i = 0; i < nh; i++) hyp_free(&h[i]);
             nh = 0;
         }
         if (!have) break;
+        if (nh == 0 || item_ends) item_start = nh;
         if (nh == cap_h) {
             size_t nc = cap_h ? 2 * cap_h : 64;
             hyp *g = realloc(h, nc * sizeof *g);
             if (!g) { hyp_free(&cur); report("out of memory"); goto out; }
             h = g, cap_h = nc;
         }
-        cur.order = nh;
+        cur.order = nh - item_start;  /* ties keep the list's order */
         h[nh++] = cur;
     }
     if (fo.f && !out_file_commit(&fo)) goto out;
     if (fb.f && !out_file_commit(&fb)) goto out;
     if (fs.f && !out_file_commit(&fs)) goto out;
-    fprintf(stderr, "%s: %zu hypotheses of %zu items; %zu word steps for %zu words (shared prefixes)\n", prog, kept,
-            items, t.steps, t.words);
+    fprintf(stderr, "%s: %zu hypotheses of %zu items; %zu steps for %zu words and <eos> (shared prefixes)\n", prog,
+            kept, items, t.steps, t.words);
     rc = 0;
 out:
     free(last_utt);
     out_file_abort(&fo), out_file_abort(&fb), out_file_abort(&fs);
     for (size_t i = 0; i < nh; i++) hyp_free(&h[i]);
     free(h), free(line), free(sline), free(t.nodes);
-    for (size_t i = 0; i < t.n_states; i++) lm_state_free(t.states[i]);
-    free(t.states);
+    for (int q = 0; q < 2; q++) {
+        for (size_t i = 0; i < t.pool_n[q]; i++) lm_state_free(t.pool[q][i]);
+        free(t.pool[q]);
+    }
     if (in) fclose(in);
     if (sin) fclose(sin);
     lm_model_free(m), lm_vocab_free(v);

@@ -102,8 +102,13 @@ cat > "$work/nb.txt" <<'EOF'
 EOF
 out=$("$bin" rescore --model "$model" --nbest "$work/nb.txt" --lambda 0.5 --word-bonus 0.25 --best "$work/best.txt" \
   --threads 1 2>"$work/err") || fail "rescore failed: $out $(cat "$work/err")"
-steps=$(sed -n 's/.*; \([0-9]*\) word steps for \([0-9]*\) words.*/\1 \2/p' "$work/err")
-[ "$steps" = "7 10" ] || fail "prefix sharing: expected 7 word steps for 10 words, got '$steps'"
+# one tree for the group: w1 w2 w3 </s> w5 </s> </s> | </s> | w7 w7 <unk> </s> = 12 steps for 10 words + 5 <eos>
+steps=$(sed -n 's/.*; \([0-9]*\) steps for \([0-9]*\) words and <eos>.*/\1 \2/p' "$work/err")
+[ "$steps" = "12 15" ] || fail "prefix sharing: expected 12 steps for 15 words and <eos>, got '$steps'"
+# a group per item (--batch 1) scores the same
+one=$("$bin" rescore --model "$model" --nbest "$work/nb.txt" --lambda 0.5 --word-bonus 0.25 --batch 1 --threads 1 \
+  2>/dev/null) || fail "rescore --batch 1 failed"
+[ "$one" = "$out" ] || fail "rescore --batch 1 differs: $one"
 for hypo in "w1 w2 w3" "w1 w2 w5" "w1" "" "w7 w7 zzz"; do
   lm=$(printf '%s\n' "$hypo" | "$bin" score --model "$model" --threads 1 2>/dev/null | sed -n 2p | cut -f2)
   line=$(awk -F' \\|\\|\\| ' -v h="$hypo" '$2 == h' <<<"$out")
