@@ -70,13 +70,8 @@ static int caption_paths(char buf[][4200], const char **paths, int k, const char
 static int load_features(lm_features *f, const char *dir, const char *split) {
     char path[4200];
     lm_error err;
-    if ((size_t)snprintf(path, sizeof path, "%s/%s.safetensors", dir, split) >= sizeof path) {
-        report("%s: path too long", dir);
+    if (!safetensors_path(path, sizeof path, dir, split, "make stand-in features with scripts/caption_features.py --out"))
         return 0;
-    }
-    const int kind = input_file(path);
-    if (kind == 0) report("%s not found (make stand-in features with scripts/caption_features.py --out %s)", path, dir);
-    if (kind <= 0) return 0;
     if (lm_features_load(f, path, &err) != LM_OK) {
         report("%s", err.msg);
         return 0;
@@ -93,20 +88,14 @@ int cmd_caption_train(int argc, char **argv) {
                    .max_epoch = 3, .epochs = 8, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
                    .task = LM_TASK_CAPTION};
     static const struct option opts[] = {
+        CONFIG_LONG_OPTIONS,
         {"captions", required_argument, 0, OPT_CAPTIONS}, {"features", required_argument, 0, OPT_FEATURES},
-        {"lang", required_argument, 0, OPT_LANG},         {"refs", required_argument, 0, OPT_REFS},
-        {"train", required_argument, 0, OPT_TRAIN},       {"valid", required_argument, 0, OPT_VALID},
-        {"test", required_argument, 0, OPT_TEST},         {"min-count", required_argument, 0, OPT_MIN_COUNT},
-        {"max-len", required_argument, 0, OPT_MAX_LEN},   {"out", required_argument, 0, OPT_OUT},
-        {"resume", required_argument, 0, OPT_RESUME},
-        {"layers", required_argument, 0, OPT_LAYERS},     {"hidden", required_argument, 0, OPT_HIDDEN},
-        {"dropout", required_argument, 0, OPT_DROPOUT},   {"init", required_argument, 0, OPT_INIT},
-        {"lr", required_argument, 0, OPT_LR},             {"max-epoch", required_argument, 0, OPT_MAX_EPOCH},
-        {"epochs", required_argument, 0, OPT_EPOCHS},     {"decay", required_argument, 0, OPT_DECAY},
-        {"clip", required_argument, 0, OPT_CLIP},         {"batch", required_argument, 0, OPT_BATCH},
-        {"seed", required_argument, 0, OPT_SEED},         {"threads", required_argument, 0, OPT_THREADS},
-        {"quiet", no_argument, 0, OPT_QUIET},             {"bf16", no_argument, 0, OPT_BF16},
-        {"help", no_argument, 0, 'h'},                    {0, 0, 0, 0},
+        {"lang", required_argument, 0, OPT_LANG}, {"refs", required_argument, 0, OPT_REFS},
+        {"train", required_argument, 0, OPT_TRAIN}, {"valid", required_argument, 0, OPT_VALID},
+        {"test", required_argument, 0, OPT_TEST}, {"min-count", required_argument, 0, OPT_MIN_COUNT},
+        {"max-len", required_argument, 0, OPT_MAX_LEN}, {"out", required_argument, 0, OPT_OUT},
+        {"resume", required_argument, 0, OPT_RESUME}, {"quiet", no_argument, 0, OPT_QUIET},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

@@ -88,6 +88,16 @@ int parse_config_option(int opt, const char *arg, lm_config *c) {
     }
 }
 
+int safetensors_path(char *path, size_t cap, const char *dir, const char *name, const char *hint) {
+    if ((size_t)snprintf(path, cap, "%s/%s.safetensors", dir, name) >= cap) {
+        report("%s: path too long", dir);
+        return 0;
+    }
+    const int kind = input_file(path);
+    if (kind == 0) report("%s not found (%s %s)", path, hint, dir);
+    return kind > 0;
+}
+
 int file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);

@@ -26,6 +26,19 @@ int parse_u64(const char *opt, const char *s, uint64_t *out);
 /* A hyperparameter flag (--layers ... --seed, --threads, --bf16) into c:
  * 1 parsed, 0 bad value (reported), -1 not such a flag. */
 int parse_config_option(int opt, const char *arg, lm_config *c);
+/* DIR/NAME.safetensors into path (cap bytes), checked to be a readable
+ * file: 1, or 0 with the reason reported ("not found (HINT DIR)"). */
+int safetensors_path(char *path, size_t cap, const char *dir, const char *name, const char *hint);
+/* The long options of parse_config_option that every training command takes
+ * (--steps is not among them: only train and frames-train take it). */
+#define CONFIG_LONG_OPTIONS                                                                                        \
+    {"layers", required_argument, 0, OPT_LAYERS}, {"hidden", required_argument, 0, OPT_HIDDEN},                   \
+        {"batch", required_argument, 0, OPT_BATCH}, {"dropout", required_argument, 0, OPT_DROPOUT},               \
+        {"init", required_argument, 0, OPT_INIT}, {"lr", required_argument, 0, OPT_LR},                           \
+        {"max-epoch", required_argument, 0, OPT_MAX_EPOCH}, {"epochs", required_argument, 0, OPT_EPOCHS},         \
+        {"decay", required_argument, 0, OPT_DECAY}, {"clip", required_argument, 0, OPT_CLIP},                     \
+        {"seed", required_argument, 0, OPT_SEED}, {"threads", required_argument, 0, OPT_THREADS},                 \
+        {"bf16", no_argument, 0, OPT_BF16}
 
 int file_exists(const char *path);
 /* 1 for a regular file, 0 if it does not exist, -1 (reported) for a folder,

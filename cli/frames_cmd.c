@@ -43,13 +43,7 @@ static void train_usage(FILE *f) {
 static int load_split(lm_frames *d, const char *dir, const char *name) {
     char path[4200];
     lm_error err;
-    if ((size_t)snprintf(path, sizeof path, "%s/%s.safetensors", dir, name) >= sizeof path) {
-        report("%s: path too long", dir);
-        return 0;
-    }
-    const int kind = input_file(path);
-    if (kind == 0) report("%s not found (build a corpus with: lstmlm-speech-corpus --out %s)", path, dir);
-    if (kind <= 0) return 0;
+    if (!safetensors_path(path, sizeof path, dir, name, "build a corpus with: lstmlm-speech-corpus --out")) return 0;
     if (lm_frames_load(d, path, &err) != LM_OK) {
         report("%s", err.msg);
         return 0;
@@ -114,17 +108,11 @@ static int cmd_frames_train(int argc, char **argv) {
                    .max_epoch = 4, .epochs = 12, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
                    .task = LM_TASK_FRAMES, .delay = 5};
     static const struct option opts[] = {
-        {"data", required_argument, 0, OPT_DATA},       {"out", required_argument, 0, OPT_OUT},
-        {"resume", required_argument, 0, OPT_RESUME},   {"delay", required_argument, 0, OPT_DELAY},
-        {"layers", required_argument, 0, OPT_LAYERS},   {"hidden", required_argument, 0, OPT_HIDDEN},
-        {"steps", required_argument, 0, OPT_STEPS},     {"batch", required_argument, 0, OPT_BATCH},
-        {"dropout", required_argument, 0, OPT_DROPOUT}, {"init", required_argument, 0, OPT_INIT},
-        {"lr", required_argument, 0, OPT_LR},           {"max-epoch", required_argument, 0, OPT_MAX_EPOCH},
-        {"epochs", required_argument, 0, OPT_EPOCHS},   {"decay", required_argument, 0, OPT_DECAY},
-        {"clip", required_argument, 0, OPT_CLIP},       {"seed", required_argument, 0, OPT_SEED},
-        {"threads", required_argument, 0, OPT_THREADS}, {"quiet", no_argument, 0, OPT_QUIET},
-        {"bf16", no_argument, 0, OPT_BF16},             {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        CONFIG_LONG_OPTIONS,
+        {"data", required_argument, 0, OPT_DATA}, {"out", required_argument, 0, OPT_OUT},
+        {"resume", required_argument, 0, OPT_RESUME}, {"delay", required_argument, 0, OPT_DELAY},
+        {"steps", required_argument, 0, OPT_STEPS}, {"quiet", no_argument, 0, OPT_QUIET},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

@@ -155,21 +155,15 @@ int cmd_train(int argc, char **argv) {
     if (lm_config_preset(&c, preset, &t.err) != LM_OK) { report("%s", t.err.msg); return 2; }
 
     static const struct option opts[] = {
+        CONFIG_LONG_OPTIONS,
         {"preset", required_argument, 0, OPT_PRESET}, {"data", required_argument, 0, OPT_DATA},
-        {"out", required_argument, 0, OPT_OUT},       {"resume", required_argument, 0, OPT_RESUME},
-        {"layers", required_argument, 0, OPT_LAYERS}, {"hidden", required_argument, 0, OPT_HIDDEN},
-        {"steps", required_argument, 0, OPT_STEPS},   {"batch", required_argument, 0, OPT_BATCH},
-        {"dropout", required_argument, 0, OPT_DROPOUT}, {"init", required_argument, 0, OPT_INIT},
-        {"lr", required_argument, 0, OPT_LR},         {"max-epoch", required_argument, 0, OPT_MAX_EPOCH},
-        {"epochs", required_argument, 0, OPT_EPOCHS}, {"decay", required_argument, 0, OPT_DECAY},
-        {"clip", required_argument, 0, OPT_CLIP},     {"seed", required_argument, 0, OPT_SEED},
-        {"threads", required_argument, 0, OPT_THREADS}, {"save-every", required_argument, 0, OPT_SAVE_EVERY},
-        {"no-test", no_argument, 0, OPT_NO_TEST},     {"quiet", no_argument, 0, OPT_QUIET},
-        {"bf16", no_argument, 0, OPT_BF16},
+        {"out", required_argument, 0, OPT_OUT}, {"resume", required_argument, 0, OPT_RESUME},
+        {"steps", required_argument, 0, OPT_STEPS}, {"save-every", required_argument, 0, OPT_SAVE_EVERY},
+        {"no-test", no_argument, 0, OPT_NO_TEST}, {"quiet", no_argument, 0, OPT_QUIET},
         {"train", required_argument, 0, OPT_TRAIN_FILE}, {"valid", required_argument, 0, OPT_VALID_FILE},
         {"test", required_argument, 0, OPT_TEST_FILE}, {"min-count", required_argument, 0, OPT_MIN_COUNT},
-        {"max-vocab", required_argument, 0, OPT_MAX_VOCAB},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
+        {"max-vocab", required_argument, 0, OPT_MAX_VOCAB}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     int o, ok = 1;
     optind = 1;

@@ -66,20 +66,14 @@ static int cmd_translate_train(int argc, char **argv) {
                    .max_epoch = 4, .epochs = 10, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
                    .task = LM_TASK_TRANSLATE};
     static const struct option opts[] = {
-        {"data", required_argument, 0, OPT_DATA},       {"src", required_argument, 0, OPT_SRC},
-        {"tgt", required_argument, 0, OPT_TGT},         {"train", required_argument, 0, OPT_TRAIN},
-        {"valid", required_argument, 0, OPT_VALID},     {"test", required_argument, 0, OPT_TEST},
-        {"reverse", no_argument, 0, OPT_REVERSE},       {"min-count", required_argument, 0, OPT_MIN_COUNT},
+        CONFIG_LONG_OPTIONS,
+        {"data", required_argument, 0, OPT_DATA}, {"src", required_argument, 0, OPT_SRC},
+        {"tgt", required_argument, 0, OPT_TGT}, {"train", required_argument, 0, OPT_TRAIN},
+        {"valid", required_argument, 0, OPT_VALID}, {"test", required_argument, 0, OPT_TEST},
+        {"reverse", no_argument, 0, OPT_REVERSE}, {"min-count", required_argument, 0, OPT_MIN_COUNT},
         {"max-len", required_argument, 0, OPT_MAX_LEN}, {"out", required_argument, 0, OPT_OUT},
-        {"layers", required_argument, 0, OPT_LAYERS},   {"hidden", required_argument, 0, OPT_HIDDEN},
-        {"dropout", required_argument, 0, OPT_DROPOUT}, {"init", required_argument, 0, OPT_INIT},
-        {"lr", required_argument, 0, OPT_LR},           {"max-epoch", required_argument, 0, OPT_MAX_EPOCH},
-        {"epochs", required_argument, 0, OPT_EPOCHS},   {"decay", required_argument, 0, OPT_DECAY},
-        {"clip", required_argument, 0, OPT_CLIP},       {"batch", required_argument, 0, OPT_BATCH},
-        {"seed", required_argument, 0, OPT_SEED},       {"threads", required_argument, 0, OPT_THREADS},
-        {"quiet", no_argument, 0, OPT_QUIET},           {"help", no_argument, 0, 'h'},
-        {"bf16", no_argument, 0, OPT_BF16},             {"resume", required_argument, 0, OPT_RESUME},
-        {0, 0, 0, 0},
+        {"quiet", no_argument, 0, OPT_QUIET}, {"help", no_argument, 0, 'h'},
+        {"resume", required_argument, 0, OPT_RESUME}, {0, 0, 0, 0},
     };
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
