@@ -4,20 +4,7 @@
 # generated corpus. Usage: cli_test.sh PATH/TO/lstmlm
 set -u
 bin=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect STATUS PHRASE -- command...: exit status and a phrase in stdout+stderr
-expect() {
-  local want=$1 phrase=$2; shift 3
-  local out status
-  out=$("$@" 2>&1); status=$?
-  [ "$status" -eq "$want" ] || fail "'$*' exited $status, expected $want: $out"
-  grep -qF -- "$phrase" <<<"$out" || fail "'$*' output lacks '$phrase': $out"
-}
+. "$(dirname "$0")/lib.sh"
 
 expect 0 "Commands:" -- "$bin" --help
 expect 2 "unknown command" -- "$bin" frobnicate
@@ -237,5 +224,4 @@ head -5 "$work/mt/val.fr" > "$work/mt/short.fr"; cp "$work/mt/val.en" "$work/mt/
 expect 1 "aligned" -- "$bin" translate-train --data "$work/mt" --train short --test test --epochs 1 --out "$work/x"
 expect 1 "longer than the limit" -- "$bin" translate-train --data "$work/mt" --test test --max-len 6 --out "$work/x"
 
-if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "cli: all checks passed"
+finish cli

@@ -5,19 +5,7 @@
 # data, translate's input, and the smaller items. Usage: hardening_test.sh PATH/TO/lstmlm
 set -u
 bin=$(realpath "$1")
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect STATUS PHRASE -- command...: exit status and a phrase in stdout+stderr
-expect() {
-  local want=$1 phrase=$2; shift 3
-  local out status
-  out=$("$@" 2>&1); status=$?
-  [ "$status" -eq "$want" ] || fail "'$*' exited $status, expected $want: $out"
-  grep -qF -- "$phrase" <<<"$out" || fail "'$*' output lacks '$phrase': $out"
-}
+. "$(dirname "$0")/lib.sh"
 
 # wait_for FILE PATTERN: until FILE holds PATTERN (at most ~20 s)
 wait_for() {
@@ -177,5 +165,4 @@ expect 2 "expected a number" -- "$bin" train --lr nan
 expect 2 "expected an integer" -- "$bin" train --epochs " 3"
 expect 2 "expected an integer" -- "$bin" train --epochs 0x3
 
-if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "hardening: all checks passed"
+finish hardening

@@ -5,10 +5,7 @@
 # Python module work from the prefix. Usage: install_test.sh BUILD_DIR SOURCE_DIR
 set -u
 build=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+. "$(dirname "$0")/lib.sh"
 prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" > "$work/install.log" 2>&1 || { cat "$work/install.log"; exit 1; }
 lib=$prefix/lib
@@ -81,5 +78,4 @@ if [ -x /usr/bin/python3 ] && [ -z "$san" ]; then
     'import lstmlm; print(lstmlm._lib._name)' 2>&1) || fail "installed Python module: $out"
   grep -q "$prefix" <<<"$out" || fail "the installed module loaded another library: $out"
 fi
-[ "$failures" -eq 0 ] && echo "install: all passed"
-exit $((failures > 0))
+finish install

@@ -6,12 +6,8 @@
 # file left behind. Usage: plot_test.sh PATH/TO/lstmlm
 set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
+. "$(dirname "$0")/lib.sh"
 out=$work/log.stdout err=$work/log.stderr status=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # lstmlm plot ARGS... run in $work; stdout and stderr into $out and $err.
 run_plot() {
@@ -107,9 +103,4 @@ if [ "$have_gnuplot" = 1 ]; then
 fi
 
 leftovers "$work" && fail "a .lstmlm_plot_* temporary file is left in $work"
-if [ "$failures" -eq 0 ]; then
-  echo "plot: all checks passed"
-  exit 0
-fi
-echo "plot: $failures check(s) failed"
-exit 1
+finish plot

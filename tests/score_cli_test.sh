@@ -8,19 +8,7 @@
 # Usage: score_cli_test.sh PATH/TO/lstmlm
 set -u
 bin=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() {
-  local want=$1 phrase=$2; shift 3
-  local out status
-  out=$("$@" 2>&1); status=$?
-  [ "$status" -eq "$want" ] || fail "'$*' exited $status, expected $want: $out"
-  grep -qF -- "$phrase" <<<"$out" || fail "'$*' output lacks '$phrase': $out"
-}
-# close A B TOL: |A - B| <= TOL * max(1, |A|)
-close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = a < 0 ? -a : a; if (m < 1) m = 1; exit !(d <= t * m) }'; }
+. "$(dirname "$0")/lib.sh"
 
 for split in train:3000 valid:300 test:300; do
   name=${split%%:*} n=${split##*:}
@@ -167,5 +155,4 @@ expect 1 "has more" -- "$bin" rescore --model "$model" --nbest "$work/text" --fo
 printf 'utt1 w1\n' > "$work/text_bad"
 expect 1 "is not UTTID-N" -- "$bin" rescore --model "$model" --nbest "$work/text_bad" --format kaldi --scores "$work/costs_short"
 
-[ "$failures" -eq 0 ] && echo "score/rescore CLI: all passed"
-exit $((failures > 0))
+finish "score/rescore CLI"
