@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,8 @@ static void rescore_usage(FILE *f) {
             "Rerank n-best lists with a language model: each hypothesis gets\n"
             "  new score = old score + LAMBDA * LM + BONUS * words\n"
             "where LM is its log-probability (natural log) as a sentence, <eos> included,\n"
-            "from the sentence-start state (as `lstmlm score` computes it). Hypotheses of one\n"
-            "item that share a prefix compute it once.\n"
+            "from the sentence-start state (as `lstmlm score` computes it). Hypotheses that\n"
+            "share a prefix (in one item or across the items of a --batch) compute it once.\n"
             "\n"
             "  --model FILE       model.safetensors of a language model (`lstmlm train`)\n"
             "  --nbest FILE       the n-best list (required)\n"
@@ -209,6 +210,7 @@ typedef struct {
 } tree;
 
 static int tree_node(tree *t, int parent, int32_t word) {
+    if (t->n >= INT_MAX) return -1;  /* node ids are ints: a group of 2^31 words is refused */
     if (t->n == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 256;
         node *g = realloc(t->nodes, cap * sizeof *g);

@@ -107,9 +107,12 @@ lm_status lm_checkpoint_save(const lm_model *m, const lm_vocab *v, const lm_trai
     json_object_set_new(meta, "config", json_string(cfg));
     json_object_set_new(meta, "vocab", json_string(words));
     if (ts) {
-        /* The carried state: slot prev_T of H and C (slot 0 if none yet). */
+        /* The carried state: slot prev_T of H and C (slot 0 if none yet). After
+         * an evaluation at another batch it is not the training streams'
+         * (the next epoch starts from zero): zeros then. */
         float *h = host + m->n_params, *c = h + L * B * n;
-        for (size_t l = 0; l < L; l++) {
+        if (m->win.B != (int)B) memset(h, 0, 2 * L * B * n * sizeof *h);
+        for (size_t l = 0; l < L && m->win.B == (int)B; l++) {
             m->be->download(h + l * B * n, m->win.H[l] + (size_t)m->win.prev_T * B * n, B * n * sizeof *h);
             m->be->download(c + l * B * n, m->win.C[l] + (size_t)m->win.prev_T * B * n, B * n * sizeof *c);
         }

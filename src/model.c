@@ -256,7 +256,7 @@ lm_status lm_model_gather_state(lm_model *m, const int32_t *rows, int n, lm_erro
             m->be->upload(buf, neu, (size_t)n * N * sizeof *neu);  /* into slot 0 */
         }
     free(old), free(neu);
-    m->win.prev_T = 0;
+    m->win.prev_T = 0, m->win.grad = 0;
     m->win.B = n;
     return LM_OK;
 }
@@ -265,7 +265,7 @@ void lm_model_reset_state(lm_model *m, int batch) {
     if (batch < 1 || batch > m->win.B_cap) return;  /* no buffers for it: lm_model_forward refuses such a batch */
     const size_t bn = (size_t)batch * m->n;
     for (int l = 0; l < m->L; l++) m->be->zero(m->win.H[l], bn), m->be->zero(m->win.C[l], bn);
-    m->win.prev_T = 0;
+    m->win.prev_T = 0, m->win.grad = 0;
     m->win.B = batch;
 }
 
@@ -323,9 +323,13 @@ static inline void profile_recurrence(const lm_backend *be, double *prof, int pr
 /* ------------------------------------------------------------- forwards */
 
 /* Whether a window fits w's buffers (outside them nothing is touched: the
- * forwards return NaN) and its targets are classes. */
-static int window_ok(const lm_model *m, const lm_window *w, const int32_t *y, int T, int B, int train) {
+ * forwards return NaN), continues the carried state's B streams, and its
+ * targets are classes. */
+static int window_ok(const lm_model *m, lm_window *w, const int32_t *y, int T, int B, int train) {
+    w->grad = 0;  /* a refused or failed forward leaves nothing to differentiate */
     if (T < 1 || B < 1 || (size_t)T * (size_t)B > w->rows || B > w->B_cap || (train && !w->train)) return 0;
+    /* the carried state is B rows of slot prev_T: another B must start from slot 0 */
+    if (w->prev_T > 0 && B != w->B) return 0;
     for (size_t r = 0; r < (size_t)T * B; r++)
         if (y[r] >= m->V) return 0;
     return 1;

@@ -19,7 +19,8 @@ struct lm_state {
     int32_t start;   /* "<eos>": sentence start = the zero state after reading it */
     float *hc;       /* (L, 2, n): h then c of each layer, backend memory */
     float *hc0;      /* (L, 2, n): the sentence-start state, for resets */
-    float *logits;   /* (V) the next word's logits plus bias, when have_dist */
+    float *logits;   /* (V) the next word's logits plus bias, when have_dist; allocated on first use
+                      * (states stepped in batches never need it) */
     double lse;      /* log-sum-exp of logits, when have_dist */
     int have_dist;
 };
@@ -142,6 +143,8 @@ static void unlock_kernels(int locked) {
 /* Fill s's cached distribution. */
 static lm_status ensure_dist(lm_state *s, lm_error *err) {
     if (s->have_dist) return LM_OK;
+    if (!s->logits && !(s->logits = s->m->be->alloc((size_t)s->m->V * sizeof(float))))
+        return lm_fail(err, LM_ENOMEM, "out of memory for a distribution of %d words", s->m->V);
     const int locked = lock_kernels(s->m);
     scratch *w = scratch_for(s->m, 1);
     if (!w) { unlock_kernels(locked); return lm_fail(err, LM_ENOMEM, "out of memory for the scoring scratch"); }
@@ -171,8 +174,7 @@ static lm_state *state_new(const lm_model *m, int32_t start) {
     s->m = m, s->start = start;
     s->hc = m->be->alloc(hc_floats(m) * sizeof(float));
     s->hc0 = m->be->alloc(hc_floats(m) * sizeof(float));
-    s->logits = m->be->alloc((size_t)m->V * sizeof(float));
-    if (!s->hc || !s->hc0 || !s->logits) {
+    if (!s->hc || !s->hc0) {
         lm_state_free(s);
         return NULL;
     }
@@ -223,6 +225,8 @@ lm_status lm_state_copy(lm_state *dst, const lm_state *src, lm_error *err) {
     if (dst->m != src->m) return lm_fail(err, LM_EARG, "lm_state_copy: the states belong to different models");
     if (dst == src) return LM_OK;
     const lm_backend *be = src->m->be;
+    if (src->have_dist && !dst->logits && !(dst->logits = be->alloc((size_t)src->m->V * sizeof(float))))
+        return lm_fail(err, LM_ENOMEM, "out of memory for a distribution of %d words", src->m->V);
     be->copy(dst->hc, src->hc, hc_floats(src->m));
     be->copy(dst->hc0, src->hc0, hc_floats(src->m));
     if (src->have_dist) be->copy(dst->logits, src->logits, (size_t)src->m->V);
@@ -236,7 +240,10 @@ lm_status lm_state_clone(lm_state **out, const lm_state *src, lm_error *err) {
     if (!src) return lm_fail(err, LM_EARG, "lm_state_clone: the state is NULL");
     lm_state *s = state_new(src->m, src->start);
     if (!s) return lm_fail(err, LM_ENOMEM, "out of memory");
-    lm_state_copy(s, src, NULL);
+    if (lm_state_copy(s, src, NULL) != LM_OK) {
+        lm_state_free(s);
+        return lm_fail(err, LM_ENOMEM, "out of memory");
+    }
     *out = s;
     return LM_OK;
 }

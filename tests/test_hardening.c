@@ -264,6 +264,32 @@ static void overflowing_model_cannot_sample(void **state) {
     }
 }
 
+/* The carried state is B rows: a window of another B must start from a
+ * reset, and a refused forward leaves nothing for the backward. */
+static void windows_keep_their_streams(void **state) {
+    (void)state;
+    lm_model *m;
+    lm_vocab *v;
+    make_model(&m, &v, LM_TASK_LM);
+    int32_t x[4] = {0, 1, 2, 3}, y[4] = {1, 2, 3, 0};
+    lm_model_reset_state(m, 2);
+    assert_false(isnan(lm_model_forward(m, x, y, 2, 2, 1)));
+    assert_true(isnan(lm_model_forward(m, x, y, 2, 1, 1)));  /* 1 stream after 2, state carried */
+    /* the refused forward cleared the last one's gradient: the backward does nothing */
+    const size_t np = lm_model_num_params(m);
+    float *g = lm_model_grads(m);
+    for (size_t i = 0; i < np; i++) g[i] = 7.0f;
+    lm_model_backward(m);
+    for (size_t i = 0; i < np; i++) assert_true(g[i] == 7.0f);
+    lm_model_reset_state(m, 1);
+    assert_false(isnan(lm_model_forward(m, x, y, 2, 1, 1)));
+    lm_model_backward(m);
+    size_t changed = 0;
+    for (size_t i = 0; i < np; i++) changed += g[i] != 7.0f;
+    assert_true(changed > 0);
+    lm_model_free(m), lm_vocab_free(v);
+}
+
 /* Item 3: a file is checked against itself before memory is spent on it,
  * and evaluation allocates what it needs, not what training would. */
 static void validation_before_allocation(void **state) {
@@ -409,6 +435,7 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(windows_keep_their_streams),
         cmocka_unit_test(validation_before_allocation),  /* first: it measures peak memory */
         cmocka_unit_test(allocation_failure_is_reported),
         cmocka_unit_test(non_finite_weights_refused),
