@@ -241,6 +241,16 @@ fail:
 int out_file_open(out_file *o, const char *path) {
     memset(o, 0, sizeof *o);
     o->path = path;
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a device, pipe or link (/dev/stdout, /dev/null, a FIFO): written
+         * through in place; a rename would replace it with a plain file */
+        if (!(o->f = fopen(path, "w"))) {
+            report("cannot write %s: %s", path, strerror(errno));
+            return 0;
+        }
+        return 1;
+    }
     size_t n = strlen(path) + 8;
     if (!(o->tmp = malloc(n))) { report("%s: out of memory", path); return 0; }
     snprintf(o->tmp, n, "%s.XXXXXX", path);
@@ -266,6 +276,10 @@ int out_file_commit(out_file *o) {
     int bad = fflush(o->f) != 0 || ferror(o->f);
     bad |= fclose(o->f) != 0;
     o->f = NULL;
+    if (!o->tmp) {  /* written in place */
+        if (bad) report("cannot write %s: %s", o->path, errno ? strerror(errno) : "write error");
+        return !bad;
+    }
     if (bad || rename(o->tmp, o->path) != 0) {
         report("cannot write %s: %s", o->path, errno ? strerror(errno) : "write error");
         unlink(o->tmp);
@@ -274,6 +288,27 @@ int out_file_commit(out_file *o) {
     }
     free(o->tmp), o->tmp = NULL;
     return 1;
+}
+
+int out_file_commit_all(out_file *const *files, int n) {
+    int ok = 1;
+    for (int i = 0; i < n; i++) {  /* flush and close each: the step that can fail on a full disk */
+        out_file *o = files[i];
+        if (!o->f) continue;
+        errno = 0;
+        int bad = fflush(o->f) != 0 || ferror(o->f);
+        bad |= fclose(o->f) != 0;
+        o->f = NULL;
+        if (bad && ok) report("cannot write %s: %s", o->path, errno ? strerror(errno) : "write error"), ok = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        out_file *o = files[i];
+        if (!o->tmp) continue;
+        if (ok && rename(o->tmp, o->path) != 0) report("cannot write %s: %s", o->path, strerror(errno)), ok = 0;
+        if (!ok) unlink(o->tmp);
+        free(o->tmp), o->tmp = NULL;
+    }
+    return ok;
 }
 
 void out_file_abort(out_file *o) {

@@ -69,6 +69,9 @@ int load_models(const char *const *paths, int k, int threads, int task, lm_model
 void free_models(lm_model **models, int k);
 /* An output file written whole or not at all: a temporary file beside
  * `path`, renamed onto it by out_file_commit once every write succeeded.
+ * A path that exists and is not a regular file (a device such as /dev/stdout
+ * or /dev/full, a FIFO, a symbolic link) is written in place instead: the
+ * rename would replace it.
  * Each returns 1, or reports and returns 0 (the temporary file removed). */
 typedef struct {
     FILE *f;
@@ -77,6 +80,9 @@ typedef struct {
 } out_file;
 int out_file_open(out_file *o, const char *path);
 int out_file_commit(out_file *o);
+/* Commit every open file of files[0..n) together: all are flushed and closed
+ * before any is renamed, so a write error leaves none of them behind. */
+int out_file_commit_all(out_file *const *files, int n);
 void out_file_abort(out_file *o);  /* remove the temporary file; no-op when committed */
 /* 1 when a and b hold the same words in the same order. */
 int same_vocab(const lm_vocab *a, const lm_vocab *b);

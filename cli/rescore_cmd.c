@@ -498,9 +498,7 @@ int cmd_rescore(int argc, char **argv) {
         cur.order = nh - item_start;  /* ties keep the list's order */
         h[nh++] = cur;
     }
-    if (fo.f && !out_file_commit(&fo)) goto out;
-    if (fb.f && !out_file_commit(&fb)) goto out;
-    if (fs.f && !out_file_commit(&fs)) goto out;
+    if (!out_file_commit_all((out_file *const[]){&fo, &fb, &fs}, 3)) goto out;
     fprintf(stderr, "%s: %zu hypotheses of %zu items; %zu steps for %zu words and <eos> (shared prefixes)\n", prog,
             kept, items, t.steps, t.words);
     rc = 0;

@@ -93,6 +93,17 @@ out=$("$bin" rescore --model "$model" --nbest "$work/nb.txt" --lambda 0.5 --word
 # one tree for the group: w1 w2 w3 </s> w5 </s> </s> | </s> | w7 w7 <unk> </s> = 12 steps for 10 words + 5 <eos>
 steps=$(sed -n 's/.*; \([0-9]*\) steps for \([0-9]*\) words and <eos>.*/\1 \2/p' "$work/err")
 [ "$steps" = "12 15" ] || fail "prefix sharing: expected 12 steps for 15 words and <eos>, got '$steps'"
+# outputs that are not plain files are written through, never replaced: a
+# symbolic link stays a link (its target gets the lines), a FIFO stays a FIFO
+ln -s "$work/best-target" "$work/best-link"
+mkfifo "$work/fifo"
+cat "$work/fifo" > "$work/fifo.out" &
+"$bin" rescore --model "$model" --nbest "$work/nb.txt" --best "$work/best-link" --output "$work/fifo" --threads 1 \
+  2>/dev/null || fail "rescore into a link and a FIFO failed"
+wait
+[ -L "$work/best-link" ] && [ -p "$work/fifo" ] || fail "rescore replaced a link or a FIFO with a plain file"
+[ "$(wc -l < "$work/best-target")" = 3 ] || fail "the link's target lacks the 1-best lines"
+[ "$(wc -l < "$work/fifo.out")" = 5 ] || fail "the FIFO did not receive the reranked list"
 # a group per item (--batch 1) scores the same
 one=$("$bin" rescore --model "$model" --nbest "$work/nb.txt" --lambda 0.5 --word-bonus 0.25 --batch 1 --threads 1 \
   2>/dev/null) || fail "rescore --batch 1 failed"
