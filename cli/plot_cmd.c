@@ -157,6 +157,12 @@ int cmd_plot(int argc, char **argv) {
     FILE *data, *gp;
     struct stat st;
     struct sigaction ignore = {.sa_handler = SIG_IGN}, old_pipe;
+    /* The PNG is renamed onto the output: that would replace a device, FIFO
+     * or link (-o /dev/stdout) with a plain file. */
+    if (lstat(output, &st) == 0 && !S_ISREG(st.st_mode)) {
+        report("plot: %s exists and is not a regular file (a device, FIFO, link or folder): give a file path", output);
+        return 2;
+    }
     char *png = png_template(output);
     if (!png) { report("plot: out of memory"); return 1; }
     if ((png_fd = mkstemp(png)) < 0) {

@@ -73,6 +73,14 @@ refused "run folder with a newline" 2 "RUN_DIR" "$work/r.png" "$work/pwned2" -- 
 refused "-o with a newline" 2 "-o" "$work/o.png" "$work/pwned3" -- run1 -o "$work/"$'o\n!touch pwned3 #.png'
 [ -e "$work/o" ] && fail "-o with a newline: gnuplot wrote $work/o"
 
+# An output that is a link (or a device, FIFO) is refused, not replaced by the PNG.
+ln -s "$work/link-target.png" "$work/link.png"
+run_plot run1 -o "$work/link.png"
+[ "$status" -eq 2 ] || fail "-o a link: exited $status, expected 2: $(cat "$err")"
+grep -qF "not a regular file" "$err" || fail "-o a link: unclear message: $(cat "$err")"
+[ -L "$work/link.png" ] || fail "-o a link: the link was replaced"
+leftovers "$work" && fail "-o a link: left a .lstmlm_plot_* temporary file"
+
 # Other control characters are refused too.
 refused "title with a tab" 2 "--title" "$work/tab.png" "" -- run1 -o "$work/tab.png" --title $'a\tb'
 refused "title with DEL" 2 "--title" "$work/del.png" "" -- run1 -o "$work/del.png" --title $'a\x7fb'
@@ -89,7 +97,7 @@ if [ "$have_gnuplot" = 1 ]; then
   # An output path that is a folder: gnuplot cannot open it; before, the PNG
   # then went to stdout. Now the rename fails and the temporary file goes.
   mkdir "$work/adir"
-  refused "-o onto a folder" 1 "adir" "$work/adir" "" -- run1 -o "$work/adir"
+  refused "-o onto a folder" 2 "not a regular file" "$work/adir" "" -- run1 -o "$work/adir"
   [ -d "$work/adir" ] && [ -z "$(ls -A "$work/adir")" ] || fail "-o onto a folder: the folder changed"
 
   # gnuplot pipes its output into a command when the name starts with '|':
