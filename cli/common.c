@@ -271,23 +271,7 @@ int out_file_open(out_file *o, const char *path) {
 }
 
 int out_file_commit(out_file *o) {
-    if (!o->f) return 0;
-    errno = 0;
-    int bad = fflush(o->f) != 0 || ferror(o->f);
-    bad |= fclose(o->f) != 0;
-    o->f = NULL;
-    if (!o->tmp) {  /* written in place */
-        if (bad) report("cannot write %s: %s", o->path, errno ? strerror(errno) : "write error");
-        return !bad;
-    }
-    if (bad || rename(o->tmp, o->path) != 0) {
-        report("cannot write %s: %s", o->path, errno ? strerror(errno) : "write error");
-        unlink(o->tmp);
-        free(o->tmp), o->tmp = NULL;
-        return 0;
-    }
-    free(o->tmp), o->tmp = NULL;
-    return 1;
+    return o->f && out_file_commit_all((out_file *const[]){o}, 1);
 }
 
 int out_file_commit_all(out_file *const *files, int n) {
