@@ -114,12 +114,7 @@ int cmd_caption_train(int argc, char **argv) {
         case OPT_QUIET: quiet = 1; break;
         case 'h': train_usage(stdout); return 0;
         default:
-            if ((ok = parse_config_option(o, optarg, &c)) < 0) {
-                fprintf(stderr, "Try '%s caption-train --help'.\n", prog);
-                return 2;
-            }
-            if (o == OPT_THREADS) threads_given = 1;
-            else settings = 1;
+            if ((ok = train_option("caption-train", o, optarg, &c, &threads_given, &settings)) < 0) return 2;
         }
     }
     if (!ok) return 2;
@@ -139,17 +134,14 @@ int cmd_caption_train(int argc, char **argv) {
     lm_model *m = NULL;
     lm_run *run = NULL;
     lm_train_state ts = {0};
-    int rc = 1;
     static char buf[3][MAX_REFS][4200];
     const char *paths[3][MAX_REFS];
     /* The run folder is ours before any data is read (see lm_run_claim). */
     const char *dir = resume ? resume : out;
-    if (lm_run_claim(&run, dir, resume != NULL, &err) != LM_OK) { report("caption-train: %s", err.msg); return 2; }
-    if (resume) {
-        lm_run_info info;
-        if (!resume_check(run, "caption-train", dir, "caption", &info)) goto done;
-        if (!threads_given) c.threads = info.threads;
-    }
+    lm_run_info info;
+    int rc = train_claim(&run, "caption-train", dir, "caption", resume != NULL, threads_given, &c, &info);
+    if (rc) return rc;
+    rc = 1;
     lm_set_threads(c.threads);
     for (int s = 0; s < 3; s++)
         if (!caption_paths(buf[s], paths[s], refs, captions, splits[s], lang) || !load_features(&feats[s], features, splits[s]))
@@ -166,12 +158,10 @@ int cmd_caption_train(int argc, char **argv) {
     c.input_dim = feats[0].dim;
     if (resume) {
         lm_vocab *rv = NULL;
-        const int threads = c.threads;
-        if (lm_checkpoint_load(&m, &rv, &ts, lm_run_file(run, RUN_STATE), threads, &err) != LM_OK) goto fail;
-        c = *lm_model_config(m);
-        c.threads = threads;
-        const int same = c.task == LM_TASK_CAPTION && c.input_dim == feats[0].dim && same_vocab(rv, v);
+        const int loaded = train_load_state(run, "caption-train", "caption", LM_TASK_CAPTION, &m, &rv, &ts, &c);
+        const int same = loaded && c.input_dim == feats[0].dim && same_vocab(rv, v);
         lm_vocab_free(rv);
+        if (!loaded) goto done;
         if (!same) {
             report("caption-train: the data flags give another vocabulary or feature size than the run in %s was "
                    "trained on; give the flags it started with", dir);

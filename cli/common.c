@@ -306,18 +306,55 @@ int same_vocab(const lm_vocab *a, const lm_vocab *b) {
     return same;
 }
 
-int resume_check(lm_run *run, const char *cmd, const char *dir, const char *kind, lm_run_info *info) {
+int train_option(const char *cmd, int opt, const char *arg, lm_config *c, int *threads_given, int *settings) {
+    const int ok = parse_config_option(opt, arg, c);
+    if (ok < 0) fprintf(stderr, "Try '%s %s --help'.\n", prog, cmd);
+    else if (opt == OPT_THREADS) *threads_given = 1;
+    else *settings = 1;
+    return ok;
+}
+
+int train_claim(lm_run **run, const char *cmd, const char *dir, const char *kind, int resume, int threads_given,
+                lm_config *c, lm_run_info *info) {
     lm_error err;
-    if (lm_run_read_info(run, info, &err) != LM_OK) {
+    if (lm_run_claim(run, dir, resume, &err) != LM_OK) {
+        report("%s: %s", cmd, err.msg);
+        return 2;
+    }
+    if (!resume) return 0;
+    int rc = 1;
+    if (lm_run_read_info(*run, info, &err) != LM_OK) report("%s", err.msg);
+    else if (strcmp(info->kind, kind) != 0)
+        report("%s: %s holds a %s run, which %s --resume cannot continue", cmd, dir, info->kind, cmd);
+    else if (!file_exists(lm_run_file(*run, RUN_STATE)))
+        report("%s: %s holds no %s to resume from (the run stopped before its first save)", cmd, dir, RUN_STATE);
+    else
+        rc = 0;
+    if (rc) {
+        lm_run_release(*run);
+        *run = NULL;
+        return rc;
+    }
+    if (!threads_given) c->threads = info->threads;
+    else if (c->threads != info->threads)
+        printf("note: %d threads instead of the run's %d: results are no longer bit-identical to an "
+               "uninterrupted run\n", c->threads, info->threads);
+    return 0;
+}
+
+int train_load_state(lm_run *run, const char *cmd, const char *kind, int task, lm_model **m, lm_vocab **v,
+                     lm_train_state *ts, lm_config *c) {
+    lm_error err;
+    const char *path = lm_run_file(run, RUN_STATE);
+    if (lm_checkpoint_load(m, v, ts, path, c->threads, &err) != LM_OK) {
         report("%s", err.msg);
         return 0;
     }
-    if (strcmp(info->kind, kind) != 0) {
-        report("%s: %s holds a %s run, which %s --resume cannot continue", cmd, dir, info->kind, cmd);
-        return 0;
-    }
-    if (!file_exists(lm_run_file(run, RUN_STATE))) {
-        report("%s: %s holds no %s to resume from (the run stopped in its first epoch)", cmd, dir, RUN_STATE);
+    const int threads = c->threads;
+    *c = *lm_model_config(*m);
+    c->threads = threads;
+    if (c->task != task) {
+        report("%s: %s is not the state of a %s run", cmd, path, kind);
         return 0;
     }
     return 1;

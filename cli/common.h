@@ -86,9 +86,24 @@ int out_file_commit_all(out_file *const *files, int n);
 void out_file_abort(out_file *o);  /* remove the temporary file; no-op when committed */
 /* 1 when a and b hold the same words in the same order. */
 int same_vocab(const lm_vocab *a, const lm_vocab *b);
-/* `CMD --resume DIR`: the claimed run must be of `kind` and hold a saved
- * training state; *info receives its run.json. 1, or 0 with the reason reported. */
-int resume_check(lm_run *run, const char *cmd, const char *dir, const char *kind, lm_run_info *info);
+/* The four training commands (train, frames-train, translate-train,
+ * caption-train) start alike.
+ * train_option: parse_config_option for command `cmd`, noting a --threads
+ * flag in *threads_given and any other in *settings (they refuse --resume);
+ * -1 (after "Try 'prog cmd --help'.") when opt is not such a flag.
+ * train_claim: the run folder dir claimed, a new run or (resume) one of
+ * `kind` that holds a saved training state; then *info is its run.json and
+ * c->threads the run's unless --threads was given (a note says when they
+ * differ). 0, or the exit status (2: the folder cannot be ours, 1: nothing
+ * to resume) with the reason reported and *run released.
+ * train_load_state: the model, vocabulary and training state of a resumed
+ * run; *c becomes the saved configuration, c->threads kept. 1, or 0 with the
+ * reason reported (the model must be of `task`). */
+int train_option(const char *cmd, int opt, const char *arg, lm_config *c, int *threads_given, int *settings);
+int train_claim(lm_run **run, const char *cmd, const char *dir, const char *kind, int resume, int threads_given,
+                lm_config *c, lm_run_info *info);
+int train_load_state(lm_run *run, const char *cmd, const char *kind, int task, lm_model **m, lm_vocab **v,
+                     lm_train_state *ts, lm_config *c);
 /* Print "prog: message" to stderr. */
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -124,12 +124,7 @@ static int cmd_frames_train(int argc, char **argv) {
         case OPT_QUIET: quiet = 1; break;
         case 'h': train_usage(stdout); return 0;
         default:
-            if ((ok = parse_config_option(o, optarg, &c)) < 0) {
-                fprintf(stderr, "Try '%s frames-train --help'.\n", prog);
-                return 2;
-            }
-            if (o == OPT_THREADS) threads_given = 1;
-            else settings = 1;
+            if ((ok = train_option("frames-train", o, optarg, &c, &threads_given, &settings)) < 0) return 2;
         }
     }
     if (!ok) return 2;
@@ -147,31 +142,18 @@ static int cmd_frames_train(int argc, char **argv) {
     lm_run *run = NULL;
     lm_run_info info;
     lm_train_state ts = {0};
-    int rc = 1;
     /* The run folder is ours before any data is read (see lm_run_claim). */
     const char *dir = resume ? resume : out ? out : "runs/frames";
-    if (lm_run_claim(&run, dir, resume != NULL, &err) != LM_OK) { report("frames-train: %s", err.msg); return 2; }
-    if (resume) {
-        if (!resume_check(run, "frames-train", dir, "frames", &info)) goto done;
-        if (!data) data = info.data;
-        if (!threads_given) c.threads = info.threads;
-        else if (c.threads != info.threads)
-            printf("note: %d threads instead of the run's %d: results are no longer bit-identical to an "
-                   "uninterrupted run\n", c.threads, info.threads);
-    }
-    if (!data) data = "data/speech";
+    int rc = train_claim(&run, "frames-train", dir, "frames", resume != NULL, threads_given, &c, &info);
+    if (rc) return rc;
+    rc = 1;
+    if (!data) data = resume ? info.data : "data/speech";
     lm_set_threads(c.threads);
     if (!load_splits(d, data)) goto done;
     if (resume) {
-        const int threads = c.threads;
-        if (lm_checkpoint_load(&m, &v, &ts, lm_run_file(run, RUN_STATE), threads, &err) != LM_OK) goto fail;
-        c = *lm_model_config(m);
-        c.threads = threads;
-        if (c.task != LM_TASK_FRAMES) {
-            report("frames-train: %s is not the state of a frames run", lm_run_file(run, RUN_STATE));
+        if (!train_load_state(run, "frames-train", "frames", LM_TASK_FRAMES, &m, &v, &ts, &c) ||
+            !model_fits(m, v, &d[0], data))
             goto done;
-        }
-        if (!model_fits(m, v, &d[0], data)) goto done;
     } else {
         c.input_dim = d[0].dim;
         if (lm_vocab_from_words(&v, (const char *const *)d[0].class_names, d[0].n_classes, &err) != LM_OK) goto fail;

@@ -168,7 +168,6 @@ int cmd_train(int argc, char **argv) {
     int o, ok = 1;
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        config_flags += (o >= OPT_LAYERS && o <= OPT_SEED) || o == OPT_BF16;
         switch (o) {
         case OPT_PRESET: config_flags++; break;
         case OPT_DATA: data = optarg; break;
@@ -190,11 +189,7 @@ int cmd_train(int argc, char **argv) {
         case OPT_QUIET: quiet = 1; break;
         case 'h': train_usage(stdout, &c); return 0;
         default:
-            if ((ok = parse_config_option(o, optarg, &c)) < 0) {
-                fprintf(stderr, "Try '%s train --help'.\n", prog);
-                return 2;
-            }
-            threads_given |= o == OPT_THREADS;
+            if ((ok = train_option("train", o, optarg, &c, &threads_given, &config_flags)) < 0) return 2;
         }
     }
     if (!ok) return 2;
@@ -223,25 +218,12 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     if (!resume && !out) snprintf(run_dir, sizeof run_dir, "runs/%s", preset);
-    if (lm_run_claim(&run, run_dir, resume != NULL, &t.err) != LM_OK) { report("train: %s", t.err.msg); return 2; }
+    if ((rc = train_claim(&run, "train", run_dir, "lm", resume != NULL, threads_given, &c, &info))) return rc;
+    rc = 1;
     snprintf(t.state_path, sizeof t.state_path, "%s", lm_run_file(run, RUN_STATE));
     snprintf(t.model_path, sizeof t.model_path, "%s", lm_run_file(run, RUN_MODEL));
     snprintf(t.metrics_path, sizeof t.metrics_path, "%s", lm_run_file(run, RUN_METRICS));
-    if (resume) {
-        if (lm_run_read_info(run, &info, &t.err) != LM_OK) goto fail;
-        if (strcmp(info.kind, "lm") != 0) {
-            report("train: %s holds a %s run, which train --resume cannot continue", run_dir, info.kind);
-            goto out;
-        }
-        if (!file_exists(t.state_path)) {
-            report("train: %s holds no %s to resume from (the run stopped before its first save)", run_dir, RUN_STATE);
-            goto out;
-        }
-        if (!threads_given) c.threads = info.threads;
-        else if (c.threads != info.threads)
-            printf("note: %d threads instead of the run's %d: results are no longer bit-identical to an "
-                   "uninterrupted run\n", c.threads, info.threads);
-    } else {
+    if (!resume) {
         memset(&info, 0, sizeof info);
         snprintf(info.kind, sizeof info.kind, "lm");
         snprintf(info.preset, sizeof info.preset, "%s", preset);
@@ -275,12 +257,7 @@ int cmd_train(int argc, char **argv) {
 
     lm_set_threads(c.threads);
     if (resume) {
-        if (lm_checkpoint_load(&t.m, &t.v, &t.ts, t.state_path, c.threads, &t.err) != LM_OK) goto fail;
-        c = *lm_model_config(t.m);
-        if (c.task != LM_TASK_LM) {
-            report("train: %s is not a language-model state", t.state_path);
-            goto out;
-        }
+        if (!train_load_state(run, "train", "language-model", LM_TASK_LM, &t.m, &t.v, &t.ts, &c)) goto out;
     } else if (lm_vocab_build_limited(&t.v, path[0], min_count, max_vocab, &t.err) != LM_OK) {
         goto fail;
     }

@@ -92,12 +92,7 @@ static int cmd_translate_train(int argc, char **argv) {
         case OPT_QUIET: quiet = 1; break;
         case 'h': train_usage(stdout); return 0;
         default:
-            if ((ok = parse_config_option(o, optarg, &c)) < 0) {
-                fprintf(stderr, "Try '%s translate-train --help'.\n", prog);
-                return 2;
-            }
-            if (o == OPT_THREADS) threads_given = 1;
-            else settings = 1;
+            if ((ok = train_option("translate-train", o, optarg, &c, &threads_given, &settings)) < 0) return 2;
         }
     }
     if (!ok) return 2;
@@ -116,18 +111,15 @@ static int cmd_translate_train(int argc, char **argv) {
     lm_model *m = NULL;
     lm_run *run = NULL;
     lm_train_state ts = {0};
-    int rc = 1;
     /* The run folder is ours before any data is read (see lm_run_claim). */
     const char *dir = resume ? resume : out;
-    if (lm_run_claim(&run, dir, resume != NULL, &err) != LM_OK) { report("translate-train: %s", err.msg); return 2; }
+    lm_run_info info;
+    int rc = train_claim(&run, "translate-train", dir, "translation", resume != NULL, threads_given, &c, &info);
+    if (rc) return rc;
+    rc = 1;
     lm_vocab *rv = NULL;
     if (resume) {  /* the saved model's settings, checked against the data below */
-        lm_run_info info;
-        if (!resume_check(run, "translate-train", dir, "translation", &info)) goto done;
-        const int threads = threads_given ? c.threads : info.threads;
-        if (lm_checkpoint_load(&m, &rv, &ts, lm_run_file(run, RUN_STATE), threads, &err) != LM_OK) goto fail;
-        c = *lm_model_config(m);
-        c.threads = threads;
+        if (!train_load_state(run, "translate-train", "translation", LM_TASK_TRANSLATE, &m, &rv, &ts, &c)) goto done;
         reverse = c.reverse_source;
         max_len = c.steps + 1;
     }
@@ -141,7 +133,7 @@ static int cmd_translate_train(int argc, char **argv) {
     for (int s = 0; s < 3; s++)
         if (lm_pairs_read(&p[s], paths[s][0], paths[s][1], v, reverse, (size_t)max_len, &err) != LM_OK) goto fail;
     if (resume) {
-        if (c.task != LM_TASK_TRANSLATE || !same_vocab(rv, v)) {
+        if (!same_vocab(rv, v)) {
             report("translate-train: the data flags give another vocabulary than the run in %s was trained on; give "
                    "the flags it started with", dir);
             goto done;

@@ -61,6 +61,16 @@ expect 0 "test conditional perplexity" -- "$bin" translate-train "${mt[@]}" --ou
 expect 2 "already holds a run" -- "$bin" train "${tiny[@]}" --out "$work/mtrun"
 expect 2 "already holds a run" -- "$bin" translate-train "${mt[@]}" --out "$work/unborn"
 expect 1 "holds a translation run" -- "$bin" train --resume "$work/mtrun"
+expect 1 "holds a lm run" -- "$bin" translate-train --data "$work/mt" --resume "$work/unborn"
+expect 1 "holds a translation run" -- "$bin" frames-train --resume "$work/mtrun"
+expect 1 "holds a translation run" -- "$bin" caption-train --resume "$work/mtrun"
+# run.json without a saved state: nothing to resume, and the folder is left as it was
+mkdir -p "$work/nostate" && cp "$work/mtrun/run.json" "$work/nostate/"
+expect 1 "holds no state.safetensors" -- "$bin" translate-train --data "$work/mt" --resume "$work/nostate"
+[ "$(ls "$work/nostate" | grep -vx lock)" = run.json ] || fail "a refused resume wrote into its folder: $(ls "$work/nostate")"
+# other threads than the run's: allowed, with a note (a finished run resumed only tests again)
+expect 0 "note: 2 threads instead of the run's 1" -- "$bin" translate-train --data "$work/mt" --test test \
+  --resume "$work/mtrun" --threads 2 --quiet
 ls "$work"/unborn/*.tmp* >/dev/null 2>&1 && fail "temporary files left in a run folder"
 
 # --- 6. a second signal while stopping does not lose the state ---------------
