@@ -81,38 +81,96 @@ static void lstm_row_forward(float *restrict gi, float *restrict gf, float *rest
     }
 }
 
-/* The recurrence is split across threads by hidden unit: thread k owns
- * units [j0, j1) of every gate block, so its slice of W_hh products and of the
- * cell update depend only on its own columns plus the previous step's full h.
- * One barrier per time step; OpenBLAS (OpenMP build) runs single-threaded
- * inside the region, so the M = B products are split by us, not by it. */
-static void unit_slice(int n, size_t *j0, size_t *j1) {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    size_t chunk = ((size_t)n + (size_t)nt - 1) / (size_t)nt;
-    chunk = (chunk + 15) / 16 * 16;  /* whole cache lines per thread */
-    *j0 = (size_t)id * chunk < (size_t)n ? (size_t)id * chunk : (size_t)n;
-    *j1 = *j0 + chunk < (size_t)n ? *j0 + chunk : (size_t)n;
+/* The recurrence is split across threads in blocks of hidden units. A
+ * block's products need the previous step's whole h (or dG) but only its own
+ * units' rows of W_hh, and its cell only its own units, so one barrier per
+ * time step suffices. Thread k has a home range of blocks, the same every
+ * step (its weights and cell state stay in its core's caches: taking blocks
+ * from one shared counter instead measured 10-20 % slower products and cells);
+ * it takes those from the front, then takes other threads' untaken blocks
+ * from the back, so a thread that falls behind (its core shared with another
+ * process) holds the other at the barrier for one block, not for its whole
+ * range. Each element is computed the same whichever thread takes its block.
+ * OpenBLAS (OpenMP build) runs single-threaded inside the region, so the
+ * M = B products are split by us.
+ * BF16: blocks of one packed panel (64 units). FP32: one block per thread,
+ * rounded to whole cache lines (small sgemm calls cost their overhead). */
+enum { MAX_THREADS = 64 };
+static int rec_block(int n, int bf16) {
+    if (bf16) return LM_BF16_NR;
+    const int nt = omp_get_num_threads();
+    const int chunk = (n + nt - 1) / nt;
+    return (chunk + 15) / 16 * 16;
 }
 
-/* The per-step products run in FP32 through BLAS, or in BF16 (FP32
- * accumulation) against each thread's slice of W_hh, packed once per window
- * into per-thread buffers that persist between calls. */
-enum { MAX_THREADS = 64 };
+/* A home range's untaken blocks [lo, hi) as one word, lo in the low half and
+ * hi + 2^30 in the high half: the owner's increment of lo and a thief's
+ * decrement of hi are single atomic operations, so no block is taken twice.
+ * Two sets, for even and odd steps: thread 0 resets the next step's while
+ * the current one is in use. */
+typedef unsigned long long rec_range;
+enum { REC_BIAS = 1 << 30 };
+static void rec_ranges_reset(rec_range *r, int nb) {
+    const int nt = omp_get_num_threads();
+    for (int k = 0; k < nt; k++)
+        r[k] = (rec_range)(nb * k / nt) | (rec_range)(nb * (k + 1) / nt + REC_BIAS) << 32;
+}
+static int rec_take(rec_range *r) {
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    rec_range old;
+#pragma omp atomic capture
+    { old = r[id]; r[id] += 1; }
+    long long lo = (long long)(old & 0xffffffffu), hi = (long long)(old >> 32) - REC_BIAS;
+    if (lo < hi) return (int)lo;
+    for (int d = 1; d < nt; d++) {  /* the others' ranges, from their back */
+        const int k = (id + d) % nt;
+#pragma omp atomic capture
+        { old = r[k]; r[k] -= (rec_range)1 << 32; }
+        lo = (long long)(old & 0xffffffffu), hi = (long long)(old >> 32) - REC_BIAS;
+        if (lo < hi) return (int)hi - 1;
+    }
+    return -1;
+}
+/* Step t's end: the ranges of step t + 1 reset (nobody uses them until
+ * after the barrier), then the barrier. */
+static void rec_step_end(rec_range (*ranges)[MAX_THREADS], int t, int nb) {
+    if (omp_get_thread_num() == 0) rec_ranges_reset(ranges[(t + 1) & 1], nb);
+#pragma omp barrier
+}
+/* Both sets for the first step; every thread waits for them. */
+static void rec_ranges_init(rec_range (*ranges)[MAX_THREADS], int nb) {
+#pragma omp single
+    rec_ranges_reset(ranges[0], nb), rec_ranges_reset(ranges[1], nb);
+}
+
+/* The BF16 per-step products: W_hh packed once per window into buffers
+ * shared by the threads (each packs a share of the panels), each thread's
+ * packed left operand its own. Buffers persist between calls; BF16 callers
+ * take turns (state.c), the FP32 path touches none of this. */
+static lm_bf16_b rec_w[4];  /* forward: gate q's rows of W_hh as op(B) = W_q^T (n, n); backward: rec_w[0] = W_hh (4n, n) */
 static struct rec_ws {
-    lm_bf16_b w[4];  /* forward: gate q's rows j0..j1 of W_hh as columns; backward: w[0] = W_hh[:, j0..j1] */
-    uint32_t *a;     /* the step's packed left operand (h_{t-1} or dG_t) */
+    uint32_t *a;  /* the step's packed left operand (h_{t-1} or dG_{t+1}) */
     size_t a_cap;
 } rec_ws[MAX_THREADS];
 
-/* Room for a packed (B, k) left operand in every thread's buffers; 0 (use
- * FP32) with more threads than buffers or no memory. */
-static int rec_reserve(int B, int k) {
+/* Room for a packed (B, ka) left operand in every thread's buffers and for
+ * nw packed (kw, n) weights; 0 (use FP32) with more threads than buffers or
+ * no memory. */
+static int rec_reserve(int B, int ka, int nw, int kw, int n) {
     const int nt = omp_get_max_threads();
     if (nt > MAX_THREADS) return 0;
     for (int id = 0; id < nt; id++)
-        if (!(rec_ws[id].a = lm_grow(rec_ws[id].a, &rec_ws[id].a_cap, lm_bf16_a_pairs(B, k) * sizeof *rec_ws[id].a)))
+        if (!(rec_ws[id].a = lm_grow(rec_ws[id].a, &rec_ws[id].a_cap, lm_bf16_a_pairs(B, ka) * sizeof *rec_ws[id].a)))
             return 0;
+    for (int q = 0; q < nw; q++)
+        if (!lm_bf16_b_reserve(&rec_w[q], kw, n)) return 0;
     return 1;
+}
+/* This thread's home range of the panels of rec_w[q] (all threads call it):
+ * packed by the core that will mostly read them. */
+static void rec_pack_share(int q, int tb, const float *W, int ldw) {
+    const int np = (rec_w[q].n + LM_BF16_NR - 1) / LM_BF16_NR, nt = omp_get_num_threads(), id = omp_get_thread_num();
+    lm_bf16_pack_b_panels(&rec_w[q], tb, W, ldw, np * id / nt, np * (id + 1) / nt);
 }
 
 /* Where the next recurrence adds its per-thread mean product and cell
@@ -138,52 +196,50 @@ static void rt_finish(const rec_timer *r, double *acc) {
 static void lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B, int n,
                                int bf16) {
     /* packing W_hh costs about as much as 4 rows of products: few rows stay FP32 */
-    if (bf16 && ((size_t)T * B < 8 || !rec_reserve(B, n))) bf16 = 0;
+    if (bf16 && ((size_t)T * B < 8 || !rec_reserve(B, n, 4, n, n))) bf16 = 0;
     const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
-    int failed = 0;
+    rec_range ranges[2][MAX_THREADS];
     double *const prof = rec_prof;
     rec_prof = NULL;
 #pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
     {
         rec_timer tm = {.on = prof != NULL};
-        size_t j0, j1;
-        unit_slice(n, &j0, &j1);
-        const int w = (int)(j1 - j0);
-        struct rec_ws *r = bf16 ? &rec_ws[omp_get_thread_num()] : NULL;
-        if (bf16) {  /* every thread packs its weights before any step, or none steps */
-            for (size_t q = 0; q < 4 && w > 0; q++)
-                if (!lm_bf16_pack_b(&r->w[q], 1, n, w, W_hh + (q * N + j0) * N, n)) {
-#pragma omp atomic write
-                    failed = 1;
-                }
+        const int bs = rec_block(n, bf16), nb = (n + bs - 1) / bs;
+        uint32_t *a = bf16 ? rec_ws[omp_get_thread_num()].a : NULL;
+        rec_ranges_init(ranges, nb);
+        if (bf16) {
+            for (int q = 0; q < 4; q++) rec_pack_share(q, 1, W_hh + q * N * N, n);
 #pragma omp barrier
         }
-        const int ok = !failed;
-        for (int t = 0; t < T && ok; t++) {  /* every thread meets every barrier, even with no units */
+        for (int t = 0; t < T; t++) {
             float *Gt = G + (size_t)t * B * G4;
-            rt_start(&tm);
-            if (w > 0 && bf16) {  /* gate block q, units j0..j1 += h_{t-1} W_hh[q N + j0.., :]^T */
-                lm_bf16_pack_a(r->a, B, n, H + t * Bn, n);
-                for (size_t q = 0; q < 4; q++) lm_bf16_mul(B, r->a, &r->w[q], Gt + q * N + j0, (int)G4, 1);
-            } else if (w > 0) {
-                for (size_t q = 0; q < 4; q++)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, w, n, 1.0f, H + t * Bn, n,
-                                W_hh + (q * N + j0) * N, n, 1.0f, Gt + q * N + j0, (int)G4);
+            int packed = 0;
+            for (int jb; (jb = rec_take(ranges[t & 1])) >= 0;) {
+                const size_t u0 = (size_t)jb * bs;
+                const int w = (int)(N - u0 < (size_t)bs ? N - u0 : (size_t)bs);
+                rt_start(&tm);
+                if (bf16) {  /* gate block q, units u0.. += h_{t-1} W_hh[q N + u0.., :]^T */
+                    if (!packed) lm_bf16_pack_a(a, B, n, H + t * Bn, n), packed = 1;
+                    for (int q = 0; q < 4; q++)
+                        lm_bf16_mul_panels(B, a, &rec_w[q], jb, jb + 1, Gt + q * N, (int)G4, 1);
+                } else {
+                    for (size_t q = 0; q < 4; q++)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, w, n, 1.0f, H + t * Bn, n,
+                                    W_hh + (q * N + u0) * N, n, 1.0f, Gt + q * N + u0, (int)G4);
+                }
+                rt_lap(&tm, &tm.prod);
+                for (int b = 0; b < B; b++) {
+                    float *g = Gt + b * G4 + u0;
+                    const size_t o = b * N + u0;
+                    lstm_row_forward(g, g + N, g + 2 * N, g + 3 * N, C + (t + 1) * Bn + o, H + (t + 1) * Bn + o,
+                                     TC + t * Bn + o, C + t * Bn + o, (size_t)w);
+                }
+                rt_lap(&tm, &tm.cell);
             }
-            rt_lap(&tm, &tm.prod);
-            for (int b = 0; b < B && w > 0; b++) {
-                float *g = Gt + b * G4 + j0;
-                const size_t o = b * N + j0;
-                lstm_row_forward(g, g + N, g + 2 * N, g + 3 * N, C + (t + 1) * Bn + o, H + (t + 1) * Bn + o,
-                                 TC + t * Bn + o, C + t * Bn + o, (size_t)w);
-            }
-            rt_lap(&tm, &tm.cell);
-#pragma omp barrier
+            rec_step_end(ranges, t, nb);
         }
         rt_finish(&tm, prof);
     }
-    if (failed) rec_prof = prof;
-    if (failed) lstm_layer_forward(G, H, C, TC, W_hh, T, B, n, 0);  /* out of memory: G is untouched */
 }
 
 static void cpu_lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B, int n) {
@@ -213,56 +269,54 @@ static void lstm_row_backward(float *restrict di, float *restrict df, float *res
 
 static void lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
                                 const float *TC, const float *W_hh, int T, int B, int n, int bf16) {
-    if (bf16 && !rec_reserve(B, 4 * n)) bf16 = 0;
+    if (bf16 && !rec_reserve(B, 4 * n, 1, 4 * n, n)) bf16 = 0;
     const size_t N = (size_t)n, Bn = (size_t)B * N, G4 = 4 * N;
-    int failed = 0;
+    rec_range ranges[2][MAX_THREADS];
     double *const prof = rec_prof;
     rec_prof = NULL;
+    memset(dc, 0, Bn * sizeof *dc);
 #pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
     {
         rec_timer tm = {.on = prof != NULL};
-        size_t j0, j1;
-        unit_slice(n, &j0, &j1);
-        const int w = (int)(j1 - j0);
-        struct rec_ws *r = bf16 ? &rec_ws[omp_get_thread_num()] : NULL;
+        const int bs = rec_block(n, bf16), nb = (n + bs - 1) / bs;
+        uint32_t *a = bf16 ? rec_ws[omp_get_thread_num()].a : NULL;
+        rec_ranges_init(ranges, nb);
         if (bf16) {
-            if (w > 0 && !lm_bf16_pack_b(&r->w[0], 0, 4 * n, w, W_hh + j0, n)) {  /* W_hh[:, j0..j1] */
-#pragma omp atomic write
-                failed = 1;
-            }
+            rec_pack_share(0, 0, W_hh, n);
 #pragma omp barrier
         }
-        const int ok = !failed;
-        for (int b = 0; b < B && w > 0; b++) memset(dc + b * N + j0, 0, (size_t)w * sizeof *dc);
-        for (int t = T - 1; t >= 0 && ok; t--) {
-            rt_start(&tm);
-            for (int b = 0; b < B && w > 0; b++) {
-                const size_t o = b * N + j0;
-                float *dh = dH + t * Bn + o, *d = dG + (size_t)t * B * G4 + b * G4 + j0;
-                const float *g = G + (size_t)t * B * G4 + b * G4 + j0;
-                if (t < T - 1)  /* the recurrent gradient from step t+1 */
-                    for (int j = 0; j < w; j++) dh[j] += dh_rec[o + j];
-                lstm_row_backward(d, d + N, d + 2 * N, d + 3 * N, dc + o, dh, dc + o, g, g + N, g + 2 * N, g + 3 * N,
-                                  C + t * Bn + o, TC + t * Bn + o, (size_t)w);
+        for (int t = T - 1; t >= 0; t--) {
+            const float *dGn = dG + (size_t)(t + 1) * B * G4;  /* step t+1's, complete since the last barrier */
+            int packed = 0;
+            for (int jb; (jb = rec_take(ranges[t & 1])) >= 0;) {
+                const size_t u0 = (size_t)jb * bs;
+                const int w = (int)(N - u0 < (size_t)bs ? N - u0 : (size_t)bs);
+                rt_start(&tm);
+                if (t < T - 1) {  /* the recurrent gradient: dh_rec[:, u0..] = dG_{t+1} (B, 4n) W_hh[:, u0..] */
+                    if (bf16) {
+                        if (!packed) lm_bf16_pack_a(a, B, 4 * n, dGn, (int)G4), packed = 1;
+                        lm_bf16_mul_panels(B, a, &rec_w[0], jb, jb + 1, dh_rec, n, 0);
+                    } else {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, w, (int)G4, 1.0f, dGn, (int)G4,
+                                    W_hh + u0, n, 0.0f, dh_rec + u0, n);
+                    }
+                }
+                rt_lap(&tm, &tm.prod);
+                for (int b = 0; b < B; b++) {
+                    const size_t o = b * N + u0;
+                    float *dh = dH + t * Bn + o, *d = dG + (size_t)t * B * G4 + b * G4 + u0;
+                    const float *g = G + (size_t)t * B * G4 + b * G4 + u0;
+                    if (t < T - 1)
+                        for (int j = 0; j < w; j++) dh[j] += dh_rec[o + j];
+                    lstm_row_backward(d, d + N, d + 2 * N, d + 3 * N, dc + o, dh, dc + o, g, g + N, g + 2 * N,
+                                      g + 3 * N, C + t * Bn + o, TC + t * Bn + o, (size_t)w);
+                }
+                rt_lap(&tm, &tm.cell);
             }
-            rt_lap(&tm, &tm.cell);
-#pragma omp barrier
-            if (t == 0 || w == 0) continue;
-            rt_start(&tm);
-            /* dh_rec[:, j0..j1] = dG_t (B, 4n) W_hh[:, j0..j1] */
-            if (bf16) {
-                lm_bf16_pack_a(r->a, B, 4 * n, dG + (size_t)t * B * G4, (int)G4);
-                lm_bf16_mul(B, r->a, &r->w[0], dh_rec + j0, n, 0);
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, w, (int)G4, 1.0f, dG + (size_t)t * B * G4,
-                            (int)G4, W_hh + j0, n, 0.0f, dh_rec + j0, n);
-            }
-            rt_lap(&tm, &tm.prod);
+            rec_step_end(ranges, t, nb);
         }
         rt_finish(&tm, prof);
     }
-    if (failed) rec_prof = prof;
-    if (failed) lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n, 0);
 }
 
 static void cpu_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,

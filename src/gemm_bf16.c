@@ -356,13 +356,23 @@ void lm_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float 
 
 /* ------------------------------------------------------- packed right side */
 
-int lm_bf16_pack_b(lm_bf16_b *pb, int tb, int k, int n, const float *B, int ldb) {
+int lm_bf16_b_reserve(lm_bf16_b *pb, int k, int n) {
     const int np = (n + NR - 1) / NR, P = (k + 1) / 2;
     if (!(pb->p = lm_grow(pb->p, &pb->cap, (size_t)np * NR * P * sizeof *pb->p))) return 0;
     pb->k = k;
     pb->n = n;
-    for (int jp = 0; jp < np; jp++)
+    return 1;
+}
+
+void lm_bf16_pack_b_panels(lm_bf16_b *pb, int tb, const float *B, int ldb, int jp0, int jp1) {
+    const int k = pb->k, n = pb->n, P = (k + 1) / 2;
+    for (int jp = jp0; jp < jp1; jp++)
         pack_b_panel(pb->p + (size_t)jp * NR * P, tb, B, ldb, 0, k, jp * NR, n - jp * NR < NR ? n - jp * NR : NR);
+}
+
+int lm_bf16_pack_b(lm_bf16_b *pb, int tb, int k, int n, const float *B, int ldb) {
+    if (!lm_bf16_b_reserve(pb, k, n)) return 0;
+    lm_bf16_pack_b_panels(pb, tb, B, ldb, 0, (n + NR - 1) / NR);
     return 1;
 }
 
@@ -377,14 +387,19 @@ void lm_bf16_pack_a(uint32_t *work, int m, int k, const float *A, int lda) {
                      m - ip * MR_SMALL < MR_SMALL ? m - ip * MR_SMALL : MR_SMALL);
 }
 
-void lm_bf16_mul(int m, const uint32_t *a, const lm_bf16_b *pb, float *C, int ldc, int accumulate) {
+void lm_bf16_mul_panels(int m, const uint32_t *a, const lm_bf16_b *pb, int jp0, int jp1, float *C, int ldc,
+                        int accumulate) {
     const int P = (pb->k + 1) / 2, n = pb->n;
-    const int mp = (m + MR_SMALL - 1) / MR_SMALL, np = (n + NR - 1) / NR;
-    for (int jp = 0; jp < np; jp++)
+    const int mp = (m + MR_SMALL - 1) / MR_SMALL;
+    for (int jp = jp0; jp < jp1; jp++)
         for (int ip = 0; ip < mp; ip++)
             kernel4(P, a + (size_t)ip * MR_SMALL * P, pb->p + (size_t)jp * NR * P,
                     C + (size_t)ip * MR_SMALL * ldc + (size_t)jp * NR, ldc, m - ip * MR_SMALL, n - jp * NR, 1.0f,
                     0.0f, accumulate ? 2 : 0);
+}
+
+void lm_bf16_mul(int m, const uint32_t *a, const lm_bf16_b *pb, float *C, int ldc, int accumulate) {
+    lm_bf16_mul_panels(m, a, pb, 0, (pb->n + NR - 1) / NR, C, ldc, accumulate);
 }
 
 void lm_bf16_b_free(lm_bf16_b *pb) {

@@ -40,6 +40,11 @@ typedef struct {
 /* Pack op(B) (k, n) into pb, growing it as needed; 0 on allocation failure.
  * Single-threaded: the caller owns pb. */
 int lm_bf16_pack_b(lm_bf16_b *pb, int trans_b, int k, int n, const float *B, int ldb);
+/* The same in two parts, so that threads can pack a shared pb together:
+ * room for op(B) (k, n) (0 on allocation failure), then panels [jp0, jp1)
+ * (columns jp0 NR .. jp1 NR) of it, any thread, any order. */
+int lm_bf16_b_reserve(lm_bf16_b *pb, int k, int n);
+void lm_bf16_pack_b_panels(lm_bf16_b *pb, int trans_b, const float *B, int ldb, int jp0, int jp1);
 /* The left operand A (m, k), row-major, packed for lm_bf16_mul into work
  * (lm_bf16_a_pairs(m, k) pairs, owned by the caller). */
 size_t lm_bf16_a_pairs(int m, int k);
@@ -47,6 +52,10 @@ void lm_bf16_pack_a(uint32_t *work, int m, int k, const float *A, int lda);
 /* C (m, n) = A times the packed B, or C += it when accumulate != 0.
  * Single-threaded: callers split the columns across threads themselves. */
 void lm_bf16_mul(int m, const uint32_t *a_packed, const lm_bf16_b *pb, float *C, int ldc, int accumulate);
+/* Only the columns of panels [jp0, jp1); C is still the product's column 0.
+ * Each element's sum is the same whichever panels a call covers. */
+void lm_bf16_mul_panels(int m, const uint32_t *a_packed, const lm_bf16_b *pb, int jp0, int jp1, float *C, int ldc,
+                        int accumulate);
 void lm_bf16_b_free(lm_bf16_b *pb);
 
 /* GFLOP/s of a register-only loop of vdpbf16ps on every OpenMP thread: the
