@@ -96,6 +96,11 @@ static void lstm_row_forward(float *restrict gi, float *restrict gf, float *rest
  * BF16: blocks of one packed panel (64 units). FP32: one block per thread,
  * rounded to whole cache lines (small sgemm calls cost their overhead). */
 enum { MAX_THREADS = 64 };
+/* The ranges live in arrays of MAX_THREADS: no more threads than that. */
+static int rec_threads(void) {
+    const int nt = omp_get_max_threads();
+    return nt < MAX_THREADS ? nt : MAX_THREADS;
+}
 static int rec_block(int n, int bf16) {
     if (bf16) return LM_BF16_NR;
     const int nt = omp_get_num_threads();
@@ -154,11 +159,9 @@ static struct rec_ws {
 } rec_ws[MAX_THREADS];
 
 /* Room for a packed (B, ka) left operand in every thread's buffers and for
- * nw packed (kw, n) weights; 0 (use FP32) with more threads than buffers or
- * no memory. */
+ * nw packed (kw, n) weights; 0 (use FP32) without memory. */
 static int rec_reserve(int B, int ka, int nw, int kw, int n) {
-    const int nt = omp_get_max_threads();
-    if (nt > MAX_THREADS) return 0;
+    const int nt = rec_threads();
     for (int id = 0; id < nt; id++)
         if (!(rec_ws[id].a = lm_grow(rec_ws[id].a, &rec_ws[id].a_cap, lm_bf16_a_pairs(B, ka) * sizeof *rec_ws[id].a)))
             return 0;
@@ -201,7 +204,7 @@ static void lstm_layer_forward(float *G, float *H, float *C, float *TC, const fl
     rec_range ranges[2][MAX_THREADS];
     double *const prof = rec_prof;
     rec_prof = NULL;
-#pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
+#pragma omp parallel num_threads(rec_threads()) if ((size_t)B * n * 4 >= PAR_MIN / 4)
     {
         rec_timer tm = {.on = prof != NULL};
         const int bs = rec_block(n, bf16), nb = (n + bs - 1) / bs;
@@ -275,7 +278,7 @@ static void lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, 
     double *const prof = rec_prof;
     rec_prof = NULL;
     memset(dc, 0, Bn * sizeof *dc);
-#pragma omp parallel if ((size_t)B * n * 4 >= PAR_MIN / 4)
+#pragma omp parallel num_threads(rec_threads()) if ((size_t)B * n * 4 >= PAR_MIN / 4)
     {
         rec_timer tm = {.on = prof != NULL};
         const int bs = rec_block(n, bf16), nb = (n + bs - 1) / bs;

@@ -187,11 +187,53 @@ static void test_model(void **state) {
     lm_set_threads(1);
 }
 
+/* More threads than the recurrence keeps work ranges for (64): the window
+ * runs on at most that many and agrees with the 2-thread one, FP32 and BF16
+ * (the products' split of k depends on the thread count, so not bit for bit). */
+static void test_many_threads(void **state) {
+    (void)state;
+    enum { V = 40, N = 130, L = 1, T = 3, B = 16 };  /* B N 4 >= PAR_MIN / 4: the threaded recurrence */
+    for (int bf16 = 0; bf16 < 1 + lm_bf16_available(); bf16++) {
+        lm_config c = tiny_config(L, N, T, B, 0.0f);
+        c.init = 0.1f;
+        c.bf16 = bf16;
+        int32_t x[T * B], y[T * B];
+        random_tokens(x, T * B, V, 5);
+        random_tokens(y, T * B, V, 6);
+        double loss[2];
+        float *grads[2];
+        size_t np = 0;
+        const int threads[2] = {2, 66};
+        for (int k = 0; k < 2; k++) {
+            lm_set_threads(threads[k]);
+            lm_model *m;
+            lm_error err;
+            assert_int_equal(lm_model_create(&m, &c, V, &err), LM_OK);
+            loss[k] = lm_model_forward(m, x, y, T, B, 1);
+            lm_model_backward(m);
+            np = lm_model_num_params(m);
+            grads[k] = malloc(np * sizeof *grads[k]);
+            memcpy(grads[k], lm_model_grads(m), np * sizeof *grads[k]);
+            lm_model_free(m);
+        }
+        double d2 = 0, n2 = 0;
+        for (size_t i = 0; i < np; i++)
+            d2 += (double)(grads[1][i] - grads[0][i]) * (grads[1][i] - grads[0][i]), n2 += (double)grads[0][i] * grads[0][i];
+        printf("# %s: loss %.9f at 2 threads, %.9f at 66; gradient relative difference %.2e\n", bf16 ? "bf16" : "fp32",
+               loss[0], loss[1], sqrt(d2 / n2));
+        assert_true(fabs(loss[1] - loss[0]) <= 1e-6 * fabs(loss[0]));
+        assert_true(sqrt(d2 / n2) < 1e-5);
+        free(grads[0]), free(grads[1]);
+    }
+    lm_set_threads(1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_cases),
         cmocka_unit_test(test_packed),
         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_many_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
