@@ -1,4 +1,5 @@
-/* The epoch loop shared by translate-train and frames-train (epochs.h). */
+/* The epoch loop shared by translate-train, frames-train and caption-train
+ * (epochs.h). */
 #include "epochs.h"
 #include "common.h"
 #include "progress.h"
