@@ -314,6 +314,18 @@ int train_option(const char *cmd, int opt, const char *arg, lm_config *c, int *t
     return ok;
 }
 
+/* What a run.json's kind names, for messages; run.json may be forged, so its
+ * own text is never printed. */
+static const char *run_kind_name(const char *kind) {
+    static const char *const names[][2] = {
+        {"lm", "a language-model run"}, {"translation", "a translation run"},
+        {"frames", "a frames run"},     {"caption", "a caption run"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(kind, names[i][0]) == 0) return names[i][1];
+    return "a run of an unknown kind";
+}
+
 int train_claim(lm_run **run, const char *cmd, const char *dir, const char *kind, int resume, int threads_given,
                 lm_config *c, lm_run_info *info) {
     lm_error err;
@@ -325,7 +337,7 @@ int train_claim(lm_run **run, const char *cmd, const char *dir, const char *kind
     int rc = 1;
     if (lm_run_read_info(*run, info, &err) != LM_OK) report("%s", err.msg);
     else if (strcmp(info->kind, kind) != 0)
-        report("%s: %s holds a %s run, which %s --resume cannot continue", cmd, dir, info->kind, cmd);
+        report("%s: %s holds %s, which %s --resume cannot continue", cmd, dir, run_kind_name(info->kind), cmd);
     else if (!file_exists(lm_run_file(*run, RUN_STATE)))
         report("%s: %s holds no %s to resume from (the run stopped before its first save)", cmd, dir, RUN_STATE);
     else

@@ -61,9 +61,14 @@ expect 0 "test conditional perplexity" -- "$bin" translate-train "${mt[@]}" --ou
 expect 2 "already holds a run" -- "$bin" train "${tiny[@]}" --out "$work/mtrun"
 expect 2 "already holds a run" -- "$bin" translate-train "${mt[@]}" --out "$work/unborn"
 expect 1 "holds a translation run" -- "$bin" train --resume "$work/mtrun"
-expect 1 "holds a lm run" -- "$bin" translate-train --data "$work/mt" --resume "$work/unborn"
+expect 1 "holds a language-model run" -- "$bin" translate-train --data "$work/mt" --resume "$work/unborn"
 expect 1 "holds a translation run" -- "$bin" frames-train --resume "$work/mtrun"
 expect 1 "holds a translation run" -- "$bin" caption-train --resume "$work/mtrun"
+# a forged kind is not echoed (it could hold terminal escapes)
+mkdir -p "$work/forgedkind" && sed 's/"kind": *"[a-z]*"/"kind": "\\u001b[2Jx"/' "$work/mtrun/run.json" > "$work/forgedkind/run.json"
+grep -q 'u001b' "$work/forgedkind/run.json" || fail "could not forge run.json: $(cat "$work/forgedkind/run.json")"
+expect 1 "holds a run of an unknown kind" -- "$bin" train --resume "$work/forgedkind"
+"$bin" train --resume "$work/forgedkind" 2>&1 | grep -q $'\x1b' && fail "a forged kind reached the terminal"
 # run.json without a saved state: nothing to resume, and the folder is left as it was
 mkdir -p "$work/nostate" && cp "$work/mtrun/run.json" "$work/nostate/"
 expect 1 "holds no state.safetensors" -- "$bin" translate-train --data "$work/mt" --resume "$work/nostate"
