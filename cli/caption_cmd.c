@@ -173,10 +173,9 @@ int cmd_caption_train(int argc, char **argv) {
     printf("data: %s (%s, %d captions per item), features %s: %zu / %zu / %zu items of %d features (%s, %s, %s)\n",
            captions, lang, refs, features, feats[0].n, feats[1].n, feats[2].n, feats[0].dim, splits[0], splits[1],
            splits[2]);
-    printf("vocabulary: %d words (min-count %d); model: layers %d hidden %d dropout %g init %g, %zu parameters; "
-           "batch %d lr %g max_epoch %d epochs %d decay %g clip %g seed %llu threads %d%s\n",
-           lm_vocab_size(v), min_count, c.layers, c.hidden, c.dropout, c.init, lm_model_num_params(m), c.batch, c.lr,
-           c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads, c.bf16 ? " bf16" : "");
+    printf("vocabulary: %d words (min-count %d); model: layers %d hidden %d dropout %g init %g, %zu parameters; ",
+           lm_vocab_size(v), min_count, c.layers, c.hidden, c.dropout, c.init, lm_model_num_params(m));
+    print_schedule(&c);
     fflush(stdout);
     const void *const sets[3] = {&p[0], &p[1], &p[2]};
     rc = run_epochs(&caption_task, &m, v, sets, &c, run, "caption", captions, quiet, resume ? &ts : NULL);

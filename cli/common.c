@@ -306,6 +306,11 @@ int same_vocab(const lm_vocab *a, const lm_vocab *b) {
     return same;
 }
 
+void print_schedule(const lm_config *c) {
+    printf("batch %d lr %g max_epoch %d epochs %d decay %g clip %g seed %llu threads %d%s\n", c->batch, c->lr,
+           c->max_epoch, c->epochs, c->decay, c->clip, (unsigned long long)c->seed, c->threads, c->bf16 ? " bf16" : "");
+}
+
 int train_option(const char *cmd, int opt, const char *arg, lm_config *c, int *threads_given, int *settings) {
     const int ok = parse_config_option(opt, arg, c);
     if (ok < 0) fprintf(stderr, "Try '%s %s --help'.\n", prog, cmd);

@@ -104,6 +104,10 @@ int train_claim(lm_run **run, const char *cmd, const char *dir, const char *kind
                 lm_config *c, lm_run_info *info);
 int train_load_state(lm_run *run, const char *cmd, const char *kind, int task, lm_model **m, lm_vocab **v,
                      lm_train_state *ts, lm_config *c);
+/* The training schedule, one line on stdout, the same for every training
+ * command: "batch .. lr .. max_epoch .. epochs .. decay .. clip .. seed ..
+ * threads ..[ bf16]", ending the line the caller began. */
+void print_schedule(const lm_config *c);
 /* Print "prog: message" to stderr. */
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -162,10 +162,9 @@ static int cmd_frames_train(int argc, char **argv) {
     printf("data: %s: %zu / %zu / %zu utterances, %zu / %zu / %zu frames of %d features, %d classes\n", data,
            d[0].n_utts, d[1].n_utts, d[2].n_utts, d[0].n_frames, d[1].n_frames, d[2].n_frames, d[0].dim,
            d[0].n_classes);
-    printf("model: layers %d hidden %d delay %d steps %d dropout %g init %g, %zu parameters; batch %d lr %g "
-           "max_epoch %d epochs %d decay %g clip %g seed %llu threads %d%s\n",
-           c.layers, c.hidden, c.delay, c.steps, c.dropout, c.init, lm_model_num_params(m), c.batch, c.lr,
-           c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads, c.bf16 ? " bf16" : "");
+    printf("model: layers %d hidden %d delay %d steps %d dropout %g init %g, %zu parameters; ", c.layers, c.hidden,
+           c.delay, c.steps, c.dropout, c.init, lm_model_num_params(m));
+    print_schedule(&c);
     printf("run directory: %s\n", dir);
     fflush(stdout);
     const void *const sets[3] = {&d[0], &d[1], &d[2]};

@@ -105,10 +105,9 @@ static void train_usage(FILE *f, const lm_config *c) {
 }
 
 static void print_config(const lm_config *c, int V, size_t n_params) {
-    printf("config: layers %d hidden %d steps %d batch %d dropout %g init %g lr %g max_epoch %d epochs %d "
-           "decay %g clip %g seed %llu threads %d%s\n",
-           c->layers, c->hidden, c->steps, c->batch, c->dropout, c->init, c->lr, c->max_epoch, c->epochs, c->decay,
-           c->clip, (unsigned long long)c->seed, c->threads, c->bf16 ? " bf16" : "");
+    printf("config: layers %d hidden %d steps %d dropout %g init %g ", c->layers, c->hidden, c->steps, c->dropout,
+           c->init);
+    print_schedule(c);
     printf("model: vocabulary %d, %zu parameters; BLAS kernel %s\n", V, n_params, lm_blas_kernel());
 }
 

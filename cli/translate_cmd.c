@@ -144,9 +144,9 @@ static int cmd_translate_train(int argc, char **argv) {
     printf("data: %s, %s -> %s: %zu / %zu / %zu pairs (%s, %s, %s)%s\n", data, src, tgt, p[0].n, p[1].n, p[2].n,
            splits[0], splits[1], splits[2], reverse ? ", source reversed" : "");
     printf("vocabulary: %d words (joint, min-count %d); model: layers %d hidden %d dropout %g init %g, %zu "
-           "parameters; batch %d lr %g max_epoch %d epochs %d decay %g clip %g seed %llu threads %d\n",
-           lm_vocab_size(v), min_count, c.layers, c.hidden, c.dropout, c.init, lm_model_num_params(m), c.batch, c.lr,
-           c.max_epoch, c.epochs, c.decay, c.clip, (unsigned long long)c.seed, c.threads);
+           "parameters; ",
+           lm_vocab_size(v), min_count, c.layers, c.hidden, c.dropout, c.init, lm_model_num_params(m));
+    print_schedule(&c);
     fflush(stdout);
     const void *const sets[3] = {&p[0], &p[1], &p[2]};
     rc = run_epochs(&pairs_task, &m, v, sets, &c, run, "translation", data, quiet, resume ? &ts : NULL);

@@ -144,6 +144,12 @@ best=$(sed -n 's/^best epoch \([0-9]*\).*/\1/p' <<<"$out")
 want=$(sed -n 's/.*"epoch": \([0-9]*\),.*"valid_ppl": \([0-9.]*\),.*/\1 \2/p' "$work/mtrun/metrics.jsonl" |
        sort -k2,2g | head -1 | cut -d' ' -f1)
 [ -n "$best" ] && [ "$best" = "$want" ] || fail "best epoch '$best', lowest validation perplexity at epoch '$want'"
+# Every training command reports --bf16 in its configuration line.
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+  out=$("$bin" translate-train --data "$work/mt" --test test --hidden 8 --epochs 1 --batch 8 --threads 1 --bf16 \
+        --out "$work/mtrun16" --quiet 2>&1) || fail "translate-train --bf16 failed: $out"
+  grep -q "threads 1 bf16" <<<"$out" || fail "bf16 not reported by translate-train: $out"
+fi
 # SIGINT ends translate-train early but still tests the best completed epoch.
 "$bin" translate-train --data "$work/mt" --test test --hidden 24 --epochs 100000 --batch 8 --threads 1 \
   --out "$work/mtstop" --quiet > "$work/mtstop.log" 2>&1 &
