@@ -2,7 +2,15 @@
  * non-recurrent connections only (Zaremba, Sutskever & Vinyals, 2014).
  *
  * The library never prints and never exits: every fallible call returns an
- * lm_status and fills an lm_error with a one-line message for the caller. */
+ * lm_status and fills an lm_error with a one-line message for the caller
+ * (err may be NULL when the message is not wanted).
+ *
+ * Threads: different models may be used from different threads at once. A
+ * model (training, evaluation, decoding: anything that runs a forward on it)
+ * is used by one thread at a time, except through the streaming scoring
+ * states below, which only read it. BF16 matrix products share process-wide
+ * packing buffers, so BF16 work from several threads takes turns product by
+ * product. lm_set_threads is process-wide. */
 #ifndef LSTMLM_H
 #define LSTMLM_H
 
@@ -220,8 +228,9 @@ void lm_model_reset_state(lm_model *m, int batch);
  * A negative y marks a position without a prediction (padding, or a source
  * word in translation): it adds no loss and no gradient.
  * @return the summed cross-entropy over the predictions (nats); NaN, with
- * nothing computed, for a window outside the buffers or an id outside the
- * vocabulary. */
+ * nothing computed, for a window outside the buffers, an id outside the
+ * vocabulary, or a batch other than the carried state's (start another batch
+ * with lm_model_reset_state). */
 double lm_model_forward(lm_model *m, const int32_t *x, const int32_t *y, int T, int batch, int train);
 /* The same for a frames model (LM_TASK_FRAMES): feats (T, batch, input_dim)
  * time-major in place of word ids, y the class of each step (negative: no
@@ -262,7 +271,8 @@ double lm_model_sgd_step(lm_model *m, float lr, float clip);
 /* Per-prediction cross-entropy of the last forward: (T*batch) nats, time-major. */
 const double *lm_model_row_nll(const lm_model *m);
 /* Copy row `row` (t*batch + b) of the last evaluation forward's logits,
- * output bias included, into out (V). Valid after a forward with train == 0. */
+ * output bias included, into out (V). Valid after a forward with train == 0;
+ * a row outside the last forward's T*batch gives V NaNs. */
 void lm_model_logits_row(const lm_model *m, size_t row, float *out);
 
 /* Keep the carried state of rows[0..n) as the new streams 0..n-1 (a beam
@@ -349,8 +359,8 @@ double lm_perplexity(const lm_run_stats *s);
  *
  * Threads: the model is only read. Any number of states may share it, and
  * states may be stepped from several threads at once (each thread keeps its
- * own working memory, released when the thread exits); a BF16 model's steps
- * take turns, since its products share packing buffers. A state is used by
+ * own working memory, released when the thread exits); a BF16 model's
+ * products take turns, since they share packing buffers. A state is used by
  * one thread at a time. No function here exits or prints: failures are
  * statuses with a message in err. */
 
@@ -468,10 +478,11 @@ lm_status lm_pairs_evaluate(lm_model *m, const lm_pairs *p, int batch, lm_progre
 lm_status lm_pairs_evaluate_ensemble(lm_model *const *models, int k, const lm_pairs *p, int batch,
                                      lm_run_stats *each, lm_run_stats *ens, lm_error *err);
 
+enum { LM_MAX_DECODE_LEN = 1 << 20 };
 typedef struct {
-    int beam;            /* hypotheses kept; 1 = greedy decoding */
-    size_t max_len;      /* most target words before stopping */
-    float length_norm;   /* rank finished hypotheses by logp / len^length_norm; 0 = raw logp */
+    int beam;            /* hypotheses kept (1..the model's batch); 1 = greedy decoding */
+    size_t max_len;      /* most target words before stopping, 1..LM_MAX_DECODE_LEN */
+    float length_norm;   /* rank finished hypotheses by logp / len^length_norm, 0..100; 0 = raw logp */
 } lm_beam_opts;
 
 /* Beam search for the best target given a prepared source (lm_pairs_source);
@@ -620,7 +631,9 @@ uint64_t lm_tokens_fingerprint(const lm_tokens *t);
 
 /* ------------------------------------------------------------ runtime */
 
-/* Set BLAS and OpenMP thread counts (<= 0: leave as is). */
+/* Set BLAS and OpenMP thread counts for the whole process (<= 0: leave as
+ * is). A configuration's `threads` is only recorded: the library's calls run
+ * on whatever this last set. */
 void lm_set_threads(int threads);
 /* GFLOP/s of a size^3 single-precision BLAS product on the current threads,
  * median of reps (a reference for benchmarks). */

@@ -11,6 +11,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +155,11 @@ static void rec_ranges_init(rec_range (*ranges)[MAX_THREADS], int nb) {
  * shared by the threads (each packs a share of the panels), each thread's
  * packed left operand its own. Buffers persist between calls; BF16 callers
  * take turns (state.c), the FP32 path touches none of this. */
+/* The BF16 products' packing buffers (rec_w and rec_ws here, the
+ * workspace in gemm_bf16.c) are process-wide: BF16 calls from different
+ * caller threads (two models, or scoring states, in one process) take turns.
+ * Held for one product or one layer's recurrence; nothing inside takes it. */
+static pthread_mutex_t bf16_turn = PTHREAD_MUTEX_INITIALIZER;
 static lm_bf16_b rec_w[4];  /* forward: gate q's rows of W_hh as op(B) = W_q^T (n, n); backward: rec_w[0] = W_hh (4n, n) */
 static struct rec_ws {
     uint32_t *a;  /* the step's packed left operand (h_{t-1} or dG_{t+1}) */
@@ -252,7 +258,9 @@ static void cpu_lstm_layer_forward(float *G, float *H, float *C, float *TC, cons
 }
 static void bf16_lstm_layer_forward(float *G, float *H, float *C, float *TC, const float *W_hh, int T, int B,
                                     int n) {
+    pthread_mutex_lock(&bf16_turn);
     lstm_layer_forward(G, H, C, TC, W_hh, T, B, n, 1);
+    pthread_mutex_unlock(&bf16_turn);
 }
 
 /* dc may equal dc_prev (in place): each element is read before written, so
@@ -330,7 +338,9 @@ static void cpu_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_r
 }
 static void bf16_lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, const float *G, const float *C,
                                      const float *TC, const float *W_hh, int T, int B, int n) {
+    pthread_mutex_lock(&bf16_turn);
     lstm_layer_backward(dG, dH, dc, dh_rec, G, C, TC, W_hh, T, B, n, 1);
+    pthread_mutex_unlock(&bf16_turn);
 }
 
 /* Sums and maxima over a row in 16 independent lanes, so the loops vectorise
@@ -467,23 +477,31 @@ const lm_backend *lm_backend_cpu(void) { return &cpu_backend; }
  * row stays an FP32 matrix-vector product. */
 static void bf16_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
                       int ldb, float beta, float *C, int ldc) {
-    if (m == 1 && !ta) cpu_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-    else lm_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (m == 1 && !ta) {
+        cpu_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    pthread_mutex_lock(&bf16_turn);
+    lm_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    pthread_mutex_unlock(&bf16_turn);
 }
 
 /* The same backend with every matrix product in BF16 (FP32 accumulation and
  * master weights); NULL where the CPU lacks AVX512_BF16. */
 static lm_backend cpu_bf16_backend;
+static pthread_once_t cpu_bf16_once = PTHREAD_ONCE_INIT;
+
+static void cpu_bf16_make(void) {
+    lm_backend b = cpu_backend;
+    b.name = "cpu-bf16";
+    b.gemm = bf16_gemm;
+    b.lstm_layer_forward = bf16_lstm_layer_forward;
+    b.lstm_layer_backward = bf16_lstm_layer_backward;
+    cpu_bf16_backend = b;
+}
 
 const lm_backend *lm_backend_cpu_bf16(void) {
     if (!lm_bf16_available()) return NULL;
-    if (!cpu_bf16_backend.name) {
-        lm_backend b = cpu_backend;
-        b.name = "cpu-bf16";
-        b.gemm = bf16_gemm;
-        b.lstm_layer_forward = bf16_lstm_layer_forward;
-        b.lstm_layer_backward = bf16_lstm_layer_backward;
-        cpu_bf16_backend = b;
-    }
+    pthread_once(&cpu_bf16_once, cpu_bf16_make);  /* models may be loaded from several threads */
     return &cpu_bf16_backend;
 }

@@ -83,13 +83,17 @@ static lm_status prime(lm_model *m, const prime_input *in, int K, int32_t *dummy
 
 /* The models of an ensemble must agree on what they read and emit. */
 static lm_status check_models(lm_model *const *models, int k, const prime_input *in, int K, lm_error *err) {
-    if (k < 1) return lm_fail(err, LM_EARG, "no model");
+    if (k < 1 || !models) return lm_fail(err, LM_EARG, "no model");
     for (int i = 0; i < k; i++) {
         const lm_model *m = models[i];
+        lm_error why;
+        if (!m) return lm_fail(err, LM_EARG, "model %d is NULL", i + 1);
+        for (int j = 0; j < i; j++)  /* one model's state cannot follow two ensembles' members */
+            if (models[j] == m) return lm_fail(err, LM_EARG, "model %d is model %d again", i + 1, j + 1);
         if (in->cond ? m->cfg.task != LM_TASK_CAPTION || m->cfg.input_dim != models[0]->cfg.input_dim
-                     : lm_model_needs_words(m, "translation", err) != LM_OK)
+                     : lm_model_needs_words(m, "translation", &why) != LM_OK)
             return lm_fail(err, LM_EARG, "model %d: %s", i + 1,
-                           in->cond ? "not a caption model of the first model's feature size" : err->msg);
+                           in->cond ? "not a caption model of the first model's feature size" : why.msg);
         if (m->V != models[0]->V)
             return lm_fail(err, LM_EARG, "model %d has %d words, model 1 %d: an ensemble needs one vocabulary", i + 1,
                            m->V, models[0]->V);
@@ -240,7 +244,12 @@ done:
 static lm_status search(lm_model *const *models, int k, const prime_input *in, const lm_beam_opts *o, int nbest,
                         int32_t *words, size_t *lens, double *logps, int *n_found, int32_t *out, size_t cap,
                         size_t *n_out, double *logp, lm_error *err) {
+    if (!o) return lm_fail(err, LM_EARG, "no search options");
     const size_t L = o->max_len;
+    if (L < 1 || L > LM_MAX_DECODE_LEN)
+        return lm_fail(err, LM_EARG, "max_len must be 1..%d, not %zu", LM_MAX_DECODE_LEN, L);
+    if (!(o->length_norm >= 0.0f && o->length_norm <= 100.0f))
+        return lm_fail(err, LM_EARG, "length_norm must be 0..100");
     if (nbest < 1) return lm_fail(err, LM_EARG, "n-best must be >= 1");
     finished fin = {nbest, 0, malloc((size_t)nbest * (L + 1) * sizeof(int32_t)), malloc((size_t)nbest * sizeof(size_t)),
                     malloc((size_t)nbest * sizeof(double)), malloc((size_t)nbest * sizeof(double))};

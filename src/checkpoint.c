@@ -201,10 +201,9 @@ static lm_status parse_config(const char *text, lm_config *c, int *V, const char
         if (c->task == LM_TASK_CAPTION && !get_int(j, "input_dim", 1, 65536, &c->input_dim))
             st = lm_fail(err, LM_EFORMAT, "%s: a caption configuration needs input_dim 1..65536", path);
     }
-    if (st == LM_OK && lm_config_validate(c, err) != LM_OK) {
-        lm_error inner = *err;
+    lm_error inner;  /* err may be NULL */
+    if (st == LM_OK && lm_config_validate(c, &inner) != LM_OK)
         st = lm_fail(err, LM_EFORMAT, "%s: bad configuration: %s", path, inner.msg);
-    }
     if (st == LM_OK) {
         c->reverse_source = json_is_true(json_object_get(j, "reverse_source"));
         /* how the run trained; where this CPU cannot, it goes on in FP32 */
@@ -254,8 +253,8 @@ static lm_status parse_vocab(const char *text, int V, int task, lm_vocab **out, 
         words[n] = p;
     }
     if (n != V) { st = lm_fail(err, LM_EFORMAT, "%s: vocabulary does not list vocab_size=%d non-empty words", path, V); goto done; }
-    if ((st = lm_vocab_from_words(out, words, V, err)) != LM_OK) {
-        lm_error inner = *err;
+    lm_error inner;  /* err may be NULL */
+    if (lm_vocab_from_words(out, words, V, &inner) != LM_OK) {
         st = lm_fail(err, LM_EFORMAT, "%s: %s", path, inner.msg);
     } else if ((st = check_vocab(*out, task, path, err)) != LM_OK) {
         lm_vocab_free(*out), *out = NULL;
@@ -332,7 +331,10 @@ static lm_status parse_train_state(parsed_state *ps, const lm_config *cfg, const
 
 /* Everything after the safetensors structure is known to be sound. Every
  * invariant is checked against the file before memory is allocated for the
- * model, so a forged file costs at most its own size. */
+ * model, so a forged model costs at most its own size. Resuming training (ts)
+ * also reserves the training window the configuration asks for: steps x
+ * batch rows (each at most 10,000, lm_config_validate), which a small forged
+ * state can make large; a reservation that fails is LM_ENOMEM, not a crash. */
 static lm_status load_parsed(lm_model **out_m, lm_vocab **out_v, lm_train_state *ts, lm_st_file *fp, const char *path,
                              int threads, lm_error *err) {
     lm_st_file f = *fp;

@@ -31,6 +31,11 @@ static inline double lm_log_mean_exp(const double *x, int k) {
     return mx + log(s) - log((double)k);
 }
 
+/* LM_OK if every id of t is a word of a V-word vocabulary (a caller-built
+ * list may hold anything; a negative target would be read as padding and
+ * silently not scored), else LM_EARG naming the first bad one. (vocab.c) */
+lm_status lm_tokens_check(const lm_tokens *t, int V, lm_error *err);
+
 /* Indices 0..n-1 ordered by len[i], ties by index (deterministic); NULL
  * without memory. Free with free(). (order.c) */
 size_t *lm_length_order(const size_t *len, size_t n);

@@ -231,7 +231,12 @@ float *lm_model_grads(lm_model *m) { return m->grads; }
 const double *lm_model_row_nll(const lm_model *m) { return m->win.row_nll_host; }
 
 void lm_model_logits_row(const lm_model *m, size_t row, float *out) {
-    m->be->download(out, m->win.logits + row * (size_t)m->V, (size_t)m->V * sizeof *out);
+    const lm_window *w = &m->win;
+    if (!w->logits || row >= (size_t)w->T * (size_t)w->B) {  /* no such row: nothing to read */
+        for (int j = 0; j < m->V; j++) out[j] = NAN;
+        return;
+    }
+    m->be->download(out, w->logits + row * (size_t)m->V, (size_t)m->V * sizeof *out);
 }
 
 uint64_t lm_model_rng_state(const lm_model *m) { return m->rng.state; }

@@ -39,9 +39,6 @@ typedef struct {
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-/* The BF16 products keep process-wide packing buffers (gemm_bf16.h): steps of
- * a model on another backend than the reentrant FP32 one take turns. */
-static pthread_mutex_t shared_kernels = PTHREAD_MUTEX_INITIALIZER;
 
 static void scratch_release(scratch *s) {
     if (!s || !s->be) return;
@@ -66,8 +63,9 @@ static scratch *scratch_for(const lm_model *m, int B) {
         if (!(s = calloc(1, sizeof *s))) return NULL;
         if (pthread_setspecific(scratch_key, s) != 0) { free(s); return NULL; }
     }
-    if (s->be == m->be && s->n == m->n && s->V == m->V && s->cap >= B) return s;
-    const int cap = B > s->cap ? B : s->cap;
+    const int same_shape = s->be == m->be && s->n == m->n && s->V == m->V;
+    if (same_shape && s->cap >= B) return s;
+    const int cap = same_shape && s->cap > B ? s->cap : B;  /* another model's rows are not kept */
     lm_window *keep = s->win;
     scratch_release(s);
     s->win = keep;
@@ -133,21 +131,13 @@ static void advance_rows(scratch *s, lm_state *const *st, int B, const int32_t *
     }
 }
 
-static int lock_kernels(const lm_model *m) {
-    return m->be != lm_backend_cpu() && pthread_mutex_lock(&shared_kernels) == 0;
-}
-static void unlock_kernels(int locked) {
-    if (locked) pthread_mutex_unlock(&shared_kernels);
-}
-
 /* Fill s's cached distribution. */
 static lm_status ensure_dist(lm_state *s, lm_error *err) {
     if (s->have_dist) return LM_OK;
     if (!s->logits && !(s->logits = s->m->be->alloc((size_t)s->m->V * sizeof(float))))
         return lm_fail(err, LM_ENOMEM, "out of memory for a distribution of %d words", s->m->V);
-    const int locked = lock_kernels(s->m);
     scratch *w = scratch_for(s->m, 1);
-    if (!w) { unlock_kernels(locked); return lm_fail(err, LM_ENOMEM, "out of memory for the scoring scratch"); }
+    if (!w) return lm_fail(err, LM_ENOMEM, "out of memory for the scoring scratch");
     const int32_t zero = 0;
     output_rows(w, &s, 1, &zero);
     s->m->be->copy(s->logits, w->logits, (size_t)s->m->V);
@@ -155,7 +145,6 @@ static lm_status ensure_dist(lm_state *s, lm_error *err) {
     s->m->be->download(&z0, s->logits, sizeof z0);
     s->lse = w->nll_host[0] + z0;  /* nll of word 0 = lse - z0 */
     s->have_dist = 1;
-    unlock_kernels(locked);
     return LM_OK;
 }
 
@@ -194,14 +183,12 @@ lm_status lm_state_create(lm_state **out, const lm_model *m, const lm_vocab *v, 
     lm_state *s = state_new(m, eos);
     if (!s) return lm_fail(err, LM_ENOMEM, "out of memory");
     /* sentence start: the zero state (alloc zeroes) reads <eos> */
-    const int locked = lock_kernels(m);
     scratch *w = scratch_for(m, 1);
-    if (w) advance_rows(w, &s, 1, &s->start);
-    unlock_kernels(locked);
     if (!w) {
         lm_state_free(s);
         return lm_fail(err, LM_ENOMEM, "out of memory for the scoring scratch");
     }
+    advance_rows(w, &s, 1, &s->start);
     m->be->copy(s->hc0, s->hc, hc_floats(m));
     *out = s;
     return LM_OK;
@@ -308,9 +295,8 @@ lm_status lm_state_step_batch(lm_state *const *states, int n, const int32_t *wor
         if (st != LM_OK) return st;
     }
     const lm_model *m = states[0]->m;
-    const int locked = lock_kernels(m);
     scratch *w = scratch_for(m, n);
-    if (!w) { unlock_kernels(locked); return lm_fail(err, LM_ENOMEM, "out of memory for the scoring scratch"); }
+    if (!w) return lm_fail(err, LM_ENOMEM, "out of memory for the scoring scratch");
     if (logp) {
         if (n == 1 && states[0]->have_dist) {  /* the cached distribution */
             float z;
@@ -322,7 +308,6 @@ lm_status lm_state_step_batch(lm_state *const *states, int n, const int32_t *wor
         }
     }
     advance_rows(w, states, n, words);
-    unlock_kernels(locked);
     return LM_OK;
 }
 
@@ -400,7 +385,6 @@ lm_status lm_score_sentences(const lm_model *m, const lm_vocab *v, int batch, si
     by_len *order = malloc(n * sizeof *order);
     int32_t *x = malloc((size_t)T * B * sizeof *x), *y = malloc((size_t)T * B * sizeof *y);
     lm_status st = LM_OK;
-    const int locked = lock_kernels(m);
     lm_window *w = order && x && y ? window_for(m, T, B) : NULL;
     if (!w) st = lm_fail(err, LM_ENOMEM, "out of memory for the scoring windows");
     if (st == LM_OK) {
@@ -455,7 +439,6 @@ lm_status lm_score_sentences(const lm_model *m, const lm_vocab *v, int batch, si
             act = keep;
         }
     }
-    unlock_kernels(locked);
     free(order), free(x), free(y);
     return st;
 }

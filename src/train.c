@@ -17,6 +17,7 @@ lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, size_t s
     lm_batcher bt;
     *done = start;
     lm_status st = lm_model_needs_words(m, "training on text", err);
+    if (st == LM_OK) st = lm_tokens_check(train, m->V, err);
     if (st != LM_OK) return st;
     st = lm_batcher_init(&bt, train, c->batch, c->steps, err);
     if (st != LM_OK) return st;

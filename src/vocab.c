@@ -169,6 +169,15 @@ lm_status lm_tokens_read(lm_tokens *out, const char *path, const lm_vocab *v, lm
     return LM_OK;
 }
 
+lm_status lm_tokens_check(const lm_tokens *t, int V, lm_error *err) {
+    if (!t || (t->n && !t->ids)) return lm_fail(err, LM_EARG, "no tokens");
+    for (size_t i = 0; i < t->n; i++)
+        if (t->ids[i] < 0 || t->ids[i] >= V)
+            return lm_fail(err, LM_EARG, "token %zu: id %ld is outside the vocabulary (0..%d)", i, (long)t->ids[i],
+                           V - 1);
+    return LM_OK;
+}
+
 void lm_tokens_free(lm_tokens *t) {
     free(t->ids);
     t->ids = NULL;

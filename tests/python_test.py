@@ -75,6 +75,30 @@ with tempfile.TemporaryDirectory() as work:
     except lstmlm.LstmlmError as e:
         assert "outside the vocabulary" in str(e), e
     try:
+        s.step(2 ** 32 + 5)  # ctypes alone would wrap it into id 5
+        raise AssertionError("an id past 32 bits was accepted")
+    except lstmlm.LstmlmError as e:
+        assert "outside the vocabulary" in str(e), e
+    # one Model scored from several threads: score() takes turns on its state
+    import threading
+    want = {sent: m.score(sent) for sent in sentences}
+    got, errors = [], []
+    def worker(k):
+        try:
+            for i in range(200):
+                sent = sentences[(i + k) % len(sentences)]
+                got.append((sent, m.score(sent)))
+        except Exception as e:  # noqa: BLE001 -- reported below
+            errors.append(e)
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(got) == 800 and all(lp == want[sent] for sent, lp in got), \
+        [(sent, lp, want[sent]) for sent, lp in got if lp != want[sent]][:3]
+    try:
         m.score("w1 \udcff")
         raise AssertionError("unencodable text was accepted")
     except UnicodeEncodeError:

@@ -1,13 +1,14 @@
 /* The BF16 matrix products: every transpose case and ragged edge against a
  * double-precision product of the same bf16-rounded operands (so only FP32
  * accumulation may differ), the packed per-step products of the recurrence,
- * and a whole model in BF16 against the same model in FP32. Skipped on CPUs
- * without AVX512_BF16. */
+ * a whole model in BF16 against the same model in FP32, and two BF16 models
+ * used from two threads at once. Skipped on CPUs without AVX512_BF16. */
 #include "test_util.h"
 
 #include "gemm_bf16.h"
 
 #include <math.h>
+#include <pthread.h>
 
 static float round_bf16(float x) {
     uint32_t u;
@@ -228,12 +229,71 @@ static void test_many_threads(void **state) {
     lm_set_threads(1);
 }
 
+/* Two BF16 models stepped from two threads at once (the products share
+ * process-wide packing buffers, which take turns): each thread's windows give
+ * exactly what they give when it runs alone. */
+typedef struct {
+    lm_model *m;
+    int T, B, reps;
+    const int32_t *x, *y;
+    double loss, grad_sum;  /* over every repetition */
+} stepper;
+
+static void *run_stepper(void *p) {
+    stepper *s = p;
+    s->loss = s->grad_sum = 0;
+    for (int r = 0; r < s->reps; r++) {
+        lm_model_reset_state(s->m, s->B);
+        s->loss += lm_model_forward(s->m, s->x, s->y, s->T, s->B, 1);
+        lm_model_backward(s->m);
+        const float *g = lm_model_grads(s->m);
+        for (size_t i = 0; i < lm_model_num_params(s->m); i++) s->grad_sum += g[i] * (double)(i % 7 + 1);
+    }
+    return NULL;
+}
+
+static void test_two_threads(void **state) {
+    (void)state;
+    skip_without_bf16();
+    enum { V = 60, T = 5, B = 24, REPS = 12 };
+    const int hidden[2] = {130, 70};  /* two shapes: the shared buffers are also regrown */
+    int32_t x[T * B], y[T * B];
+    random_tokens(x, T * B, V, 7);
+    random_tokens(y, T * B, V, 8);
+    stepper s[2];
+    lm_error err;
+    for (int k = 0; k < 2; k++) {
+        lm_config c = tiny_config(2, hidden[k], T, B, 0.0f);
+        c.init = 0.1f, c.bf16 = 1, c.seed = 11 + (uint64_t)k;
+        s[k] = (stepper){NULL, T, B, REPS, x, y, 0, 0};
+        assert_int_equal(lm_model_create(&s[k].m, &c, V, &err), LM_OK);
+    }
+    double alone[2][2];
+    for (int k = 0; k < 2; k++) {  /* alone, in a thread of its own (OpenMP's per-thread settings alike) */
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, run_stepper, &s[k]), 0);
+        pthread_join(t, NULL);
+        alone[k][0] = s[k].loss, alone[k][1] = s[k].grad_sum;
+    }
+    for (int round = 0; round < 3; round++) {
+        pthread_t t[2];
+        for (int k = 0; k < 2; k++) assert_int_equal(pthread_create(&t[k], NULL, run_stepper, &s[k]), 0);
+        for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
+        for (int k = 0; k < 2; k++)
+            if (s[k].loss != alone[k][0] || s[k].grad_sum != alone[k][1])
+                fail_msg("model %d, round %d: loss %.17g and gradient sum %.17g side by side, %.17g and %.17g alone", k,
+                         round, s[k].loss, s[k].grad_sum, alone[k][0], alone[k][1]);
+    }
+    for (int k = 0; k < 2; k++) lm_model_free(s[k].m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_cases),
         cmocka_unit_test(test_packed),
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_many_threads),
+        cmocka_unit_test(test_two_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

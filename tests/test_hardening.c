@@ -136,6 +136,20 @@ static void negative_words(json_t *meta, unsigned char *data, size_t n) {
     set_json_field(meta, "train_state", "words", "-5");
 }
 
+static void bad_dropout(json_t *meta, unsigned char *data, size_t n) {
+    (void)data, (void)n;
+    set_json_field(meta, "config", "dropout", "1.5");
+}
+static void duplicate_word(json_t *meta, unsigned char *data, size_t n) {
+    (void)data, (void)n;
+    char *s = strdup(json_string_value(json_object_get(meta, "vocab")));
+    char *w = strstr(s, "sat");
+    assert_non_null(w);
+    memcpy(w, "cat", 3);
+    json_object_set_new(meta, "vocab", json_string(s));
+    free(s);
+}
+
 static void make_model(lm_model **m, lm_vocab **v, int task) {
     const char *lm_words[] = {"<eos>", "the", "cat", "<unk>", "sat"};
     const char *mt_words[] = {"<eos>", "<sep>", "<unk>", "cat", "chat"};
@@ -420,6 +434,83 @@ static void unique_temporary_names(void **state) {
     lm_model_free(m), lm_vocab_free(v);
 }
 
+/* The public API's contracts (a review of include/lstmlm.h, 2026-11-29):
+ * err may be NULL; decoding limits are checked before anything is sized by
+ * them; one model cannot stand twice in an ensemble; targets are words. */
+static void api_contracts(void **state) {
+    (void)state;
+    lm_model *m, *lm;
+    lm_vocab *v, *lv;
+    lm_error err;
+    /* a forged configuration or vocabulary refused with err == NULL */
+    make_model(&lm, &lv, LM_TASK_LM);
+    const char *good = tmp_path("api.safetensors");
+    assert_int_equal(lm_checkpoint_save(lm, lv, NULL, good, &err), LM_OK);
+    forge(good, tmp_path("dropout.safetensors"), bad_dropout);
+    refused(tmp_path("dropout.safetensors"), 0, "bad configuration: dropout");
+    forge(good, tmp_path("dup.safetensors"), duplicate_word);
+    refused(tmp_path("dup.safetensors"), 0, "cat");
+    lm_model *mm = NULL;
+    lm_vocab *vv = NULL;
+    assert_int_equal(lm_checkpoint_load(&mm, &vv, NULL, tmp_path("dropout.safetensors"), 1, NULL), LM_EFORMAT);
+    assert_int_equal(lm_checkpoint_load(&mm, &vv, NULL, tmp_path("dup.safetensors"), 1, NULL), LM_EFORMAT);
+    assert_null(mm);
+
+    /* beam search: max_len bounds every buffer, so it is checked first */
+    make_model(&m, &v, LM_TASK_TRANSLATE);
+    int32_t src[3] = {3, 4, 3}, out[8];
+    size_t n_out;
+    double logp;
+    lm_beam_opts bo = {2, SIZE_MAX, 0.0f};
+    assert_int_equal(lm_translate(m, src, 3, &bo, out, 8, &n_out, &logp, &err), LM_EARG);
+    assert_non_null(strstr(err.msg, "max_len"));
+    bo.max_len = 0;
+    assert_int_equal(lm_translate(m, src, 3, &bo, out, 8, &n_out, &logp, &err), LM_EARG);
+    bo.max_len = (size_t)LM_MAX_DECODE_LEN + 1;
+    assert_int_equal(lm_translate(m, src, 3, &bo, out, 8, &n_out, &logp, NULL), LM_EARG);
+    bo.max_len = 8, bo.length_norm = NAN;
+    assert_int_equal(lm_translate(m, src, 3, &bo, out, 8, &n_out, &logp, &err), LM_EARG);
+    bo.length_norm = 0.0f;
+    assert_int_equal(lm_translate(m, src, 3, &bo, out, 8, &n_out, &logp, &err), LM_OK);
+    /* the same model twice would step one state twice per word */
+    lm_model *twice[2] = {m, m};
+    assert_int_equal(lm_translate_ensemble(twice, 2, src, 3, &bo, out, 8, &n_out, &logp, &err), LM_EARG);
+    assert_non_null(strstr(err.msg, "model 2 is model 1 again"));
+    /* a caption model: the reason is the inner check's, whole */
+    lm_config cc = tiny_config(1, 4, 3, 2, 0.0f);
+    cc.task = LM_TASK_CAPTION, cc.input_dim = 3;
+    lm_model *cap;
+    assert_int_equal(lm_model_create(&cap, &cc, 5, &err), LM_OK);
+    assert_int_equal(lm_translate(cap, src, 3, &bo, out, 8, &n_out, &logp, &err), LM_EARG);
+    if (strcmp(err.msg, "model 1: translation needs a model of words alone; this one starts from a vector of 3 "
+                        "features") != 0)
+        fail_msg("message \"%s\"", err.msg);
+    assert_int_equal(lm_translate(cap, src, 3, &bo, out, 8, &n_out, &logp, NULL), LM_EARG);
+    lm_model_free(cap);
+    lm_model_free(m), lm_vocab_free(v);
+
+    /* a caller-built token list: a negative id is not silently padding */
+    int32_t ids[4] = {0, 1, -1, 2};
+    lm_tokens t = {ids, 4, 0, 0, 0};
+    lm_run_stats rs;
+    assert_int_equal(lm_evaluate(lm, &t, 1, 2, NULL, NULL, &rs, &err), LM_EARG);
+    assert_non_null(strstr(err.msg, "token 2"));
+    ids[2] = 5;  /* one past the vocabulary */
+    assert_int_equal(lm_evaluate(lm, &t, 1, 2, NULL, NULL, &rs, &err), LM_EARG);
+    ids[2] = 4;
+    assert_int_equal(lm_evaluate(lm, &t, 1, 2, NULL, NULL, &rs, &err), LM_OK);
+    ids[2] = -1;
+    size_t done;
+    assert_int_equal(lm_train_epoch(lm, &t, 1.0f, 0, NULL, NULL, &rs, &done, &err), LM_EARG);
+    /* a logits row the last forward did not compute reads as NaN */
+    float row[5];
+    lm_model_logits_row(lm, 1, row);  /* batch 1, last window T = 1 after 3 predictions in windows of 2 */
+    assert_true(isnan(row[0]) && isnan(row[4]));
+    lm_model_logits_row(lm, 0, row);
+    assert_false(isnan(row[0]));
+    lm_model_free(lm), lm_vocab_free(lv);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/lstmlm_hardening_XXXXXX");
@@ -445,6 +536,7 @@ int main(void) {
         cmocka_unit_test(writer_applies_reader_limits),
         cmocka_unit_test(text_limits_and_lines),
         cmocka_unit_test(unique_temporary_names),
+        cmocka_unit_test(api_contracts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,7 @@ import ctypes
 import ctypes.util
 import os
 import re
+import threading
 import weakref
 
 __all__ = ["Model", "State", "LstmlmError"]
@@ -90,7 +91,12 @@ def _check(status, err):
 
 class Model:
     """A language model saved by `lstmlm train` (model.safetensors), loaded
-    once and only read: any number of states share it."""
+    once and only read: any number of states share it.
+
+    Threads: a Model may be shared between threads. score() and score_words()
+    take turns on the model's one scoring state; for parallel scoring give
+    each thread its own state(). A State is used by one thread at a time.
+    `threads` sets the library's BLAS/OpenMP threads for the whole process."""
 
     def __init__(self, path, threads=1, bf16=False):
         self._m, self._v = _p(), _p()
@@ -101,7 +107,8 @@ class Model:
                                        int(threads), ctypes.byref(err)), err)
         try:
             _check(_lib.lm_model_set_bf16(self._m, 1 if bf16 else 0, ctypes.byref(err)), err)
-            self._scorer = State(self)  # for score() and score_words()
+            self._scorer = State(self)  # for score() and score_words(), one call at a time
+            self._scorer_lock = threading.Lock()
         except Exception:
             self.close()
             raise
@@ -155,15 +162,17 @@ class Model:
     def score(self, sentence, eos=True):
         """log P(sentence [<eos>]) from sentence start, natural log."""
         ids, _ = self.ids(sentence)
-        self._scorer.reset()
-        return self._scorer._score(ids, eos)[1]
+        with self._scorer_lock:
+            self._scorer.reset()
+            return self._scorer._score(ids, eos)[1]
 
     def score_words(self, sentence, eos=True):
         """[(word, logprob, oov)] for each word of the sentence, then ("<eos>", logprob, False)."""
         ids, oov = self.ids(sentence)
         words = [w.decode("utf-8") for w in re.split(rb"[ \t\r\n\v\f]+", sentence.encode("utf-8")) if w]
-        self._scorer.reset()
-        per, _ = self._scorer._score(ids, eos)
+        with self._scorer_lock:
+            self._scorer.reset()
+            per, _ = self._scorer._score(ids, eos)
         out = [(w, lp, o) for w, lp, o in zip(words, per, oov)]
         if eos:
             out.append(("<eos>", per[-1], False))
@@ -203,6 +212,8 @@ class State:
 
     def _id(self, word):
         if isinstance(word, int):
+            if not 0 <= word < self.model.vocab_size:  # ctypes would wrap it into another id
+                raise LstmlmError("word id %d outside the vocabulary (0..%d)" % (word, self.model.vocab_size - 1))
             return word
         i = self.model.index(word)
         if i < 0:
