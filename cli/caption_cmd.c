@@ -234,7 +234,7 @@ int cmd_caption(int argc, char **argv) {
         case OPT_BEAM: ok = parse_int("beam", optarg, 1, 1000, &beam); break;
         case OPT_LENGTH_NORM:
             ok = parse_float("length-norm", optarg, &length_norm);
-            if (ok && length_norm < 0) report("--length-norm: must be >= 0"), ok = 0;
+            if (ok && !(length_norm >= 0 && length_norm <= 100)) report("--length-norm: must be 0..100"), ok = 0;
             break;
         case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 1, 10000, &max_len); break;
         case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &threads); break;

@@ -211,7 +211,7 @@ static int cmd_translate(int argc, char **argv) {
         case OPT_BEAM: ok = parse_int("beam", optarg, 1, 1000, &beam); break;
         case OPT_LENGTH_NORM:
             ok = parse_float("length-norm", optarg, &length_norm);
-            if (ok && length_norm < 0) report("--length-norm: must be >= 0"), ok = 0;
+            if (ok && !(length_norm >= 0 && length_norm <= 100)) report("--length-norm: must be 0..100"), ok = 0;
             break;
         case OPT_MAX_RATIO:
             ok = parse_float("max-ratio", optarg, &max_ratio);
