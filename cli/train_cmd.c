@@ -229,8 +229,19 @@ int cmd_train(int argc, char **argv) {
         info.threads = c.threads;
     }
     char data_buf[4200];
-    if (resume && !data && info.n_splits == 3) {  /* the run's own files, by the paths run.json recorded */
-        for (int i = 0; i < 3; i++) snprintf(path[i], sizeof path[i], "%s", info.splits[i].path);
+    int recorded = 0;  /* run.json names all three splits: resume reads the files it recorded */
+    for (int i = 0; resume && i < 3; i++)
+        for (int j = 0; j < info.n_splits; j++)
+            if (!strcmp(info.splits[j].name, splits[i])) {
+                snprintf(path[i], sizeof path[i], "%s", info.splits[j].path);
+                recorded++;
+                break;
+            }
+    if (resume && info.n_splits && (recorded != 3 || info.n_splits != 3)) {  /* no split may escape its check */
+        report("%s: run.json's splits must be train, valid and test, each once", run_dir);
+        goto out;
+    }
+    if (resume && !data && recorded == 3) {
         data = info.data;
     } else if (given_files) {
         for (int i = 0; i < 3; i++) {

@@ -460,13 +460,15 @@ lm_status lm_captions_read(lm_pairs *out, const char *const *paths, int k, const
 lm_status lm_captions_vocab(lm_vocab **out, const char *const *paths, int k, int min_count, lm_error *err);
 
 /* Ids of a source sentence as the model reads it: words (reversed when the
- * model was trained so), then "<sep>". out has room for n + 1. */
+ * model was trained so; "<eos>" or "<sep>" among them read as "<unk>", as
+ * in training), then "<sep>". out has room for n + 1. */
 size_t lm_pairs_source(const lm_model *m, const lm_vocab *v, const int32_t *words, size_t n, int32_t *out);
 
 /* One epoch over the pairs: batches of similar length (the model's batch
  * size), padded, state zero at every batch, in an order shuffled by seed.
  * Captions (p->cond set) need a caption model of cond's dimension; other
- * pairs a model of words. */
+ * pairs a model of words. A progress callback that returns nonzero stops it
+ * (and lm_pairs_evaluate): LM_ESTOPPED, stats covering the batches done. */
 lm_status lm_pairs_train_epoch(lm_model *m, const lm_pairs *p, float lr, uint64_t seed, lm_progress_fn progress,
                                void *user, lm_run_stats *stats, lm_error *err);
 /* Conditional perplexity of the targets given the sources, without dropout. */
@@ -591,13 +593,14 @@ lm_status lm_checkpoint_load(lm_model **m, lm_vocab **v, lm_train_state *ts, con
 
 /* A run folder (model.safetensors, state.safetensors, metrics.jsonl,
  * run.json) has one owner at a time: lm_run_claim takes an exclusive lock on
- * DIR/lock for the caller's life (the kernel drops it at exit, even after
- * SIGKILL). A new run (resume = 0) creates the folder if needed and refuses
+ * DIR/lock until lm_run_release (the kernel drops it at exit, even after
+ * SIGKILL); a second claim fails, from another process or the same one. A new run (resume = 0) creates the folder if needed and refuses
  * one that already holds any run's files; resuming needs the folder to exist. */
 typedef struct lm_run lm_run;
 lm_status lm_run_claim(lm_run **out, const char *dir, int resume, lm_error *err);
 void lm_run_release(lm_run *r);
-/* "DIR/name", in a buffer owned by r and valid until the next call. */
+/* "DIR/name", in a buffer owned by r and valid until the next call; NULL
+ * only when a name longer than 62 bytes finds no memory. */
 const char *lm_run_file(lm_run *r, const char *name);
 
 #define LM_RUN_MAX_SPLITS 3

@@ -26,7 +26,7 @@ typedef struct {
     uint32_t best;
 } ngram;
 
-static const char delims[] = " \t\r\n";  /* what separates tokens */
+static const char delims[] = " \t\r\n\v\f";  /* what separates tokens: text.c's white space, as Perl's split */
 
 static uint64_t hash_tokens(const char *const *tok, int n) {
     uint64_t h = 0xcbf29ce484222325ULL;

@@ -122,7 +122,11 @@ void lm_pairs_free(lm_pairs *p) {
 }
 
 /* Map a word to its id or <unk>. */
+/* A word of a line. The text "<eos>" or "<sep>" inside a line is a word the
+ * vocabulary never counted, not a control token: it reads as <unk>, so a
+ * forged line cannot end a target early or add a second separator. */
 static int32_t word_id(const lm_vocab *v, const char *w, int unk) {
+    if (!strcmp(w, LM_EOS) || !strcmp(w, SEP)) return unk;
     int id = lm_vocab_find(v, w);
     return id >= 0 ? id : unk;
 }
@@ -230,8 +234,12 @@ done:
 }
 
 size_t lm_pairs_source(const lm_model *m, const lm_vocab *v, const int32_t *words, size_t n, int32_t *out) {
-    for (size_t k = 0; k < n; k++) out[k] = words[m->cfg.reverse_source ? n - 1 - k : k];
-    out[n] = lm_vocab_find(v, SEP);
+    const int32_t eos = lm_vocab_find(v, LM_EOS), sep = lm_vocab_find(v, SEP), unk = lm_vocab_find(v, LM_UNK);
+    for (size_t k = 0; k < n; k++) {
+        const int32_t w = words[m->cfg.reverse_source ? n - 1 - k : k];
+        out[k] = w == eos || w == sep ? unk : w;  /* as lm_pairs_read reads them */
+    }
+    out[n] = sep;
     return n + 1;
 }
 
@@ -315,7 +323,10 @@ static lm_status run_batches(lm_model *m, const lm_pairs *p, int batch, int trai
         stats->nll += nll;
         stats->words += words;
         stats->seconds = lm_now() - t0;
-        if (progress && progress(user, k + 1, n_batches, stats)) break;
+        if (progress && progress(user, k + 1, n_batches, stats) && k + 1 < n_batches) {
+            st = lm_fail(err, LM_ESTOPPED, "stopped after %zu of %zu batches", k + 1, n_batches);
+            break;
+        }
     }
 done:
     free(order), free(bo), free(x), free(y), free(cond);

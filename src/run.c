@@ -1,9 +1,11 @@
-/* Run folders: one owner at a time (a POSIX record lock on DIR/lock, held
- * for the owner's life and released by the kernel even after SIGKILL), never
+/* Run folders: one owner at a time (an open-file-description lock on
+ * DIR/lock, held for the owner's life and released by the kernel even after
+ * SIGKILL; unlike a classic record lock it also refuses a second claim from
+ * the same process, and closing another descriptor does not drop it), never
  * a second run in a folder that holds one, and run.json, which records how
  * the run started and fingerprints of its data so a resume cannot silently
  * continue on other text. */
-#define _XOPEN_SOURCE 700  /* realpath */
+#define _GNU_SOURCE  /* realpath, F_OFD_SETLK, O_NOFOLLOW */
 #include "internal.h"
 
 #include <errno.h>
@@ -19,6 +21,7 @@
 
 #define LOCK_NAME "lock"
 #define INFO_NAME "run.json"
+#define HEX "0123456789abcdefABCDEF"
 
 struct lm_run {
     char *dir;
@@ -46,6 +49,12 @@ static int make_dirs(const char *path) {
 }
 
 const char *lm_run_file(lm_run *r, const char *name) {
+    const size_t need = strlen(r->dir) + strlen(name) + 2;
+    if (need > r->file_cap) {  /* a longer name than the room made at the claim */
+        char *p = realloc(r->file, need);
+        if (!p) return NULL;
+        r->file = p, r->file_cap = need;
+    }
     snprintf(r->file, r->file_cap, "%s/%s", r->dir, name);
     return r->file;
 }
@@ -81,14 +90,17 @@ lm_status lm_run_claim(lm_run **out, const char *dir, int resume, lm_error *err)
         goto fail;
     }
     const char *lock = lm_run_file(r, LOCK_NAME);
-    if ((r->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+    /* never through a link: the lock guards this folder, not a file elsewhere */
+    if ((r->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
         st = lm_fail(err, LM_EIO, "%s: cannot create: %s", lock, strerror(errno));
         goto fail;
     }
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-    if (fcntl(r->lock_fd, F_SETLK, &fl) != 0) {
+    /* OFD locks conflict with classic record locks too, so runs of older
+     * builds (F_SETLK) and of this one exclude each other */
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0, .l_pid = 0};
+    if (fcntl(r->lock_fd, F_OFD_SETLK, &fl) != 0) {
         st = errno == EACCES || errno == EAGAIN
-                 ? lm_fail(err, LM_EARG, "%s is in use by another lstmlm process (it holds %s)", dir, lock)
+                 ? lm_fail(err, LM_EARG, "%s is in use by another lstmlm run (it holds %s)", dir, lock)
                  : lm_fail(err, LM_EIO, "%s: cannot lock: %s", lock, strerror(errno));
         goto fail;
     }
@@ -145,7 +157,8 @@ lm_status lm_run_write_info(lm_run *r, const lm_run_info *info, lm_error *err) {
     json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "kind", info->kind, "data", info->data, "threads", info->threads,
                           "preset", info->preset);
     json_t *splits = json_object();
-    int ok = j && splits && json_object_set_new(j, "splits", splits) == 0;
+    int ok = j && splits && json_object_set_new(j, "splits", splits) == 0;  /* set_new takes splits, even failing */
+    if (!j) json_decref(splits);
     for (int i = 0; ok && i < info->n_splits; i++) {
         char hash[20];
         snprintf(hash, sizeof hash, "%016" PRIx64, info->splits[i].hash);
@@ -155,7 +168,9 @@ lm_status lm_run_write_info(lm_run *r, const lm_run_info *info, lm_error *err) {
     }
     char *text = ok ? json_dumps(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
-    if (!text) return lm_fail(err, LM_ENOMEM, "out of memory writing %s", lm_run_file(r, INFO_NAME));
+    if (!text)  /* jansson refuses strings that are not UTF-8, e.g. a data path in another encoding */
+        return lm_fail(err, LM_EARG, "%s: a path or name is not valid UTF-8 (or out of memory)",
+                       lm_run_file(r, INFO_NAME));
     lm_status st = write_atomic(lm_run_file(r, INFO_NAME), text, err);
     free(text);
     return st;
@@ -196,7 +211,7 @@ lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err) {
             char *end = NULL;
             if (info->n_splits == LM_RUN_MAX_SPLITS || strlen(name) >= sizeof sp->name ||
                 !copy_string(sp->path, sizeof sp->path, json_object_get(s, "path")) || !json_is_integer(words) ||
-                json_integer_value(words) < 0 || !hash || strlen(hash) != 16 ||
+                json_integer_value(words) < 0 || !hash || strlen(hash) != 16 || strspn(hash, HEX) != 16 ||
                 (sp->hash = strtoull(hash, &end, 16), *end)) {
                 bad = "\"splits\": up to 3 objects of path, words and fnv64";
                 break;

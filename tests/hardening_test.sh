@@ -33,14 +33,14 @@ slow=(--data "$work/big" --hidden 128 --layers 2 --steps 10 --batch 8 --epochs 3
 "$bin" train "${slow[@]}" --out "$work/busy" > "$work/busy.log" 2>&1 &
 pid=$!
 wait_for "$work/busy.log" "run directory" || fail "the slow run did not start: $(cat "$work/busy.log")"
-expect 2 "in use by another lstmlm process" -- "$bin" train "${tiny[@]}" --out "$work/busy"
-expect 2 "in use by another lstmlm process" -- "$bin" translate-train --data "$work/none" --out "$work/busy"  # before its data
+expect 2 "in use by another lstmlm run" -- "$bin" train "${tiny[@]}" --out "$work/busy"
+expect 2 "in use by another lstmlm run" -- "$bin" translate-train --data "$work/none" --out "$work/busy"  # before its data
 kill -INT "$pid"; wait "$pid"
 expect 2 "already holds a run" -- "$bin" train "${tiny[@]}" --out "$work/busy"
 "$bin" train --resume "$work/busy" --quiet > "$work/r1.log" 2>&1 &
 pid=$!
 wait_for "$work/r1.log" "resuming" || fail "resume did not start: $(cat "$work/r1.log")"
-expect 2 "in use by another lstmlm process" -- "$bin" train --resume "$work/busy"
+expect 2 "in use by another lstmlm run" -- "$bin" train --resume "$work/busy"
 kill -INT "$pid"; wait "$pid"
 # A run that failed before its first epoch (no state) is still a run folder
 # once its run.json exists; a folder where nothing was written is free again.
@@ -145,7 +145,11 @@ expect 1 "is not the train text this run started with" -- "$bin" train --resume 
 pid=$!
 wait_for "$work/moved2.log" "resuming" || fail "resume from / failed: $(cat "$work/moved2.log")"
 kill -INT "$pid" 2>/dev/null; wait "$pid"
-# run.json is checked like any input
+# run.json is checked like any input: renamed splits cannot skip the fingerprint check
+cp "$work/moved/run.json" "$work/moved.json"
+sed -i 's/"train": {/"x": {/' "$work/moved/run.json"
+expect 1 "splits must be train, valid and test" -- "$bin" train --resume "$work/moved" --data "$work/big2"
+cp "$work/moved.json" "$work/moved/run.json"
 sed -i 's/"threads": [0-9]*/"threads": 99999/' "$work/moved/run.json"
 expect 1 "run.json: expected \"threads\": an integer in 1..1024" -- "$bin" train --resume "$work/moved"
 

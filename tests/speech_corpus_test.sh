@@ -24,4 +24,13 @@ if run --out "$t/d" --snr 9:3 > /dev/null 2>&1; then fail "--snr 9:3 accepted"; 
 [ ! -e "$t/d" ] || fail "a refused run created its folder"
 if "$b" --ptb "$t/nowhere" --out "$t/e" > /dev/null 2>&1; then fail "missing PTB accepted"; fi
 [ ! -e "$t/e" ] || fail "a run without text created its folder"
+# Text with nothing to speak (only <unk> lines) ends with a reason, not a
+# loop, and leaves no folder behind.
+mkdir "$t/unk"
+for s in train valid test; do printf '<unk>\n<unk> <unk>\n' > "$t/unk/ptb.$s.txt"; done
+if timeout 120 "$b" --ptb "$t/unk" --out "$t/f" --hours 0.005 --eval-minutes 0.2 --speakers 2 > /dev/null 2> "$t/err"; then
+  fail "a text without a speakable line was accepted"
+fi
+grep -q "no line of the text gives a labelled utterance" "$t/err" || fail "unclear message for unspeakable text: $(cat "$t/err")"
+[ ! -e "$t/f" ] || fail "a failed run left its folder"
 echo "speech corpus builder: all checks passed"

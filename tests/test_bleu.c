@@ -34,6 +34,9 @@ static void hand_worked(void **state) {
     const char *h3[] = {"a b c d e f g"}, *r3[] = {"a b c d e"};
     check(h3, r3, 1, 100 * pow(5.0 / 7 * 4.0 / 6 * 3.0 / 5 * 2.0 / 4, 0.25), (const double[]){500.0 / 7, 400.0 / 6, 60, 50},
           1.0);
+    /* every white space byte separates tokens, as Perl's split does: \f and \v too */
+    const char *h4[] = {"the\fcat\vsat on\tthe mat"};
+    check(h4, same, 1, 100.0, (const double[]){100, 100, 100, 100}, 1.0);
 }
 
 static void agrees_with_multi_bleu(void **state) {

@@ -7,8 +7,10 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static char dir[64];
 
@@ -511,6 +513,62 @@ static void api_contracts(void **state) {
     lm_model_free(lm), lm_vocab_free(lv);
 }
 
+/* A run folder has one owner: a second claim fails from this process too,
+ * a classic record lock of another process (an older build) is respected,
+ * and the lock file is never reached through a link. */
+static void run_folder_one_owner(void **state) {
+    (void)state;
+    lm_run *a, *b;
+    lm_error err;
+    const char *dir = tmp_path("owned");
+    assert_int_equal(lm_run_claim(&a, dir, 0, &err), LM_OK);
+    assert_int_equal(lm_run_claim(&b, dir, 1, &err), LM_EARG);
+    assert_non_null(strstr(err.msg, "in use by another lstmlm run"));
+    assert_null(b);
+    /* the failed claim closed its own descriptor: the owner still holds it */
+    assert_int_equal(lm_run_claim(&b, dir, 1, &err), LM_EARG);
+    char longname[100];
+    memset(longname, 'x', sizeof longname - 1), longname[sizeof longname - 1] = '\0';
+    const char *f = lm_run_file(a, longname);
+    assert_non_null(f);
+    assert_int_equal(strlen(f), strlen(dir) + 1 + strlen(longname));
+    lm_run_release(a);
+    assert_int_equal(lm_run_claim(&b, dir, 1, &err), LM_OK);
+    lm_run_release(b);
+
+    /* another process holding an F_SETLK record lock on DIR/lock */
+    int ready[2], done[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(done), 0);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const int fd = open(tmp_path("owned/lock"), O_RDWR);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        char c = fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) != 1) _exit(1);
+        _exit(0);
+    }
+    char c = 0;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
+    assert_int_equal(lm_run_claim(&b, dir, 1, &err), LM_EARG);
+    assert_int_equal(write(done[1], &c, 1), 1);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ready[0]), close(ready[1]), close(done[0]), close(done[1]);
+    assert_int_equal(lm_run_claim(&b, dir, 1, &err), LM_OK);
+    lm_run_release(b);
+
+    /* DIR/lock a dangling link: refused, and nothing created at its target */
+    const char *linked = tmp_path("linked");
+    assert_int_equal(mkdir(linked, 0755), 0);
+    assert_int_equal(symlink(tmp_path("elsewhere"), tmp_path("linked/lock")), 0);
+    assert_int_equal(lm_run_claim(&b, linked, 1, &err), LM_EIO);
+    assert_int_equal(access(tmp_path("elsewhere"), F_OK), -1);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/lstmlm_hardening_XXXXXX");
@@ -537,6 +595,7 @@ int main(void) {
         cmocka_unit_test(text_limits_and_lines),
         cmocka_unit_test(unique_temporary_names),
         cmocka_unit_test(api_contracts),
+        cmocka_unit_test(run_folder_one_owner),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -49,6 +49,27 @@ static void reading_pairs(void **state) {
     assert_null(p.ids);
     lm_vocab_free(v);
     unlink(src), unlink(tgt), unlink(s2), unlink(t2);
+
+    /* "<sep>" and "<eos>" written inside a line are words, read as <unk>:
+     * no second separator, no target ended early */
+    v = pair_files(src, tgt, "a <sep> b\n", "x <eos> y\n");
+    assert_int_equal(lm_pairs_read(&p, src, tgt, v, 0, 100, &err), LM_OK);
+    const int32_t ua = lm_vocab_find(v, "a"), ub = lm_vocab_find(v, "b"), ux = lm_vocab_find(v, "x"),
+                  uy = lm_vocab_find(v, "y");
+    const int32_t literal[] = {ua, 2, ub, 1, ux, 2, uy, 0};
+    assert_memory_equal(p.ids, literal, sizeof literal);
+    lm_pairs_free(&p);
+    lm_config cfg = tiny_config(1, 4, 8, 1, 0.0f);
+    cfg.task = LM_TASK_TRANSLATE;
+    lm_model *m;
+    assert_int_equal(lm_model_create(&m, &cfg, lm_vocab_size(v), &err), LM_OK);
+    const int32_t typed[3] = {ua, 1, 0}, read_as[4] = {ua, 2, 2, 1};
+    int32_t out[4];
+    assert_int_equal(lm_pairs_source(m, v, typed, 3, out), 4);
+    assert_memory_equal(out, read_as, sizeof read_as);
+    lm_model_free(m);
+    lm_vocab_free(v);
+    unlink(src), unlink(tgt);
 }
 
 /* Random aligned corpus of n pairs over a few words. */
@@ -77,6 +98,11 @@ static lm_model *translation_model(int V, int batch, int steps, float init, uint
     return m;
 }
 
+static int stop_after_two(void *user, size_t done, size_t total, const lm_run_stats *so_far) {
+    (void)user, (void)total, (void)so_far;
+    return done >= 2;
+}
+
 static void batching_equals_unbatched(void **state) {
     (void)state;
     char src[64], tgt[64];
@@ -88,6 +114,11 @@ static void batching_equals_unbatched(void **state) {
     lm_run_stats batched, single;
     assert_int_equal(lm_pairs_evaluate(m, &p, 8, NULL, NULL, &batched, &err), LM_OK);
     assert_int_equal(lm_pairs_evaluate(m, &p, 1, NULL, NULL, &single, &err), LM_OK);
+    /* a progress callback that says stop: LM_ESTOPPED, stats of the batches done */
+    lm_run_stats cut;
+    assert_int_equal(lm_pairs_evaluate(m, &p, 8, stop_after_two, NULL, &cut, &err), LM_ESTOPPED);
+    assert_true(cut.words > 0 && cut.words < batched.words);
+    assert_non_null(strstr(err.msg, "after 2 of 5 batches"));
     /* and by hand, pair by pair, straight from the layout */
     double by_hand = 0;
     size_t words = 0;

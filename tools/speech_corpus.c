@@ -33,6 +33,33 @@ enum { SR = 16000, WIN = 400, HOP = 160, NFFT = 512, MELS = 40, MAX_PHONES = 256
 
 static const char *prog = "lstmlm-speech-corpus";
 
+/* What a failed run must not leave behind: the output folder it created
+ * (and any split written into it) and its folder of voice files. */
+static struct {
+    const char *out;
+    char vdir[64];
+    int voices;
+} made;
+
+static void remove_made(void) {
+    char path[4200];
+    for (int k = 0; k < made.voices; k++) {
+        snprintf(path, sizeof path, "%s/s%d", made.vdir, k);
+        remove(path);
+    }
+    if (made.vdir[0]) rmdir(made.vdir);
+    made.vdir[0] = '\0', made.voices = 0;
+    if (made.out) {
+        static const char *const splits[] = {"train", "valid", "test"};
+        for (int s = 0; s < 3; s++) {
+            snprintf(path, sizeof path, "%s/%s.safetensors", made.out, splits[s]);
+            remove(path);
+        }
+        rmdir(made.out);
+        made.out = NULL;
+    }
+}
+
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
     va_list ap;
@@ -41,6 +68,7 @@ static void die(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+    remove_made();
     exit(1);
 }
 
@@ -79,6 +107,7 @@ typedef struct {
     size_t ev_sample[4096];
     int ev_phone[4096];
     int n_ev;
+    int ev_overflow;  /* more phonemes than ev_* hold: the labels would be wrong, so the line is skipped */
 } synth_buf;
 static synth_buf sb;
 
@@ -89,7 +118,8 @@ static int on_synth(short *wav, int count, espeak_EVENT *ev) {
         sb.n += (size_t)count;
     }
     for (; ev && ev->type != espeakEVENT_LIST_TERMINATED; ev++)
-        if (ev->type == espeakEVENT_PHONEME && sb.n_ev < 4096) {
+        if (ev->type == espeakEVENT_PHONEME && sb.n_ev == 4096) sb.ev_overflow = 1;
+        else if (ev->type == espeakEVENT_PHONEME) {
             char name[9];
             memcpy(name, ev->id.string, 8);
             name[8] = '\0';
@@ -276,7 +306,7 @@ static double energy(const float *x, size_t n) {
 
 static void add_utterance(split *sp, frontend *fe, const speaker *spk, const char *text, lm_rng *r, int rate,
                           const noise_cfg *nc) {
-    sb.n = 0, sb.n_ev = 0;
+    sb.n = 0, sb.n_ev = 0, sb.ev_overflow = 0;
     if (espeak_ng_SetVoiceByFile(spk->path) != ENS_OK) die("%s: espeak-ng refused the voice file", spk->path);
     espeak_SetParameter(espeakRATE, spk->rate_lo + (int)((spk->rate_hi - spk->rate_lo) * lm_rng_uniform(r)), 0);
     espeak_SetParameter(espeakPITCH, spk->pitch + (int)(10 * lm_rng_uniform(r)) - 5, 0);
@@ -284,7 +314,7 @@ static void add_utterance(split *sp, frontend *fe, const speaker *spk, const cha
     srand((unsigned)lm_rng_next(r));  /* espeak-ng's breath and roughness noise draw from rand() */
     if (espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL, NULL) != EE_OK)
         die("espeak-ng failed on: %.60s", text);
-    if (sb.n < (size_t)rate / 4 || sb.n_ev == 0) return;  /* nothing spoken */
+    if (sb.n < (size_t)rate / 4 || sb.n_ev == 0 || sb.ev_overflow) return;  /* nothing spoken, or too long to label */
     int *lab22 = label_samples(rate);
     /* resample to 16 kHz */
     float *x22 = xrealloc(NULL, sb.n * sizeof *x22);
@@ -350,9 +380,14 @@ static void build(split *sp, const text_file *text, const speaker *spk, int n_sp
     size_t line = lm_rng_next(r) % text->n;
     char buf[8192];
     double next_report = 600;
+    size_t idle = 0;  /* lines in a row that added no audio */
     while (sp->seconds < seconds) {
+        const size_t before = sp->utts;
         if (speakable(buf, sizeof buf, text->lines[line], r) > 0)
             add_utterance(sp, fe, &spk[lm_rng_next(r) % (uint64_t)n_spk], buf, r, rate, nc);
+        idle = sp->utts > before ? 0 : idle + 1;
+        if (idle > text->n)  /* a whole pass of the text without one utterance: it never will */
+            die("%s: no line of the text gives a labelled utterance (only <unk>, blank or over-long lines?)", name);
         line = (line + 1) % text->n;
         if (sp->seconds >= next_report) {
             fprintf(stderr, "\r%s: %.0f of %.0f s", name, sp->seconds, seconds);
@@ -426,14 +461,15 @@ int main(int argc, char **argv) {
         txt[s] = read_lines(path);
     }
     if (mkdir(out, 0755) != 0) die("%s: cannot create (%s); give a folder that does not exist", out, strerror(errno));
+    made.out = out;
     /* voice files: espeak-ng lower-cases the path, so a lower-case folder of our own */
-    char vdir[64];
+    char *const vdir = made.vdir;
     lm_rng vr;
     lm_rng_seed(&vr, (uint64_t)getpid() ^ (uint64_t)time(NULL));
     for (int tries = 0;; tries++) {
-        snprintf(vdir, sizeof vdir, "/tmp/lstmlm-voices-%08llx", (unsigned long long)(lm_rng_next(&vr) & 0xffffffffu));
+        snprintf(vdir, sizeof made.vdir, "/tmp/lstmlm-voices-%08llx", (unsigned long long)(lm_rng_next(&vr) & 0xffffffffu));
         if (mkdir(vdir, 0700) == 0) break;
-        if (tries > 100) die("cannot create a folder for voice files in /tmp");
+        if (tries > 100) { vdir[0] = '\0'; die("cannot create a folder for voice files in /tmp"); }
     }
     const int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, NULL, espeakINITIALIZE_PHONEME_EVENTS);
     if (rate <= 0) die("espeak-ng did not initialise");
@@ -445,18 +481,17 @@ int main(int argc, char **argv) {
     int id = 0;
     for (int s = 0; s < 3; s++) {
         spk[s] = xrealloc(NULL, (size_t)n_spk[s] * sizeof *spk[s]);
-        for (int k = 0; k < n_spk[s]; k++) write_voice(vdir, id++, &r, &spk[s][k]);
+        for (int k = 0; k < n_spk[s]; k++) made.voices = id + 1, write_voice(vdir, id++, &r, &spk[s][k]);
     }
     frontend fe;
     frontend_init(&fe);
     split sp[3] = {{0}};
     const double secs[3] = {hours * 3600, eval_min * 60, eval_min * 60};
     for (int s = 0; s < 3; s++) build(&sp[s], &txt[s], spk[s], n_spk[s], secs[s], &r, &fe, rate, &nc, split_name[s]);
-    for (int k = 0; k < id; k++) {
-        snprintf(path, sizeof path, "%s/s%d", vdir, k);
-        remove(path);
-    }
-    rmdir(vdir);
+    const char *keep_out = made.out;
+    made.out = NULL;  /* the voices go now; the folder only if writing the splits fails */
+    remove_made();
+    made.out = keep_out;
     /* normalise by the training set's mean and deviation */
     double mean[MELS] = {0}, var[MELS] = {0};
     for (size_t f = 0; f < sp[0].frames; f++)
@@ -506,6 +541,7 @@ int main(int argc, char **argv) {
         printf("%-5s %7.2f h %6zu utterances %9zu frames; majority class (%s) %.2f%% of frames\n", split_name[s],
                sp[s].seconds / 3600, sp[s].utts, sp[s].frames, names[major], 100.0 * (double)hit / (double)sp[s].frames);
     }
+    made.out = NULL;  /* every split is written: the corpus stays, whatever happens next */
     if (fflush(stdout) != 0 || ferror(stdout)) die("error writing to standard output");
     espeak_Terminate();
     fftwf_destroy_plan(fe.plan);
