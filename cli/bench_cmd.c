@@ -285,7 +285,7 @@ int cmd_bench(int argc, char **argv) {
             pid_t pid = fork();
             if (pid == 0) {
                 lm_set_threads(threads);
-                _exit(run_scoring(presets[i], V, bf16, scoring, sentences));
+                _exit(finish_stdout(run_scoring(presets[i], V, bf16, scoring, sentences)));  /* _exit skips stdio's flush */
             }
             int status = 1;
             if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;
@@ -305,7 +305,7 @@ int cmd_bench(int argc, char **argv) {
         pid_t pid = fork();
         if (pid == 0) {
             lm_set_threads(threads);  /* OpenMP starts in the child only */
-            _exit(run_preset(presets[i], windows, reps, V, bf16, profile));
+            _exit(finish_stdout(run_preset(presets[i], windows, reps, V, bf16, profile)));  /* a lost row fails */
         }
         int status = 1;
         if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;

@@ -274,6 +274,20 @@ int out_file_commit(out_file *o) {
     return o->f && out_file_commit_all((out_file *const[]){o}, 1);
 }
 
+FILE *metrics_restart(const char *path, const char *history) {
+    out_file o;
+    if (!out_file_open(&o, path)) return NULL;
+    if (history && fputs(history, o.f) < 0) {
+        report("cannot write %s: %s", path, strerror(errno));
+        out_file_abort(&o);
+        return NULL;
+    }
+    if (!out_file_commit(&o)) return NULL;
+    FILE *f = fopen(path, "a");
+    if (!f) report("cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
 int out_file_commit_all(out_file *const *files, int n) {
     int ok = 1;
     for (int i = 0; i < n; i++) {  /* flush and close each: the step that can fail on a full disk */

@@ -84,6 +84,10 @@ int out_file_commit(out_file *o);
  * before any is renamed, so a write error leaves none of them behind. */
 int out_file_commit_all(out_file *const *files, int n);
 void out_file_abort(out_file *o);  /* remove the temporary file; no-op when committed */
+/* A run's metrics.jsonl made to hold exactly `history` (the completed
+ * epochs' lines, may be NULL), replaced whole (no moment holds less), then
+ * opened for appending; NULL with the reason reported. */
+FILE *metrics_restart(const char *path, const char *history);
 /* 1 when a and b hold the same words in the same order. */
 int same_vocab(const lm_vocab *a, const lm_vocab *b);
 /* The four training commands (train, frames-train, translate-train,

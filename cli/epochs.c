@@ -134,10 +134,7 @@ int run_epochs(const epoch_task *t, lm_model **m, const lm_vocab *v, const void 
         }
     }
     /* metrics.jsonl holds exactly the completed epochs, then grows. */
-    r.metrics = fopen(r.metrics_path, "w");
-    if (!r.metrics || (r.ts.history && (fputs(r.ts.history, r.metrics) < 0 || fflush(r.metrics) != 0))) {
-        report("cannot write %s: %s", r.metrics_path, strerror(errno));
-        if (r.metrics) fclose(r.metrics);
+    if (!(r.metrics = metrics_restart(r.metrics_path, r.ts.history))) {
         free(r.ts.history);
         return 1;
     }
@@ -258,16 +255,19 @@ static int epochs(epoch_run *r, lm_model **m, const void *const data[3], int qui
         return 1;
     }
     int wrote;
+    /* a run cut short by a signal is tested, but is not finished: scripts
+     * (scripts/finished.sh) must resume it, not take it as done */
+    const char *stopped_mark = stop_signal ? ", \"stopped\": true" : "";
     if (t->accuracy) {
         printf("\ntest frame accuracy %.2f%%, perplexity %.2f (%zu %s)\ndone in %.0fs; model saved to %s\n",
                100 * accuracy(&te), lm_perplexity(&te), te.words, t->unit, lm_now() - t_start, r->model_path);
-        wrote = fprintf(r->metrics, "{\"test_acc\": %.6f, \"test_ppl\": %.4f, \"test_%s\": %zu, \"best_epoch\": %d}\n",
-                        accuracy(&te), lm_perplexity(&te), t->unit, te.words, r->best_epoch);
+        wrote = fprintf(r->metrics, "{\"test_acc\": %.6f, \"test_ppl\": %.4f, \"test_%s\": %zu, \"best_epoch\": %d%s}\n",
+                        accuracy(&te), lm_perplexity(&te), t->unit, te.words, r->best_epoch, stopped_mark);
     } else {
         printf("\ntest conditional perplexity %.2f (%zu %s incl. <eos>)\ndone in %.0fs; model saved to %s\n",
                lm_perplexity(&te), te.words, t->unit, lm_now() - t_start, r->model_path);
-        wrote = fprintf(r->metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu, \"best_epoch\": %d}\n",
-                        lm_perplexity(&te), te.words, r->best_epoch);
+        wrote = fprintf(r->metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu, \"best_epoch\": %d%s}\n",
+                        lm_perplexity(&te), te.words, r->best_epoch, stopped_mark);
     }
     if (wrote < 0 || fflush(r->metrics) != 0) {
         report("cannot write %s: %s", r->metrics_path, strerror(errno));

@@ -36,7 +36,7 @@ static void eval_usage(FILE *f) {
 
 int cmd_eval(int argc, char **argv) {
     const char *paths[MAX_MODELS], *data = NULL, *split = "test", *text = NULL;
-    int n_models = 0, batch = 1, steps = 0, threads = 2, quiet = 0, bf16 = 0, ok = 1, o;
+    int n_models = 0, batch = 1, steps = 0, threads = 2, quiet = 0, bf16 = 0, split_given = 0, ok = 1, o;
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL}, {"data", required_argument, 0, OPT_DATA},
         {"split", required_argument, 0, OPT_SPLIT}, {"text", required_argument, 0, OPT_TEXT},
@@ -53,7 +53,7 @@ int cmd_eval(int argc, char **argv) {
             paths[n_models++] = optarg;
             break;
         case OPT_DATA: data = optarg; break;
-        case OPT_SPLIT: split = optarg; break;
+        case OPT_SPLIT: split = optarg, split_given = 1; break;
         case OPT_TEXT: text = optarg; break;
         case OPT_BATCH: ok = parse_int("batch", optarg, 1, 10000, &batch); break;
         case OPT_STEPS: ok = parse_int("steps", optarg, 1, 10000, &steps); break;
@@ -67,6 +67,10 @@ int cmd_eval(int argc, char **argv) {
     if (!ok) return 2;
     if (optind < argc) { report("eval: unexpected argument \"%s\" (see --help)", argv[optind]); return 2; }
     if (!n_models) { report("eval: --model FILE is required (see --help)"); return 2; }
+    if (text && (data || split_given)) {
+        report("eval: --text names the file itself; drop --data and --split");
+        return 2;
+    }
     if (strcmp(split, "test") && strcmp(split, "valid") && strcmp(split, "train")) {
         report("eval: --split must be test, valid or train, not \"%s\"", split);
         return 2;

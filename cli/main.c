@@ -3,6 +3,7 @@
  * usage, 130 interrupted). */
 #include "common.h"
 
+#include <signal.h>
 #include <string.h>
 
 #ifndef LSTMLM_VERSION
@@ -36,6 +37,11 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* A closed pipe on stdout is a write error (EPIPE), reported at the end
+     * like a full disk, after the work is saved: not a silent death by SIGPIPE
+     * in the middle of an epoch. */
+    struct sigaction ignore = {.sa_handler = SIG_IGN};
+    sigaction(SIGPIPE, &ignore, NULL);
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return finish_stdout(0); }

@@ -31,8 +31,11 @@ static void plot_usage(FILE *f) {
 /* Write "epoch train valid" rows of a run's metrics (perplexities, or
  * accuracies in percent) into `out`; @return rows. */
 static int extract(const char *run, FILE *out, int accuracy) {
-    char path[1100], line[4096];
-    snprintf(path, sizeof path, "%s/%s", run, RUN_METRICS);
+    char path[4200], line[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", run, RUN_METRICS) >= sizeof path) {
+        report("plot: %s: path too long", run);
+        return -1;
+    }
     FILE *f = fopen(path, "r");
     if (!f) { report("plot: cannot read %s", path); return -1; }
     int rows = 0;

@@ -12,6 +12,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+enum { MAX_SENTENCE_ID = 100000000 };
 
 static void rescore_usage(FILE *f) {
     fprintf(f,
@@ -135,8 +138,11 @@ static int parse_moses(hyp *h, char *line, size_t len, const options *o, size_t 
     char *end;
     errno = 0;
     unsigned long long id = strtoull(h->id, &end, 10);
-    if (!h->id[0] || errno || *end || h->id[0] == '-' || h->id[0] == '+' || id > (1ull << 40)) {
-        report("%s:%zu: the sentence ID \"%.32s\" is not a number", o->nbest_path, line_no, h->id);
+    /* IDs number sentences; --best writes an empty line for each one skipped,
+     * so a forged huge ID must not mean a file of that many lines */
+    if (!h->id[0] || errno || *end || h->id[0] == '-' || h->id[0] == '+' || id > MAX_SENTENCE_ID) {
+        report("%s:%zu: the sentence ID \"%.32s\" is not a sentence number (0..%d)", o->nbest_path, line_no, h->id,
+               MAX_SENTENCE_ID);
         return 0;
     }
     h->item = (size_t)id;
@@ -325,7 +331,14 @@ static int by_new_score(const void *a, const void *b) {
 }
 
 /* Rerank and write one item; 1, or 0 on a write error. */
-static int write_item(hyp *h, size_t k, const options *o, FILE *out, FILE *best, FILE *scores, size_t *next_best) {
+/* Whether two paths name one file: the same text, or one existing file. */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return !strcmp(a, b) || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+}
+
+/* Writes one item's hypotheses; NULL, or the stream whose write failed. */
+static FILE *write_item(hyp *h, size_t k, const options *o, FILE *out, FILE *best, FILE *scores, size_t *next_best) {
     for (size_t i = 0; i < k; i++) {
         const double lm = o->lambda * h[i].lm + o->bonus * (double)h[i].n;
         h[i].fresh = o->costs ? -(h[i].score - lm) : h[i].score + lm;  /* sorted as "higher is better" */
@@ -334,22 +347,24 @@ static int write_item(hyp *h, size_t k, const options *o, FILE *out, FILE *best,
     for (size_t i = 0; i < k; i++) {
         const double shown = o->costs ? -h[i].fresh : h[i].fresh;
         if (o->kaldi) {
-            if (fprintf(out, "%s%s%s\n", h[i].id, h[i].words[0] ? " " : "", h[i].words) < 0) return 0;
-            if (scores && fprintf(scores, "%s %.6f\n", h[i].id, shown) < 0) return 0;
+            if (fprintf(out, "%s%s%s\n", h[i].id, h[i].words[0] ? " " : "", h[i].words) < 0) return out;
+            if (scores && fprintf(scores, "%s %.6f\n", h[i].id, shown) < 0) return scores;
         } else if (fprintf(out, "%s ||| %s ||| %s%sLM= %.6f ||| %.6f%s\n", h[i].id, h[i].words, h[i].rest,
                            h[i].rest[0] ? " " : "", h[i].lm, shown, h[i].tail) < 0) {
-            return 0;
+            return out;
         }
     }
-    if (!best) return 1;
+    if (!best) return NULL;
     if (o->kaldi) {
         const char *dash = strrchr(h[0].id, '-');
-        return fprintf(best, "%.*s%s%s\n", (int)(dash - h[0].id), h[0].id, h[0].words[0] ? " " : "", h[0].words) >= 0;
+        return fprintf(best, "%.*s%s%s\n", (int)(dash - h[0].id), h[0].id, h[0].words[0] ? " " : "", h[0].words) < 0
+                   ? best
+                   : NULL;
     }
     for (; *next_best < h[0].item; ++*next_best)  /* sentences without hypotheses: empty lines */
-        if (fputc('\n', best) == EOF) return 0;
+        if (fputc('\n', best) == EOF) return best;
     ++*next_best;
-    return fprintf(best, "%s\n", h[0].words) >= 0;
+    return fprintf(best, "%s\n", h[0].words) < 0 ? best : NULL;
 }
 
 int cmd_rescore(int argc, char **argv) {
@@ -401,6 +416,13 @@ int cmd_rescore(int argc, char **argv) {
     }
     if ((o.costs || scores_out) && !o.kaldi) { report("rescore: --costs and --output-scores are for --format kaldi"); return 2; }
     if (input_file(o.nbest_path) < 0 || (o.scores_path && input_file(o.scores_path) < 0)) return 1;
+    const char *outs[3] = {output, best_path, scores_out};  /* each output its own file: none replaces another */
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (outs[i] && outs[j] && same_file(outs[i], outs[j])) {
+                report("rescore: %s is given for two outputs (--output, --best, --output-scores)", outs[j]);
+                return 2;
+            }
 
     lm_set_threads(threads);
     lm_error err;
@@ -476,9 +498,12 @@ int cmd_rescore(int argc, char **argv) {
             if (!score_group(&t, h, nh, m, v, batch)) { hyp_free(&cur); goto out; }
             for (size_t s0 = 0, s1; s0 < nh; s0 = s1) {
                 for (s1 = s0 + 1; s1 < nh && h[s1].item == h[s0].item; s1++) {}
-                if (!write_item(h + s0, s1 - s0, &o, out, fb.f, fs.f, &next_best)) {
+                FILE *bad = write_item(h + s0, s1 - s0, &o, out, fb.f, fs.f, &next_best);
+                if (bad) {
                     hyp_free(&cur);
-                    report("error writing %s: %s", output ? output : "standard output", strerror(errno));
+                    report("error writing %s: %s",
+                           bad == fb.f ? best_path : bad == fs.f ? scores_out : output ? output : "standard output",
+                           strerror(errno));
                     goto out;
                 }
                 items++;

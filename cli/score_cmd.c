@@ -103,15 +103,18 @@ static int sentence_read(sentence *s, const lm_vocab *v, char *line, size_t len,
     return 1;
 }
 
-static void json_string(const char *s, char *out, size_t cap) {
-    size_t o = 0;
-    for (; *s && o + 8 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') out[o++] = '\\', out[o++] = (char)c;
-        else if (c < 0x20) o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        else out[o++] = (char)c;
+/* s[0..n) as a JSON string on stdout, whole whatever its length; 1, or 0 on
+ * a write error. */
+static int put_json_string(const char *s, size_t n) {
+    if (putchar('"') == EOF) return 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char c = (unsigned char)s[i];
+        const int ok = c == '"' || c == '\\' ? printf("\\%c", c) >= 0
+                       : c < 0x20            ? printf("\\u%04x", c) >= 0
+                                             : putchar(c) != EOF;
+        if (!ok) return 0;
     }
-    out[o] = '\0';
+    return putchar('"') != EOF;
 }
 
 /* Print one sentence's line; 1, or 0 on a write error. */
@@ -126,15 +129,12 @@ static int print_sentence(report_ctx *r, const sentence *s) {
         if (r->per_word) {
             if (fputs(", \"per_word\": [", stdout) == EOF) return 0;
             for (size_t i = 0; i <= s->n; i++) {
-                char w[2200];
-                json_string(i < s->n ? lm_vocab_word(r->v, s->ids[i]) : "<eos>", w, sizeof w);
-                if (i < s->n && s->oov[i]) {  /* the word as written, not "<unk>" */
-                    char raw[1100];
-                    snprintf(raw, sizeof raw, "%.*s", (int)s->wlen[i], s->text + s->at[i]);
-                    json_string(raw, w, sizeof w);
-                }
-                if (printf("%s{\"word\": \"%s\", \"logprob\": %.6f, \"oov\": %s}", i ? ", " : "", w, s->lp[i],
-                           i < s->n && s->oov[i] ? "true" : "false") < 0)
+                const int oov = i < s->n && s->oov[i];
+                const char *w = i < s->n ? lm_vocab_word(r->v, s->ids[i]) : "<eos>";
+                /* an unknown word as written, not "<unk>" */
+                if (printf("%s{\"word\": ", i ? ", " : "") < 0 ||
+                    !(oov ? put_json_string(s->text + s->at[i], s->wlen[i]) : put_json_string(w, strlen(w))) ||
+                    printf(", \"logprob\": %.6f, \"oov\": %s}", s->lp[i], oov ? "true" : "false") < 0)
                     return 0;
             }
             if (putchar(']') == EOF) return 0;

@@ -146,13 +146,6 @@ int cmd_train(int argc, char **argv) {
     lm_config c;
     trainer t;
     memset(&t, 0, sizeof t);
-    /* The preset first, so the flags override it whatever their order. */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--preset") == 0 && i + 1 < argc) preset = argv[i + 1];
-        else if (strncmp(argv[i], "--preset=", 9) == 0) preset = argv[i] + 9;
-    }
-    if (lm_config_preset(&c, preset, &t.err) != LM_OK) { report("%s", t.err.msg); return 2; }
-
     static const struct option opts[] = {
         CONFIG_LONG_OPTIONS,
         {"preset", required_argument, 0, OPT_PRESET}, {"data", required_argument, 0, OPT_DATA},
@@ -165,6 +158,13 @@ int cmd_train(int argc, char **argv) {
         {0, 0, 0, 0},
     };
     int o, ok = 1;
+    /* The preset first, so the flags override it whatever their order: a
+     * silent pass of the same parser (which also takes "--pre large"). */
+    opterr = 0, optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+        if (o == OPT_PRESET) preset = optarg;
+    opterr = 1;
+    if (lm_config_preset(&c, preset, &t.err) != LM_OK) { report("%s", t.err.msg); return 2; }
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
@@ -297,13 +297,14 @@ int cmd_train(int argc, char **argv) {
     else
         printf("data: %s (train %zu, valid %zu, test %zu words)\n", data, tok[0].n, tok[1].n, tok[2].n);
     print_config(&c, lm_vocab_size(t.v), lm_model_num_params(t.m));
-    /* metrics.jsonl holds exactly the completed epochs, then grows. */
-    if (!(metrics = fopen(t.metrics_path, "w")) || (t.ts.history && fputs(t.ts.history, metrics) < 0) ||
-        fflush(metrics) != 0) {
-        report("cannot write %s: %s", t.metrics_path, strerror(errno));
+    finished = t.ts.epoch > c.epochs;
+    if (finished && no_test) {  /* leave the run, its test line included, as it is */
+        printf("%s already trained all %d epochs; nothing to do with --no-test\n", run_dir, c.epochs);
+        rc = 0;
         goto out;
     }
-    finished = t.ts.epoch > c.epochs;
+    /* metrics.jsonl holds exactly the completed epochs, then grows. */
+    if (!(metrics = metrics_restart(t.metrics_path, t.ts.history))) goto out;
     if (finished) printf("%s already trained all %d epochs; evaluating the test split again\n", run_dir, c.epochs);
     else if (resume) printf("resuming %s at epoch %d, window %zu of %zu\n", run_dir, t.ts.epoch, t.ts.window, n_windows);
     else printf("run directory: %s\n", run_dir);

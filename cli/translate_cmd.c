@@ -87,7 +87,7 @@ static int cmd_translate_train(int argc, char **argv) {
         case OPT_TEST: splits[2] = optarg; break;
         case OPT_REVERSE: reverse = 1, settings = 1; break;
         case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count); break;
-        case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 4, 10000, &max_len); break;
+        case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 4, 10000, &max_len), settings = 1; break;  /* the model's steps */
         case OPT_OUT: out = optarg, settings = 1; break;
         case OPT_QUIET: quiet = 1; break;
         case 'h': train_usage(stdout); return 0;
@@ -102,7 +102,7 @@ static int cmd_translate_train(int argc, char **argv) {
     lm_error err;
     if (resume && settings) {
         report("translate-train: --resume continues a run with its own settings; drop the model, training, "
-               "--reverse and --out flags");
+               "--reverse, --max-len and --out flags");
         return 2;
     }
     if (lm_config_validate(&c, &err) != LM_OK) { report("translate-train: %s", err.msg); return 2; }
@@ -175,7 +175,7 @@ static void translate_usage(FILE *f) {
             "  --input FILE       read sources from FILE instead of standard input\n"
             "  --beam K           hypotheses kept (default 12, the paper's); 1 = greedy decoding\n"
             "  --length-norm A    rank finished hypotheses by logp / length^A (default 0: off)\n"
-            "  --max-ratio R      stop after R x source length + 10 words (default 2)\n"
+            "  --max-ratio R      stop after R x source length + 10 words (default 2, at most 100)\n"
             "  --nbest K          write the beam's K best (K <= beam) in the Moses n-best format,\n"
             "                     `ID ||| words ||| MT= logp ||| score` (ID = source line - 1,\n"
             "                     logp the natural-log probability with <eos>, score the ranking\n"
@@ -215,7 +215,7 @@ static int cmd_translate(int argc, char **argv) {
             break;
         case OPT_MAX_RATIO:
             ok = parse_float("max-ratio", optarg, &max_ratio);
-            if (ok && !(max_ratio > 0)) report("--max-ratio: must be > 0"), ok = 0;
+            if (ok && !(max_ratio > 0 && max_ratio <= 100)) report("--max-ratio: must be > 0 and <= 100"), ok = 0;
             break;
         case OPT_THREADS: ok = parse_int("threads", optarg, 1, 1024, &threads); break;
         case OPT_QUIET: quiet = 1; break;
@@ -274,7 +274,8 @@ static int cmd_translate(int argc, char **argv) {
             continue;
         }
         size_t n_src = lm_pairs_source(m, v, ids, words, srcv);
-        lm_beam_opts bo = {beam, (size_t)(max_ratio * (float)words) + 10, length_norm};
+        const double limit = (double)max_ratio * (double)words + 10;  /* within the library's decoding limit */
+        lm_beam_opts bo = {beam, limit < LM_MAX_DECODE_LEN ? (size_t)limit : (size_t)LM_MAX_DECODE_LEN, length_norm};
         size_t n_out;
         double logp;
         int32_t *go = realloc(outv, bo.max_len * (size_t)(nbest ? nbest : 1) * sizeof *outv);

@@ -12,11 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x build/lstmlm ] || { echo "issue11.sh: build first (scripts/build.sh)" >&2; exit 2; }
 echo "$(date -u '+%F %T UTC') issue11.sh: start"
-if ! grep -q '"test' runs/large/metrics.jsonl 2>/dev/null; then
+if ! scripts/finished.sh runs/large; then
   [ -f runs/large/state.safetensors ] ||
     { echo "issue11.sh: runs/large has no state to resume; start it as RESULTS says" >&2; exit 2; }
   build/lstmlm train --resume runs/large >> runs/large.log 2>&1
 fi
-[ -f runs/large/finish.txt ] || scripts/large_finish.sh
+[ -f runs/large/finish.txt ] || scripts/large_finish.sh  # finish.txt is its last step
 scripts/medium_ensemble.sh >> runs/medium-ensemble.log 2>&1
 echo "$(date -u '+%F %T UTC') issue11.sh: done"

@@ -7,6 +7,7 @@ printf '[COMMANDS]\n'
 for c in train eval sample plot bench translate-train translate bleu frames-train frames-eval caption-train \
          caption caption-eval score rescore; do
   printf '.SS %s\n.nf\n' "$c"
-  "$bin" "$c" --help | sed -e 's/\\/\\e/g' -e 's/^\./\\\&./' -e "s/^'/\\\\\&'/"
+  help=$("$bin" "$c" --help)  # sh has no pipefail: a failing --help must stop the script, not drop a section
+  printf '%s\n' "$help" | sed -e 's/\\/\\e/g' -e 's/^\./\\\&./' -e "s/^'/\\\\\&'/"
   printf '.fi\n'
 done

@@ -19,7 +19,7 @@ read -r -a eval_flags <<< "${EVAL_FLAGS:-}"
 models=()
 for seed in 1 2; do
   run="$runs/medium-s$seed"
-  if grep -q '"test' "$run/metrics.jsonl" 2>/dev/null; then
+  if scripts/finished.sh "$run"; then
     echo "$run: finished"
   elif [ -f "$run/state.safetensors" ]; then
     echo "$run: resuming"

@@ -14,25 +14,43 @@ data=${MT_DATA:-../shared/data/multi30k}
 common=(--data "$data" --src en --tgt fr --layers 2 --hidden 256 --batch 32 --epochs 6 --max-epoch 3 --decay 2
         --min-count 3 --init 0.1 --threads 1 --quiet "$@")
 [ -x build/lstmlm ] || scripts/build.sh
+for m in nonreg reg; do  # never over an earlier experiment (its logs would be overwritten first)
+  if [ -e "$out/$m" ] || [ -e "$out/$m.log" ]; then
+    echo "mt_experiment.sh: $out already holds $m; give a new OUT_DIR" >&2
+    exit 2
+  fi
+done
 mkdir -p "$out"
+# status NAME PID: wait for PID (again, when a trapped signal cut the wait
+# short) and stop the script unless it ended well or was stopped (130).
+status() {
+  local s=0
+  wait "$2" || s=$?
+  while [ "$s" -gt 128 ] && kill -0 "$2" 2>/dev/null; do s=0; wait "$2" || s=$?; done
+  if [ "$s" -ne 0 ] && [ "$s" -ne 130 ]; then echo "mt_experiment.sh: $1 failed (exit $s)" >&2; exit 1; fi
+}
 build/lstmlm translate-train "${common[@]}" --dropout 0 --out "$out/nonreg" > "$out/nonreg.log" 2>&1 &
 a=$!
 build/lstmlm translate-train "${common[@]}" --dropout "${REG_DROPOUT:-0.3}" --out "$out/reg" > "$out/reg.log" 2>&1 &
 b=$!
 trap 'kill -INT "$a" "$b" 2>/dev/null' INT TERM
-wait "$a" "$b" || true
-wait "$a" "$b" || true  # a trapped signal interrupts the first wait
+status "training nonreg (see $out/nonreg.log)" "$a"
+status "training reg (see $out/reg.log)" "$b"
+trap - INT TERM
 # Decode the test set: both models at once, one thread each.
+pids=()
 for m in nonreg reg; do
   for beam in 12 1; do
     build/lstmlm translate --model "$out/$m/model.safetensors" --beam "$beam" --quiet \
-      < "$data/test_2016_flickr.en" > "$out/$m.beam$beam.fr"
+      < "$data/test_2016_flickr.en" > "$out/$m.beam$beam.fr" || exit 1
   done &
+  pids+=($!)
 done
-wait
+for p in "${pids[@]}"; do status "decoding" "$p"; done
 for m in nonreg reg; do
   for beam in 12 1; do
-    echo "$m beam $beam: $(build/lstmlm bleu "$out/$m.beam$beam.fr" "$data/test_2016_flickr.fr")"
+    bleu=$(build/lstmlm bleu "$out/$m.beam$beam.fr" "$data/test_2016_flickr.fr")
+    echo "$m beam $beam: $bleu"
   done
   grep -E "best epoch|test conditional perplexity" "$out/$m.log" | sed "s/^/$m: /"
 done | tee "$out/summary.txt"

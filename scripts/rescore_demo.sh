@@ -14,7 +14,7 @@ bin=build/lstmlm
 mkdir -p "$out"
 bf16=(); grep -qw avx512_bf16 /proc/cpuinfo && bf16=(--bf16)
 # 1. The translation model (issue 5's 2 x 256 configuration, 8 epochs)
-if [ ! -s "$out/mt/model.safetensors" ] || ! grep -q '"test' "$out/mt/metrics.jsonl" 2>/dev/null; then
+if ! scripts/finished.sh "$out/mt"; then
   if [ -e "$out/mt/state.safetensors" ]; then
     "$bin" translate-train --data "$data" --min-count 3 --resume "$out/mt" --quiet >> "$out/mt.log" 2>&1
   else
@@ -24,7 +24,7 @@ if [ ! -s "$out/mt/model.safetensors" ] || ! grep -q '"test' "$out/mt/metrics.js
   fi
 fi
 # 2. The French language model on the same training text
-if [ ! -s "$out/lm/model.safetensors" ] || ! grep -q '"test' "$out/lm/metrics.jsonl" 2>/dev/null; then
+if ! scripts/finished.sh "$out/lm"; then
   if [ -e "$out/lm/state.safetensors" ]; then
     "$bin" train --resume "$out/lm" --quiet >> "$out/lm.log" 2>&1
   else
@@ -35,8 +35,11 @@ if [ ! -s "$out/lm/model.safetensors" ] || ! grep -q '"test' "$out/lm/metrics.js
 fi
 # 3. 12-best lists of val and test, and their baseline 1-best (the beam's best)
 for split in val test_2016_flickr; do
-  [ -s "$out/$split.nbest" ] || "$bin" translate --model "$out/mt/model.safetensors" --beam 12 --nbest 12 --quiet \
-    < "$data/$split.en" > "$out/$split.nbest"
+  if [ ! -s "$out/$split.nbest" ]; then  # whole or absent: a stopped decode leaves only its .part
+    "$bin" translate --model "$out/mt/model.safetensors" --beam 12 --nbest 12 --quiet \
+      < "$data/$split.en" > "$out/$split.nbest.part"
+    mv "$out/$split.nbest.part" "$out/$split.nbest"
+  fi
   [ -s "$out/$split.lm.nbest" ] || "$bin" rescore --model "$out/lm/model.safetensors" --nbest "$out/$split.nbest" \
     --lambda 0 --output "$out/$split.lm.nbest" --best "$out/$split.base.fr" 2>> "$out/rescore.log"
 done
@@ -47,9 +50,11 @@ read -r lam bonus < <(sed -n 's/^best: lambda \([^ ]*\) bonus \([^ ]*\) .*/\1 \2
   --word-bonus "$bonus" --output "$out/test_2016_flickr.rescored.nbest" --best "$out/test_2016_flickr.rescored.fr" \
   2>> "$out/rescore.log"
 {
+  before=$("$bin" bleu "$out/test_2016_flickr.base.fr" "$data/test_2016_flickr.fr")  # failures stop the script
+  after=$("$bin" bleu "$out/test_2016_flickr.rescored.fr" "$data/test_2016_flickr.fr")
   echo "lambda $lam, word bonus $bonus (tuned on val)"
-  echo "test before: $("$bin" bleu "$out/test_2016_flickr.base.fr" "$data/test_2016_flickr.fr")"
-  echo "test after:  $("$bin" bleu "$out/test_2016_flickr.rescored.fr" "$data/test_2016_flickr.fr")"
+  echo "test before: $before"
+  echo "test after:  $after"
   echo "paired bootstrap (A = rescored, B = before):"
   "$bin" bleu --bootstrap 1000 --compare "$out/test_2016_flickr.base.fr" "$out/test_2016_flickr.rescored.fr" \
     "$data/test_2016_flickr.fr"

@@ -18,8 +18,8 @@ for spec in "nonreg 0 1" "nonreg 0 2" "drop25 0.25 1" "drop25 0.25 2" "drop50 0.
   run="$out/frames-$name-s$seed"
   build/lstmlm frames-train --data "$out/speech1h" --layers 3 --hidden 512 --epochs 12 --max-epoch 6 --bf16 \
     --seed "$seed" --dropout "$p" --quiet --out "$run" > "$run.log"
-  echo "$run: $(tail -n 2 "$run.log" | head -n 1); training set: $(build/lstmlm frames-eval --model "$run/model.safetensors" \
-    --data "$out/speech1h/train.safetensors" --bf16)"
+  train_acc=$(build/lstmlm frames-eval --model "$run/model.safetensors" --data "$out/speech1h/train.safetensors" --bf16)
+  echo "$run: $(tail -n 2 "$run.log" | head -n 1); training set: $train_acc"  # a failed eval stops the script above
   runs+=("$run")
 done
 build/lstmlm plot --accuracy "${runs[@]}" -o "$out/curves.png"

@@ -13,6 +13,7 @@ for opt in --preset --data --out --layers --hidden --steps --batch --dropout --i
   expect 0 "$opt" -- "$bin" train --help
 done
 expect 0 "(preset: 650)" -- "$bin" train --preset medium --help
+expect 0 "(preset: 1500)" -- "$bin" train --pre large --help  # an abbreviated option is the option
 for opt in --model --data --split --text --batch --steps --threads; do
   expect 0 "$opt" -- "$bin" eval --help
 done
@@ -72,6 +73,7 @@ test_ppl=$(sed -n 's/^test perplexity \([0-9.]*\).*/\1/p' <<<"$out")
 out=$("$bin" eval --model "$work/run/model.safetensors" --data "$work/data" 2>&1) || fail "eval failed: $out"
 grep -q "perplexity $test_ppl " <<<"$out" || fail "eval perplexity differs from training's $test_ppl: $out"
 expect 1 "NUL byte" -- "$bin" eval --model "$work/run/model.safetensors" --text "$work/bad.txt"
+expect 2 "drop --data and --split" -- "$bin" eval --model "$work/run/model.safetensors" --text "$work/bad.txt" --split valid
 expect 1 "not a safetensors file" -- "$bin" eval --model "$work/data/ptb.test.txt" --data "$work/data"
 
 # BF16 products: a tiny run trains, records the flag, and resumes/evaluates;
@@ -159,6 +161,11 @@ kill -INT "$pid"; wait "$pid"; status=$?
 [ "$status" -eq 130 ] || fail "translate-train after SIGINT: exit status $status: $(cat "$work/mtstop.log")"
 grep -q "interrupted by signal 2 after epoch" "$work/mtstop.log" && grep -q "test conditional perplexity" "$work/mtstop.log" || fail "no test after SIGINT: $(cat "$work/mtstop.log")"
 [ -s "$work/mtstop/model.safetensors" ] || fail "no model kept after SIGINT"
+# that test is marked: scripts must resume the run, not take it as finished
+finished=$(dirname "$0")/../scripts/finished.sh
+grep -q '"stopped": true' "$work/mtstop/metrics.jsonl" || fail "the stopped run's test is not marked: $(cat "$work/mtstop/metrics.jsonl")"
+"$finished" "$work/mtstop" && fail "scripts/finished.sh took a stopped run for a finished one"
+"$finished" "$work/mtrun" || fail "scripts/finished.sh did not recognise a finished run"
 # --resume: a run stopped after its first epoch continues to the same epochs and test as mtrun
 "$bin" translate-train --data "$work/mt" --test test --hidden 24 --epochs 3 --batch 8 --threads 1 \
   --out "$work/mtres" --reverse --quiet > "$work/mtres.log" 2>&1 &
@@ -167,6 +174,7 @@ for _ in $(seq 1 4000); do [ -s "$work/mtres/metrics.jsonl" ] && break; sleep 0.
 kill -INT "$pid"; wait "$pid"; status=$?
 [ "$status" -eq 130 ] || fail "translate-train stopped for --resume: exit status $status: $(cat "$work/mtres.log")"
 expect 2 "own settings" -- "$bin" translate-train --data "$work/mt" --test test --resume "$work/mtres" --hidden 8
+expect 2 "own settings" -- "$bin" translate-train --data "$work/mt" --test test --resume "$work/mtres" --max-len 50
 out=$("$bin" translate-train --data "$work/mt" --test test --resume "$work/mtres" --quiet 2>&1) ||
   fail "translate-train --resume failed: $out"
 strip() { sed 's/, "train_seconds": [0-9.]*//' "$1"; }
@@ -214,6 +222,8 @@ expect 0 "BLEU = 65.34, 87.5/83.3/50.0/50.0 (BP=1.000, ratio=1.333, hyp_len=8, r
 printf 'the cat\n\n' > "$work/mr3"
 expect 1 "mr3: reference line 2 is empty" -- "$bin" bleu "$work/mh" "$work/mr1" "$work/mr3"
 expect 2 "unrecognized option" -- "$bin" translate --frob
+expect 2 "--max-ratio: must be > 0 and <= 100" -- "$bin" translate --model "$work/mtrun/model.safetensors" --max-ratio 101
+expect 2 "--length-norm: must be 0..100" -- "$bin" translate --model "$work/mtrun/model.safetensors" --length-norm 101
 printf 'e1 e2\n\ne3\n' > "$work/mt/holes"
 # An empty source line gives an empty hypothesis line: the output stays aligned.
 out=$("$bin" translate --model "$work/mtrun/model.safetensors" --beam 4 --input "$work/mt/holes" 2>"$work/holes.err") ||

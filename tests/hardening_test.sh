@@ -122,6 +122,13 @@ expect 1 "shorter than one window of 10000 streams" -- "$bin" train "${tiny[@]}"
 
 # --- 11. output errors are reported --------------------------------------------
 model="$work/unborn/model.safetensors"
+# A closed pipe is reported like a full disk, and training still saves its work
+# (SIGPIPE would kill it silently mid-epoch).
+sh -c 'sleep 0.3; exec "$@"' sh "$bin" train "${tiny[@]}" --epochs 1 --out "$work/piped" 2> "$work/piped.err" | true
+status=${PIPESTATUS[0]}
+[ "$status" -eq 1 ] || fail "training into a closed pipe: exit status $status: $(cat "$work/piped.err")"
+grep -q "error writing to standard output" "$work/piped.err" || fail "closed pipe not reported: $(cat "$work/piped.err")"
+grep -q '"test_ppl"' "$work/piped/metrics.jsonl" || fail "training into a closed pipe did not finish its work"
 if [ -w /dev/full ]; then
   expect 1 "error writing to standard output" -- sh -c "'$bin' sample --model '$model' --words 5 > /dev/full"
   expect 1 "error writing to standard output" -- sh -c "'$bin' eval --model '$model' --data '$work/data' --quiet > /dev/full"
@@ -176,6 +183,8 @@ out=$("$bin" train --resume "$work/unborn" 2>&1) || fail "resume of a finished r
 grep -q "already trained all 1 epochs" <<<"$out" && grep -q "(unchanged)" <<<"$out" ||
   fail "resume of a finished run should say so: $out"
 cmp -s "$model" "$work/before.safetensors" || fail "resume of a finished run rewrote the model"
+expect 0 "nothing to do with --no-test" -- "$bin" train --resume "$work/unborn" --no-test
+grep -q '"test_ppl"' "$work/unborn/metrics.jsonl" || fail "--resume --no-test of a finished run dropped its test line"
 printf 'zz yy w1 xx\nqq w2\n' > "$work/oov.txt"
 expect 0 "are not in the model's vocabulary" -- "$bin" eval --model "$model" --text "$work/oov.txt" --quiet
 expect 2 "expected a number" -- "$bin" train --lr " 1"

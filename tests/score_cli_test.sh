@@ -66,6 +66,15 @@ assert [w["oov"] for w in rows[0]["per_word"]] == [False, False, True, False, Fa
 assert abs(sum(w["logprob"] for w in rows[0]["per_word"]) - rows[0]["logprob"]) < 1e-4
 assert abs(sum(r["logprob"] for r in rows[:-1]) - rows[-1]["logprob"]) < 1e-4
 PY
+# an unknown word of 1000 control bytes comes back whole (each escaped as \u00XX)
+python3 -c 'import sys; sys.stdout.write("w1 " + "\x01\x02\"\\" * 250 + " w2\n")' > "$work/ctl.txt"
+"$bin" score --model "$model" --per-word --json --threads 1 "$work/ctl.txt" > "$work/ctl.json" 2>/dev/null ||
+  fail "--json on control bytes failed"
+python3 - "$work/ctl.json" <<'PY' || fail "a long escaped word was cut: $(head -c 300 "$work/ctl.json")"
+import json, sys
+row = json.loads(open(sys.argv[1]).readline())
+assert [w["word"] for w in row["per_word"]] == ["w1", "\x01\x02\"\\" * 250, "w2", "<eos>"], row["per_word"][1]["word"][:40]
+PY
 
 # bad input: named file and line; a 1 MB line is scored
 printf 'w1 w2\nw3 \xff w4\n' > "$work/bad.txt"
@@ -141,7 +150,12 @@ expect 1 "nb_score.txt:1: the score" -- "$bin" rescore --model "$model" --nbest 
 printf '0 ||| w1 ||| x ||| nan\n' > "$work/nb_nan.txt"
 expect 1 "not a finite number" -- "$bin" rescore --model "$model" --nbest "$work/nb_nan.txt"
 printf 'x1 ||| w1 ||| x ||| -1\n' > "$work/nb_id.txt"
-expect 1 "is not a number" -- "$bin" rescore --model "$model" --nbest "$work/nb_id.txt"
+expect 1 "is not a sentence number" -- "$bin" rescore --model "$model" --nbest "$work/nb_id.txt"
+expect 2 "given for two outputs" -- "$bin" rescore --model "$model" --nbest "$work/nb.txt" --output "$work/same" --best "$work/same"
+printf '0 ||| w1 ||| x ||| -1\n1099511627776 ||| w1 ||| x ||| -1\n' > "$work/nb_huge.txt"  # --best would write 2^40 lines
+expect 1 "nb_huge.txt:2: the sentence ID \"1099511627776\" is not a sentence number (0..100000000)" -- \
+  "$bin" rescore --model "$model" --nbest "$work/nb_huge.txt" --best "$work/huge.best"
+[ ! -e "$work/huge.best" ] || fail "a refused n-best list left a --best file"
 expect 2 "--lambda: expected a number" -- "$bin" rescore --model "$model" --nbest "$work/nb.txt" --lambda abc
 expect 2 "--format" -- "$bin" rescore --model "$model" --nbest "$work/nb.txt" --format srilm
 expect 2 "--scores" -- "$bin" rescore --model "$model" --nbest "$work/nb.txt" --format kaldi
