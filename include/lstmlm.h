@@ -395,7 +395,8 @@ lm_status lm_state_topk(lm_state *s, int k, int32_t *ids, float *logp, lm_error 
 lm_status lm_state_step_batch(lm_state *const *states, int n, const int32_t *words, double *logp, lm_error *err);
 /* A sentence: step through words (n ids) and, when end != 0, "<eos>" after
  * them. per_word (n + (end != 0)) or NULL receives each log-probability;
- * *total their sum. The state is left after the last word read. */
+ * *total their sum. The state is left after the last word read; an id
+ * outside the vocabulary is refused before any is read. */
 lm_status lm_state_score(lm_state *s, const int32_t *words, size_t n, int end, double *per_word, double *total,
                          lm_error *err);
 /* n sentences, each from sentence start: sentence i = words[i] (lens[i]

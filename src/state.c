@@ -319,6 +319,10 @@ lm_status lm_state_step(lm_state *s, int32_t word, double *logp, lm_error *err) 
 lm_status lm_state_score(lm_state *s, const int32_t *words, size_t n, int end, double *per_word, double *total,
                          lm_error *err) {
     if (!s || (!words && n) || !total) return lm_fail(err, LM_EARG, "lm_state_score: bad arguments");
+    for (size_t i = 0; i < n; i++) {  /* all checked first: a refused call leaves the state where it was */
+        lm_status st = check_word(s, words[i], err);
+        if (st != LM_OK) return st;
+    }
     double sum = 0.0;
     for (size_t i = 0; i < n + (end != 0); i++) {  /* the words, then <eos> */
         double lp = 0.0;

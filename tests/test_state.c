@@ -71,6 +71,13 @@ static void steps_match_the_training_forward(void **unused) {
         double sum = 0;
         for (int i = 0; i < N; i++) sum += want[i], assert_true(fabs(per[i] - want[i]) < 1e-5);
         assert_true(fabs(total - sum) < 1e-4);
+        /* a bad id anywhere: refused, and the state has read nothing */
+        lm_state_reset(s);
+        int32_t bad[3] = {words[0], words[1], 1 << 20};
+        assert_int_equal(lm_state_score(s, bad, 3, 0, NULL, &total, &err), LM_EARG);
+        double first;
+        assert_int_equal(lm_state_step(s, words[0], &first, &err), LM_OK);
+        assert_true(fabs(first - want[0]) < 1e-5);
         lm_state_free(s);
         lm_vocab_free(v);
         lm_model_free(m);
