@@ -88,7 +88,7 @@ grep -q "is a caption model, not a translation model" "$t/err" || fail "unclear 
 # stop a run after its first epoch (SIGTERM), resume it: the same epochs and test as straight through
 long=(--hidden 96 --train big --epochs 5 --max-epoch 3 --dropout 0.3)
 train --out "$t/straight" "${long[@]}" > /dev/null || fail "caption-train (big) failed"
-("$bin" caption-train --captions "$t/cap" --features "$t/feat" --refs 2 --test test --min-count 1 --batch 8 \
+(exec "$bin" caption-train --captions "$t/cap" --features "$t/feat" --refs 2 --test test --min-count 1 --batch 8 \
   --threads 1 --quiet "${long[@]}" --out "$t/stopped" > "$t/out1" 2>&1) &
 pid=$!
 for _ in $(seq 1 3000); do

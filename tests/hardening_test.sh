@@ -148,7 +148,7 @@ cp -r "$work/big" "$work/big2"
 sed -i '1s/^/w1 /' "$work/big2/ptb.train.txt"
 expect 1 "is not the train text this run started with" -- "$bin" train --resume "$work/moved" --data "$work/big2"
 # from another working directory, the recorded absolute path still finds the data
-(cd / && "$bin" train --resume "$work/moved" --quiet > "$work/moved2.log" 2>&1) &
+(cd / && exec "$bin" train --resume "$work/moved" --quiet > "$work/moved2.log" 2>&1) &  # exec: $! is lstmlm, which SIGINT must reach
 pid=$!
 wait_for "$work/moved2.log" "resuming" || fail "resume from / failed: $(cat "$work/moved2.log")"
 kill -INT "$pid" 2>/dev/null; wait "$pid"
