@@ -108,7 +108,7 @@ int cmd_caption_train(int argc, char **argv) {
         case OPT_VALID: splits[1] = optarg; break;
         case OPT_TEST: splits[2] = optarg; break;
         case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count); break;
-        case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 2, 10000, &max_len); break;
+        case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 2, 10000, &max_len), settings = 1; break;  /* the model's steps */
         case OPT_OUT: out = optarg, settings = 1; break;
         case OPT_RESUME: resume = optarg; break;
         case OPT_QUIET: quiet = 1; break;
@@ -123,10 +123,11 @@ int cmd_caption_train(int argc, char **argv) {
     c.input_dim = 1;        /* validated now, set from the features below */
     lm_error err;
     if (resume && settings) {
-        report("caption-train: --resume continues a run with its own settings; drop the model, training and --out "
-               "flags");
+        report("caption-train: --resume continues a run with its own settings; drop the model, training, --max-len "
+               "and --out flags");
         return 2;
     }
+    if (resume) max_len = 10000;  /* the data is read before the model: its own limit is checked once loaded */
     if (lm_config_validate(&c, &err) != LM_OK) { report("caption-train: %s", err.msg); return 2; }
     lm_vocab *v = NULL;
     lm_features feats[3] = {{0}};

@@ -4,6 +4,7 @@
  * are put in one prefix tree, each ending in <eos>, and the tree is scored
  * level by level, every node of a level in batches of states: each common
  * prefix is computed once, and the batches are wide even for short lists. */
+#define _XOPEN_SOURCE 700  /* realpath */
 #include "common.h"
 
 #include <errno.h>
@@ -331,10 +332,28 @@ static int by_new_score(const void *a, const void *b) {
 }
 
 /* Rerank and write one item; 1, or 0 on a write error. */
-/* Whether two paths name one file: the same text, or one existing file. */
+/* Where a path's file is or would be: the folder's real path and the name;
+ * NULL for a path that exists and is not a regular file (a device such as
+ * /dev/null is written in place, and two outputs may share it). */
+static char *file_place(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) return NULL;
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? dupn(path, slash == path ? 1 : (size_t)(slash - path)) : dupn(".", 1);
+    char *real = dir ? realpath(dir, NULL) : NULL;
+    const char *name = slash ? slash + 1 : path;
+    char *place = real ? malloc(strlen(real) + strlen(name) + 2) : NULL;
+    if (place) sprintf(place, "%s/%s", real, name);
+    free(dir), free(real);
+    return place;
+}
+
+/* Whether two output paths name one regular file, existing or to be made. */
 static int same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    return !strcmp(a, b) || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+    char *pa = file_place(a), *pb = file_place(b);
+    const int same = pa && pb && !strcmp(pa, pb);
+    free(pa), free(pb);
+    return same;
 }
 
 /* Writes one item's hypotheses; NULL, or the stream whose write failed. */

@@ -121,6 +121,7 @@ int cmd_sample(int argc, char **argv) {
             at_line_start = 0;
         }
         if (!at_line_start) fputs("\n", stdout);
+        if (ferror(stdout)) goto out;  /* a closed pipe or full disk: no more samples (main reports it) */
     }
     rc = 0;
     goto out;

@@ -300,7 +300,7 @@ static int cmd_translate(int argc, char **argv) {
         if (lm_translate_ensemble(models, n_models, srcv, n_src, &bo, outv, bo.max_len, &n_out, &logp, &err) != LM_OK)
             goto fail;
         for (size_t i = 0; i < n_out; i++) printf("%s%s", i ? " " : "", lm_vocab_word(v, outv[i]));
-        putchar('\n');
+        if (putchar('\n') == EOF || ferror(stdout)) goto done;  /* a closed pipe or full disk: stop decoding */
         if (!quiet && lines % 50 == 0) fprintf(stderr, "\r%zu sentences, %.1f/s", lines, (double)lines / (lm_now() - t0));
     }
     if (!quiet && lines >= 50) fputc('\n', stderr);

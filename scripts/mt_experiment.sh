@@ -21,22 +21,27 @@ for m in nonreg reg; do  # never over an earlier experiment (its logs would be o
   fi
 done
 mkdir -p "$out"
-# status NAME PID: wait for PID (again, when a trapped signal cut the wait
-# short) and stop the script unless it ended well or was stopped (130).
-status() {
-  local s=0
-  wait "$2" || s=$?
-  while [ "$s" -gt 128 ] && kill -0 "$2" 2>/dev/null; do s=0; wait "$2" || s=$?; done
-  if [ "$s" -ne 0 ] && [ "$s" -ne 130 ]; then echo "mt_experiment.sh: $1 failed (exit $s)" >&2; exit 1; fi
+# finish PID: wait for PID (again, when a trapped signal cut the wait short);
+# its exit status in $rc. judge NAME: stop the script unless $rc says it ended
+# well or was stopped (130). Every job is waited for before any is judged.
+finish() {
+  rc=0
+  wait "$1" || rc=$?
+  while [ "$rc" -gt 128 ] && kill -0 "$1" 2>/dev/null; do rc=0; wait "$1" || rc=$?; done
+}
+judge() {
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ]; then echo "mt_experiment.sh: $1 failed (exit $rc)" >&2; exit 1; fi
 }
 build/lstmlm translate-train "${common[@]}" --dropout 0 --out "$out/nonreg" > "$out/nonreg.log" 2>&1 &
 a=$!
 build/lstmlm translate-train "${common[@]}" --dropout "${REG_DROPOUT:-0.3}" --out "$out/reg" > "$out/reg.log" 2>&1 &
 b=$!
 trap 'kill -INT "$a" "$b" 2>/dev/null' INT TERM
-status "training nonreg (see $out/nonreg.log)" "$a"
-status "training reg (see $out/reg.log)" "$b"
+finish "$a"; ra=$rc
+finish "$b"; rb=$rc
 trap - INT TERM
+rc=$ra; judge "training nonreg (see $out/nonreg.log)"
+rc=$rb; judge "training reg (see $out/reg.log)"
 # Decode the test set: both models at once, one thread each.
 pids=()
 for m in nonreg reg; do
@@ -46,7 +51,9 @@ for m in nonreg reg; do
   done &
   pids+=($!)
 done
-for p in "${pids[@]}"; do status "decoding" "$p"; done
+codes=()
+for p in "${pids[@]}"; do finish "$p"; codes+=("$rc"); done
+for rc in "${codes[@]}"; do judge "decoding"; done
 for m in nonreg reg; do
   for beam in 12 1; do
     bleu=$(build/lstmlm bleu "$out/$m.beam$beam.fr" "$data/test_2016_flickr.fr")

@@ -250,7 +250,7 @@ static lm_status search(lm_model *const *models, int k, const prime_input *in, c
         return lm_fail(err, LM_EARG, "max_len must be 1..%d, not %zu", LM_MAX_DECODE_LEN, L);
     if (!(o->length_norm >= 0.0f && o->length_norm <= 100.0f))
         return lm_fail(err, LM_EARG, "length_norm must be 0..100");
-    if (nbest < 1) return lm_fail(err, LM_EARG, "n-best must be >= 1");
+    if (nbest < 1 || nbest > o->beam) return lm_fail(err, LM_EARG, "n-best must be 1..beam (%d)", o->beam);
     finished fin = {nbest, 0, malloc((size_t)nbest * (L + 1) * sizeof(int32_t)), malloc((size_t)nbest * sizeof(size_t)),
                     malloc((size_t)nbest * sizeof(double)), malloc((size_t)nbest * sizeof(double))};
     lm_status st = LM_OK;

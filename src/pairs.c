@@ -360,6 +360,7 @@ lm_status lm_pairs_evaluate_ensemble(lm_model *const *models, int k, const lm_pa
     *ens = (lm_run_stats){0};
     if (p->n == 0) return lm_fail(err, LM_EDATA, "no sentence pairs");
     for (int i = 0; i < k; i++) {
+        if (!models[i]) return lm_fail(err, LM_EARG, "model %d is NULL", i + 1);
         if (fits(models[i], p, "evaluation", err) != LM_OK) return LM_EARG;
         for (int j = 0; j < i; j++)
             if (models[j] == models[i]) return lm_fail(err, LM_EARG, "models %d and %d are the same object", j + 1, i + 1);

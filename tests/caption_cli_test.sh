@@ -104,6 +104,8 @@ resume() { "$bin" caption-train --captions "$t/cap" --features "$t/feat" --refs 
 if resume --min-count 1500 > /dev/null 2> "$t/err"; then fail "resume with other data"; fi
 grep -q "another vocabulary" "$t/err" || fail "unclear message for other data: $(cat "$t/err")"
 if resume --min-count 1 --hidden 8 > /dev/null 2> "$t/err"; then fail "resume with a model flag"; fi
+if resume --min-count 1 --max-len 40 > /dev/null 2> "$t/err"; then fail "resume with --max-len (the model's steps)"; fi
+grep -q "own settings" "$t/err" || fail "unclear message for --max-len on resume: $(cat "$t/err")"
 resume --min-count 1 > "$t/out2" || fail "resume failed: $(cat "$t/out2")"
 grep -q "^resuming at epoch" "$t/out2" || fail "no resume line: $(cat "$t/out2")"
 strip() { sed 's/, "train_seconds": [0-9.]*//' "$1"; }

@@ -152,6 +152,8 @@ expect 1 "not a finite number" -- "$bin" rescore --model "$model" --nbest "$work
 printf 'x1 ||| w1 ||| x ||| -1\n' > "$work/nb_id.txt"
 expect 1 "is not a sentence number" -- "$bin" rescore --model "$model" --nbest "$work/nb_id.txt"
 expect 2 "given for two outputs" -- "$bin" rescore --model "$model" --nbest "$work/nb.txt" --output "$work/same" --best "$work/same"
+expect 2 "given for two outputs" -- "$bin" rescore --model "$model" --nbest "$work/nb.txt" --output "$work/same" --best "$work/../$(basename "$work")/same"
+expect 0 "" -- "$bin" rescore --model "$model" --nbest "$work/nb.txt" --output /dev/null --best /dev/null  # a device is shared freely
 printf '0 ||| w1 ||| x ||| -1\n1099511627776 ||| w1 ||| x ||| -1\n' > "$work/nb_huge.txt"  # --best would write 2^40 lines
 expect 1 "nb_huge.txt:2: the sentence ID \"1099511627776\" is not a sentence number (0..100000000)" -- \
   "$bin" rescore --model "$model" --nbest "$work/nb_huge.txt" --best "$work/huge.best"
