@@ -83,20 +83,15 @@ static lm_status prime(lm_model *m, const prime_input *in, int K, int32_t *dummy
 
 /* The models of an ensemble must agree on what they read and emit. */
 static lm_status check_models(lm_model *const *models, int k, const prime_input *in, int K, lm_error *err) {
-    if (k < 1 || !models) return lm_fail(err, LM_EARG, "no model");
+    lm_status st = lm_ensemble_check(models, k, err);
+    if (st != LM_OK) return st;
     for (int i = 0; i < k; i++) {
         const lm_model *m = models[i];
         lm_error why;
-        if (!m) return lm_fail(err, LM_EARG, "model %d is NULL", i + 1);
-        for (int j = 0; j < i; j++)  /* one model's state cannot follow two ensembles' members */
-            if (models[j] == m) return lm_fail(err, LM_EARG, "model %d is model %d again", i + 1, j + 1);
         if (in->cond ? m->cfg.task != LM_TASK_CAPTION || m->cfg.input_dim != models[0]->cfg.input_dim
                      : lm_model_needs_words(m, "translation", &why) != LM_OK)
             return lm_fail(err, LM_EARG, "model %d: %s", i + 1,
                            in->cond ? "not a caption model of the first model's feature size" : why.msg);
-        if (m->V != models[0]->V)
-            return lm_fail(err, LM_EARG, "model %d has %d words, model 1 %d: an ensemble needs one vocabulary", i + 1,
-                           m->V, models[0]->V);
         if (K < 1 || K > m->B_max) return lm_fail(err, LM_EARG, "beam must be 1..%d for model %d", m->B_max, i + 1);
     }
     if (models[0]->V < 3) return lm_fail(err, LM_EARG, "not a translation or caption vocabulary");

@@ -24,22 +24,12 @@ static lm_status eval_stream(lm_model *const *models, int k, const lm_tokens *t,
 lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *t, int batch, int steps,
                                lm_progress_fn progress, void *user, lm_run_stats *each, lm_run_stats *ens,
                                lm_error *err) {
-    if (k < 1 || !models) return lm_fail(err, LM_EARG, "an ensemble needs at least one model");
-    for (int i = 0; i < k; i++)
-        if (!models[i]) return lm_fail(err, LM_EARG, "model %d is NULL", i + 1);
+    lm_status st = lm_ensemble_check(models, k, err);
+    if (st != LM_OK) return st;
     if (batch < 1 || steps < 1) return lm_fail(err, LM_EARG, "evaluation batch and steps must be positive");
-    for (int i = 0; i < k; i++) {
-        lm_status st = lm_model_needs_words(models[i], "evaluation on text", err);
-        if (st != LM_OK) return st;
-        for (int j = 0; j < i; j++)
-            if (models[j] == models[i])
-                return lm_fail(err, LM_EARG, "models %d and %d are the same object; load the file twice", j + 1, i + 1);
-        if (lm_model_vocab_size(models[i]) != lm_model_vocab_size(models[0]))
-            return lm_fail(err, LM_EARG, "model %d has %d words, model 1 has %d: an ensemble needs one vocabulary",
-                           i + 1, lm_model_vocab_size(models[i]), lm_model_vocab_size(models[0]));
-    }
-    lm_status checked = lm_tokens_check(t, lm_model_vocab_size(models[0]), err);
-    if (checked != LM_OK) return checked;
+    for (int i = 0; i < k; i++)
+        if ((st = lm_model_needs_words(models[i], "evaluation on text", err)) != LM_OK) return st;
+    if ((st = lm_tokens_check(t, lm_model_vocab_size(models[0]), err)) != LM_OK) return st;
     lm_tokens from_start = *t;
     int32_t *shifted = NULL;
     if (t->starts_sentence) {  /* read <eos> first: every word of the text is predicted */
@@ -51,7 +41,7 @@ lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *
         from_start.ids = shifted, from_start.n = t->n + 1, from_start.starts_sentence = 0;
         t = &from_start;
     }
-    lm_status st = eval_stream(models, k, t, batch, steps, progress, user, each, ens, err);
+    st = eval_stream(models, k, t, batch, steps, progress, user, each, ens, err);
     free(shifted);
     return st;
 }

@@ -221,6 +221,20 @@ void lm_model_free(lm_model *m) {
 
 const lm_config *lm_model_config(const lm_model *m) { return &m->cfg; }
 int lm_model_vocab_size(const lm_model *m) { return m->V; }
+
+lm_status lm_ensemble_check(lm_model *const *models, int k, lm_error *err) {
+    if (k < 1 || !models) return lm_fail(err, LM_EARG, "an ensemble needs at least one model");
+    for (int i = 0; i < k; i++) {
+        if (!models[i]) return lm_fail(err, LM_EARG, "model %d is NULL", i + 1);
+        for (int j = 0; j < i; j++)
+            if (models[j] == models[i])
+                return lm_fail(err, LM_EARG, "model %d is model %d again: load the file twice", i + 1, j + 1);
+        if (models[i]->V != models[0]->V)
+            return lm_fail(err, LM_EARG, "model %d has %d words, model 1 has %d: an ensemble needs one vocabulary",
+                           i + 1, models[i]->V, models[0]->V);
+    }
+    return LM_OK;
+}
 size_t lm_model_num_params(const lm_model *m) { return m->n_params; }
 int lm_model_num_tensors(const lm_model *m) { return m->n_tensors; }
 const lm_tensor_info *lm_model_tensor(const lm_model *m, int i) {

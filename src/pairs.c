@@ -356,17 +356,13 @@ lm_status lm_pairs_evaluate(lm_model *m, const lm_pairs *p, int batch, lm_progre
 
 lm_status lm_pairs_evaluate_ensemble(lm_model *const *models, int k, const lm_pairs *p, int batch,
                                      lm_run_stats *each, lm_run_stats *ens, lm_error *err) {
-    if (k < 1 || !models || !p || !ens || batch < 1) return lm_fail(err, LM_EARG, "lm_pairs_evaluate_ensemble: bad arguments");
+    if (!p || !ens || batch < 1) return lm_fail(err, LM_EARG, "lm_pairs_evaluate_ensemble: bad arguments");
     *ens = (lm_run_stats){0};
+    lm_status checked = lm_ensemble_check(models, k, err);
+    if (checked != LM_OK) return checked;
     if (p->n == 0) return lm_fail(err, LM_EDATA, "no sentence pairs");
     for (int i = 0; i < k; i++) {
-        if (!models[i]) return lm_fail(err, LM_EARG, "model %d is NULL", i + 1);
         if (fits(models[i], p, "evaluation", err) != LM_OK) return LM_EARG;
-        for (int j = 0; j < i; j++)
-            if (models[j] == models[i]) return lm_fail(err, LM_EARG, "models %d and %d are the same object", j + 1, i + 1);
-        if (models[i]->V != models[0]->V)
-            return lm_fail(err, LM_EARG, "model %d has %d words, model 1 has %d: an ensemble needs one vocabulary",
-                           i + 1, models[i]->V, models[0]->V);
         if (p->max_len - 1 > (size_t)models[i]->T_max || batch > models[i]->B_max)
             return lm_fail(err, LM_EARG, "examples of %zu tokens or batches of %d exceed model %d's %d x %d",
                            p->max_len, batch, i + 1, models[i]->T_max + 1, models[i]->B_max);

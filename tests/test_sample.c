@@ -98,9 +98,21 @@ static void ensemble_of_itself_and_mixture(void **state) {
     printf("  models %.4f and %.4f, mixture %.4f (by hand %.4f)\n", lm_perplexity(&each[0]), lm_perplexity(&each[1]),
            lm_perplexity(&ens), exp(expect / (double)(t.n - 1)));
     assert_true(fabs(ens.nll - expect) < 1e-6 * expect);
-    free(ids);
     lm_model *twice[2] = {a, a};  /* one object cannot carry two states */
     assert_int_equal(lm_evaluate_ensemble(twice, 2, &t, 1, 6, NULL, NULL, each, &ens, &err), LM_EARG);
+    assert_string_equal(err.msg, "model 2 is model 1 again: load the file twice");
+    lm_model *hole[2] = {a, NULL};
+    assert_int_equal(lm_evaluate_ensemble(hole, 2, &t, 1, 6, NULL, NULL, each, &ens, &err), LM_EARG);
+    assert_string_equal(err.msg, "model 2 is NULL");
+    assert_int_equal(lm_evaluate_ensemble(two, 0, &t, 1, 6, NULL, NULL, each, &ens, &err), LM_EARG);
+    lm_config c = tiny_config(2, 12, 6, 3, 0.0f);
+    lm_model *wider;  /* one more word: the members would average different events */
+    assert_int_equal(lm_model_create(&wider, &c, V + 1, &err), LM_OK);
+    lm_model *mixed[2] = {a, wider};
+    assert_int_equal(lm_evaluate_ensemble(mixed, 2, &t, 1, 6, NULL, NULL, each, &ens, &err), LM_EARG);
+    assert_non_null(strstr(err.msg, "model 2 has 26 words, model 1 has 25"));
+    lm_model_free(wider);
+    free(ids);
     lm_model_free(a), lm_model_free(b), lm_model_free(a2);
 }
 

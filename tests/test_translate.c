@@ -137,6 +137,13 @@ static void batching_equals_unbatched(void **state) {
     assert_int_equal(words, p.target_words);
     assert_true(fabs(batched.nll - by_hand) < 1e-5 * by_hand);
     assert_true(fabs(single.nll - by_hand) < 1e-5 * by_hand);
+    /* an ensemble's members are checked as for text: one object is one state */
+    lm_model *twice[2] = {m, m}, *hole[2] = {m, NULL};
+    lm_run_stats ens;
+    assert_int_equal(lm_pairs_evaluate_ensemble(twice, 2, &p, 8, NULL, &ens, &err), LM_EARG);
+    assert_string_equal(err.msg, "model 2 is model 1 again: load the file twice");
+    assert_int_equal(lm_pairs_evaluate_ensemble(hole, 2, &p, 8, NULL, &ens, &err), LM_EARG);
+    assert_string_equal(err.msg, "model 2 is NULL");
 
     /* Training on padded batches: padding must not change the gradient either.
      * One step on a batch equals the step computed on the same examples alone
