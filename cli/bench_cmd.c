@@ -273,7 +273,7 @@ int cmd_bench(int argc, char **argv) {
         if (bench_config(&probe, &probe_V, presets[i], &err) != LM_OK) { report("bench: %s", err.msg); return 2; }
     const char *core = getenv("OPENBLAS_CORETYPE");
     if (scoring) {
-        if (input_file(scoring) <= 0) { if (!file_exists(scoring)) report("%s: not found", scoring); return 1; }
+        if (!require_input(scoring)) return 1;
         printf("lstmlm bench --scoring %s: %d threads, BLAS kernel %s (OPENBLAS_CORETYPE=%s), vocabulary %d; words/s\n"
                "counting each sentence's <eos>; one pass each; \"1 by 1\" over the first %d sentences\n",
                scoring, threads, lm_blas_kernel(), core ? core : "(unset)", V, sentences);

@@ -262,10 +262,7 @@ int cmd_caption(int argc, char **argv) {
                    model_paths[i]);
             goto done;
         }
-    if (input_file(features) <= 0) {
-        if (input_file(features) == 0) report("%s: not found", features);
-        goto done;
-    }
+    if (!require_input(features)) goto done;
     if (lm_features_load(&f, features, &err) != LM_OK) goto fail;
     if (f.dim != lm_model_config(models[0])->input_dim) {
         report("%s has %d features per item; the model reads %d", features, f.dim, lm_model_config(models[0])->input_dim);

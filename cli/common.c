@@ -136,6 +136,12 @@ int input_file(const char *path) {
     return -1;
 }
 
+int require_input(const char *path) {
+    const int kind = input_file(path);
+    if (kind == 0) report("%s: not found", path);
+    return kind > 0;
+}
+
 int data_path(char *buf, size_t n, const char *dir, const char *split) {
     if ((size_t)snprintf(buf, n, "%s/ptb.%s.txt", dir, split) >= n) {
         report("data folder name too long: %s", dir);
@@ -196,24 +202,27 @@ void free_models(lm_model **models, int k) {
     for (int i = 0; i < k; i++) lm_model_free(models[i]), models[i] = NULL;
 }
 
-int load_models(const char *const *paths, int k, int threads, int task, lm_model **models, lm_vocab **v) {
+int check_task(const char *path, const lm_model *m, int task) {
     static const char *const kinds[] = {"language", "translation", "frames", "caption"};
+    const int have = lm_model_config(m)->task;
+    if (have == task) return 1;
+    report("%s is a %s model, not a %s model", path, kinds[have], kinds[task]);
+    return 0;
+}
+
+int load_models(const char *const *paths, int k, int threads, int task, lm_model **models, lm_vocab **v) {
     lm_error err;
     *v = NULL;
     for (int i = 0; i < k; i++) models[i] = NULL;
     for (int i = 0; i < k; i++) {
         lm_vocab *vi = NULL;
-        if (input_file(paths[i]) <= 0) {
-            if (input_file(paths[i]) == 0) report("%s: not found", paths[i]);
-            goto fail;
-        }
+        if (!require_input(paths[i])) goto fail;
         if (lm_checkpoint_load(&models[i], &vi, NULL, paths[i], threads, &err) != LM_OK) {
             report("%s", err.msg);
             goto fail;
         }
         const lm_config *c = lm_model_config(models[i]);
-        if (c->task != task) {
-            report("%s is a %s model, not a %s model", paths[i], kinds[c->task], kinds[task]);
+        if (!check_task(paths[i], models[i], task)) {
             lm_vocab_free(vi);
             goto fail;
         }

@@ -44,6 +44,8 @@ int file_exists(const char *path);
 /* 1 for a regular file, 0 if it does not exist, -1 (reported) for a folder,
  * pipe or device: input files are read whole, never from a FIFO. */
 int input_file(const char *path);
+/* 1 for a regular file; else 0, said once: not found, or what it is instead. */
+int require_input(const char *path);
 /* Warn on stderr when more than 5% of t's words were not in the vocabulary. */
 void warn_oov(const char *path, const lm_tokens *t);
 /* x formatted with fmt, or "null" where it is not finite (JSON has no inf). */
@@ -66,6 +68,9 @@ void stop_on_signals(void);
  * reason reported (nothing left allocated). */
 enum { MAX_MODELS = 32 };
 int load_models(const char *const *paths, int k, int threads, int task, lm_model **models, lm_vocab **v);
+/* 1 if m (loaded from path) was trained for task (LM_TASK_*); else 0, reported
+ * with both kinds: numbers from another kind of model would look plausible. */
+int check_task(const char *path, const lm_model *m, int task);
 void free_models(lm_model **models, int k);
 /* An output file written whole or not at all: a temporary file beside
  * `path`, renamed onto it by out_file_commit once every write succeeded.

@@ -86,28 +86,24 @@ int cmd_eval(int argc, char **argv) {
     lm_set_threads(threads);
     lm_error err;
     lm_model *models[MAX_MODELS] = {0};
-    lm_vocab *vocabs[MAX_MODELS] = {0};
+    lm_vocab *v = NULL;
     lm_tokens tok = {0};
     int rc = 1, min_batch = 10000, min_steps = 10000;
+    /* one kind and one vocabulary (the same words in the same order), or the
+     * averaged distributions mean nothing; checked before the text is read */
+    if (!load_models(paths, n_models, threads, LM_TASK_LM, models, &v)) return 1;
     for (int i = 0; i < n_models; i++) {
-        if (lm_checkpoint_load(&models[i], &vocabs[i], NULL, paths[i], threads, &err) != LM_OK) goto fail;
         if (lm_model_set_bf16(models[i], bf16, &err) != LM_OK) goto fail;
         const lm_config *c = lm_model_config(models[i]);
         min_batch = c->batch < min_batch ? c->batch : min_batch;
         min_steps = c->steps < min_steps ? c->steps : min_steps;
-        /* The same words in the same order, or the averaged distributions mean nothing. */
-        if (!same_vocab(vocabs[i], vocabs[0])) {
-            report("eval: %s and %s have different vocabularies; only models trained on the same corpus can be averaged",
-                   paths[0], paths[i]);
-            goto out;
-        }
     }
     if (steps == 0) steps = min_steps;
     if (batch > min_batch || steps > min_steps) {
         report("eval: --batch and --steps can be at most %d and %d for these models", min_batch, min_steps);
         goto out;
     }
-    if (lm_tokens_read(&tok, path, vocabs[0], &err) != LM_OK) goto fail;
+    if (lm_tokens_read(&tok, path, v, &err) != LM_OK) goto fail;
     warn_oov(path, &tok);
     progress pr;
     lm_run_stats each[MAX_MODELS], ens;
@@ -128,6 +124,7 @@ fail:
     report("%s", err.msg);
 out:
     lm_tokens_free(&tok);
-    for (int i = 0; i < n_models; i++) lm_model_free(models[i]), lm_vocab_free(vocabs[i]);
+    free_models(models, n_models);
+    lm_vocab_free(v);
     return rc;
 }

@@ -226,15 +226,9 @@ static int cmd_frames_eval(int argc, char **argv) {
     lm_frames d = {0};
     lm_run_stats s;
     int rc = 1;
-    if (input_file(model_path) <= 0 || input_file(data) <= 0) {
-        report("%s: not found", input_file(model_path) <= 0 ? model_path : data);
-        return 1;
-    }
+    if (!require_input(model_path) || !require_input(data)) return 1;
     if (lm_checkpoint_load(&m, &v, NULL, model_path, threads, &err) != LM_OK) goto fail;
-    if (lm_model_config(m)->task != LM_TASK_FRAMES) {
-        report("%s is not a frames model (train one with frames-train)", model_path);
-        goto done;
-    }
+    if (!check_task(model_path, m, LM_TASK_FRAMES)) goto done;
     if (bf16 && lm_model_set_bf16(m, 1, &err) != LM_OK) goto fail;
     if (lm_frames_load(&d, data, &err) != LM_OK) goto fail;
     for (int k = 0; k < d.n_classes && k < lm_vocab_size(v); k++)

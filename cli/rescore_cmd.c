@@ -461,6 +461,7 @@ int cmd_rescore(int argc, char **argv) {
     size_t item_start = 0;   /* h[item_start..nh): the item being read */
     int rc = 1;
     if (lm_checkpoint_load(&m, &v, NULL, model, threads, &err) != LM_OK) { report("%s", err.msg); goto out; }
+    if (!check_task(model, m, LM_TASK_LM)) goto out;
     if (lm_model_set_bf16(m, bf16, &err) != LM_OK) { report("%s", err.msg); goto out; }
     o.v = v;
     if (!(in = fopen(o.nbest_path, "rb"))) { report("%s: %s", o.nbest_path, strerror(errno)); goto out; }

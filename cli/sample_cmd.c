@@ -91,6 +91,7 @@ int cmd_sample(int argc, char **argv) {
     char bad[1024];
     if (!ids || !out) { report("out of memory"); goto out; }
     if (lm_checkpoint_load(&m, &v, NULL, model_path, threads, &err) != LM_OK) goto fail;
+    if (!check_task(model_path, m, LM_TASK_LM)) goto out;
     const int V = lm_vocab_size(v), eos = lm_vocab_find(v, "<eos>");
     ids[0] = eos >= 0 ? eos : 0;  /* start at a sentence boundary */
     size_t n = 1 + words_to_ids(v, prefix, " \t\n", ids + 1, cap - 1, bad, sizeof bad);

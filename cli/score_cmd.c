@@ -226,6 +226,7 @@ int cmd_score(int argc, char **argv) {
      * library and scored batch at a time; --carry steps one state */
     const int chunk = carry ? 1 : 16 * batch;
     if (lm_checkpoint_load(&m, &v, NULL, model, threads, &err) != LM_OK) goto fail;
+    if (!check_task(model, m, LM_TASK_LM)) goto out;  /* before the header: nothing written */
     if (lm_model_set_bf16(m, bf16, &err) != LM_OK) goto fail;
     if (!(group = calloc((size_t)chunk, sizeof *group))) { report("out of memory"); goto out; }
     if (carry && lm_state_create(&st, m, v, &err) != LM_OK) goto fail;

@@ -89,7 +89,7 @@ static lm_status check_models(lm_model *const *models, int k, const prime_input 
         const lm_model *m = models[i];
         lm_error why;
         if (in->cond ? m->cfg.task != LM_TASK_CAPTION || m->cfg.input_dim != models[0]->cfg.input_dim
-                     : lm_model_needs_words(m, "translation", &why) != LM_OK)
+                     : lm_model_needs_task(m, LM_TASK_TRANSLATE, "translation", &why) != LM_OK)
             return lm_fail(err, LM_EARG, "model %d: %s", i + 1,
                            in->cond ? "not a caption model of the first model's feature size" : why.msg);
         if (K < 1 || K > m->B_max) return lm_fail(err, LM_EARG, "beam must be 1..%d for model %d", m->B_max, i + 1);

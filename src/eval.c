@@ -28,7 +28,7 @@ lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *
     if (st != LM_OK) return st;
     if (batch < 1 || steps < 1) return lm_fail(err, LM_EARG, "evaluation batch and steps must be positive");
     for (int i = 0; i < k; i++)
-        if ((st = lm_model_needs_words(models[i], "evaluation on text", err)) != LM_OK) return st;
+        if ((st = lm_model_needs_task(models[i], LM_TASK_LM, "evaluation on text", err)) != LM_OK) return st;
     if ((st = lm_tokens_check(t, lm_model_vocab_size(models[0]), err)) != LM_OK) return st;
     lm_tokens from_start = *t;
     int32_t *shifted = NULL;

@@ -141,14 +141,18 @@ lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_e
     return LM_OK;
 }
 
-lm_status lm_model_needs_words(const lm_model *m, const char *what, lm_error *err) {
+lm_status lm_model_needs_task(const lm_model *m, int task, const char *what, lm_error *err) {
+    if (m->cfg.task == task) return LM_OK;
     if (m->cfg.task == LM_TASK_FRAMES)
         return lm_fail(err, LM_EARG, "%s needs a model that reads words; this one classifies frames of %d features",
                        what, m->cfg.input_dim);
     if (m->cfg.task == LM_TASK_CAPTION)
         return lm_fail(err, LM_EARG, "%s needs a model of words alone; this one starts from a vector of %d features",
                        what, m->cfg.input_dim);
-    return LM_OK;
+    if (task == LM_TASK_LM)
+        return lm_fail(err, LM_EARG, "%s needs a language model of text; this one translates (source <sep> target)",
+                       what);
+    return lm_fail(err, LM_EARG, "%s needs a translation model; this one is a language model of text", what);
 }
 
 int lm_model_read_chunk(const lm_model *m) {

@@ -121,8 +121,10 @@ lm_status lm_model_create_params(lm_model **out, const lm_config *cfg, int V, lm
  * a source sentence): the model's steps, but never more than 4 M logits, so a
  * model configured with absurd steps cannot make that cost gigabytes. */
 int lm_model_read_chunk(const lm_model *m);
-/* LM_OK for a model that reads words; LM_EARG naming `what` for a frames model. */
-lm_status lm_model_needs_words(const lm_model *m, const char *what, lm_error *err);
+/* LM_OK if m was made for `task` (LM_TASK_LM: running text; LM_TASK_TRANSLATE:
+ * source <sep> target pairs), else LM_EARG naming `what` and what m is: the
+ * other word task's numbers would look plausible and mean nothing. */
+lm_status lm_model_needs_task(const lm_model *m, int task, const char *what, lm_error *err);
 /* lm_model_reserve by rows: buffers for forwards of up to `rows` rows and B streams. */
 lm_status lm_model_reserve_rows(lm_model *m, size_t rows, int B, int train, lm_error *err);
 

@@ -333,9 +333,9 @@ done:
     return st;
 }
 
-/* Captions need a caption model of the vectors' size; other pairs a model of words. */
+/* Captions need a caption model of the vectors' size; other pairs a translation model. */
 static lm_status fits(const lm_model *m, const lm_pairs *p, const char *what, lm_error *err) {
-    if (!p->cond) return lm_model_needs_words(m, what, err);
+    if (!p->cond) return lm_model_needs_task(m, LM_TASK_TRANSLATE, what, err);
     if (m->cfg.task != LM_TASK_CAPTION || m->cfg.input_dim != p->cond->dim)
         return lm_fail(err, LM_EARG, "%s of captions with vectors of %d features needs a caption model of that size",
                        what, p->cond->dim);

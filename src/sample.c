@@ -47,7 +47,7 @@ static int32_t draw(float *z, int V, const lm_sample_opts *o, float *scratch, lm
 lm_status lm_sample(lm_model *m, const int32_t *prefix, size_t n_prefix, size_t n_words, const lm_sample_opts *o,
                     uint64_t *rng_state, int32_t *out, lm_error *err) {
     const int V = lm_model_vocab_size(m), steps = lm_model_read_chunk(m);
-    if (lm_model_needs_words(m, "sampling", err) != LM_OK) return LM_EARG;
+    if (lm_model_needs_task(m, LM_TASK_LM, "sampling", err) != LM_OK) return LM_EARG;
     if (n_prefix == 0) return lm_fail(err, LM_EARG, "sampling needs at least one word to condition on");
     if (o->temperature < 0 || !isfinite(o->temperature)) return lm_fail(err, LM_EARG, "temperature must be >= 0");
     if (o->top_k < 0) return lm_fail(err, LM_EARG, "top-k must be >= 0");

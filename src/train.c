@@ -16,7 +16,7 @@ lm_status lm_train_epoch(lm_model *m, const lm_tokens *train, float lr, size_t s
     const lm_config *c = &m->cfg;
     lm_batcher bt;
     *done = start;
-    lm_status st = lm_model_needs_words(m, "training on text", err);
+    lm_status st = lm_model_needs_task(m, LM_TASK_LM, "training on text", err);
     if (st == LM_OK) st = lm_tokens_check(train, m->V, err);
     if (st != LM_OK) return st;
     st = lm_batcher_init(&bt, train, c->batch, c->steps, err);

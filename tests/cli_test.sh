@@ -235,7 +235,14 @@ printf 'e1 e2\ne3\n' | "$bin" translate --model "$work/mtrun/model.safetensors" 
   fail "an empty source line should give an empty line 2 of 3, the others unchanged: '$out'"
 grep -q "holes:2: empty line" "$work/holes.err" || fail "no warning for the empty line: $(cat "$work/holes.err")"
 expect 1 "not a translation model" -- "$bin" translate --model "$model" --input "$work/mt/test.en"
-expect 1 "different vocabularies" -- "$bin" eval --model "$model" --model "$work/mtrun/model.safetensors" --data "$work/data"
+expect 1 "is a translation model, not a language model" -- "$bin" eval --model "$model" --model "$work/mtrun/model.safetensors" --data "$work/data"
+expect 1 "is a translation model, not a language model" -- "$bin" sample --model "$work/mtrun/model.safetensors"
+# refused before its header: nothing on standard output
+if out=$("$bin" score --model "$work/mtrun/model.safetensors" "$work/mt/holes" 2>/dev/null); then
+  fail "score with a translation model"
+fi
+[ -z "$out" ] || fail "score wrote before refusing the model: $out"
+expect 1 "different vocabularies" -- "$bin" eval --model "$model" --model "$work/files/model.safetensors" --data "$work/data"
 head -5 "$work/mt/val.fr" > "$work/mt/short.fr"; cp "$work/mt/val.en" "$work/mt/short.en"
 expect 1 "aligned" -- "$bin" translate-train --data "$work/mt" --train short --test test --epochs 1 --out "$work/x"
 expect 1 "longer than the limit" -- "$bin" translate-train --data "$work/mt" --test test --max-len 6 --out "$work/x"

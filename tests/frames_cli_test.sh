@@ -30,6 +30,16 @@ if "$bin" frames-eval --model "$t/run/model.safetensors" --data "$t/speech2.safe
   fail "a checkpoint accepted as a frame dataset"
 fi
 grep -q "not a frame dataset" "$t/err" || fail "unclear message: $(cat "$t/err")"
+echo "a b" > "$t/words.txt"  # the model's kind is named before any text is read
+if "$bin" eval --model "$t/run/model.safetensors" --text "$t/words.txt" > /dev/null 2> "$t/err"; then
+  fail "eval of text with a frames model"
+fi
+grep -q "is a frames model, not a language model" "$t/err" || fail "unclear message: $(cat "$t/err")"
+# a folder for a file: said once, and nothing after it
+if "$bin" frames-eval --model "$t/run/model.safetensors" --data "$t/speech" > /dev/null 2> "$t/err"; then
+  fail "a folder accepted as a frame dataset"
+fi
+[ "$(cat "$t/err")" = "lstmlm: $t/speech is a folder, not a regular file" ] || fail "messages: $(cat "$t/err")"
 if "$bin" frames-train --data "$t/nowhere" --out "$t/run2" > /dev/null 2> "$t/err"; then fail "missing data accepted"; fi
 grep -q "not found" "$t/err" || fail "unclear message for missing data: $(cat "$t/err")"
 # stop a run after its first epoch (SIGTERM), resume it: the same epochs and test as straight through

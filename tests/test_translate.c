@@ -144,6 +144,25 @@ static void batching_equals_unbatched(void **state) {
     assert_string_equal(err.msg, "model 2 is model 1 again: load the file twice");
     assert_int_equal(lm_pairs_evaluate_ensemble(hole, 2, &p, 8, NULL, &ens, &err), LM_EARG);
     assert_string_equal(err.msg, "model 2 is NULL");
+    /* a model of one word task refused by the other's functions, by name:
+     * numbers from the wrong kind of model would look plausible */
+    lm_tokens text = {p.ids, p.start[1], 0, 0, 0};
+    lm_run_stats rs;
+    assert_int_equal(lm_evaluate(m, &text, 1, 5, NULL, NULL, &rs, &err), LM_EARG);
+    assert_string_equal(err.msg, "evaluation on text needs a language model of text; this one translates (source "
+                                 "<sep> target)");
+    lm_config lc = tiny_config(1, 8, 5, 2, 0.0f);
+    lm_model *lm;
+    assert_int_equal(lm_model_create(&lm, &lc, lm_vocab_size(v), &err), LM_OK);
+    assert_int_equal(lm_pairs_evaluate(lm, &p, 8, NULL, NULL, &rs, &err), LM_EARG);
+    assert_string_equal(err.msg, "evaluation needs a translation model; this one is a language model of text");
+    lm_beam_opts bo = {2, 8, 0.0f};
+    int32_t out[8], src3[3] = {3, 4, 3};
+    size_t n_out;
+    double logp;
+    assert_int_equal(lm_translate(lm, src3, 3, &bo, out, 8, &n_out, &logp, &err), LM_EARG);
+    assert_non_null(strstr(err.msg, "needs a translation model"));
+    lm_model_free(lm);
 
     /* Training on padded batches: padding must not change the gradient either.
      * One step on a batch equals the step computed on the same examples alone
