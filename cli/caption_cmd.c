@@ -309,7 +309,8 @@ static void caption_eval_usage(FILE *f) {
             "  --lang L           caption language (default en)\n"
             "  --refs K           caption files per item (default 5)\n"
             "  --max-len N        longest caption in tokens, as in training (default 128)\n"
-            "  --batch N          items per batch, at most the models' training batch (default 64)\n"
+            "  --batch N          items per batch, at most the models' training batch (default 64,\n"
+            "                     or that batch where it is smaller)\n"
             "  --threads N        BLAS and OpenMP threads (default 2)\n"
             "  --bf16             matrix products in BF16 (AVX512_BF16)\n"
             "  -h, --help         this help\n",
@@ -320,7 +321,7 @@ int cmd_caption_eval(int argc, char **argv) {
     const char *model_paths[MAX_MODELS], *captions = "../shared/data/multi30k-captions", *features = "data/caption-features";
     const char *split = "test_2016", *lang = "en";
     enum { OPT_SPLIT_NAME = 900 };
-    int n_models = 0, refs = 5, max_len = 128, batch = 64, threads = 2, bf16 = 0, ok = 1, o;
+    int n_models = 0, refs = 5, max_len = 128, batch = 0, threads = 2, bf16 = 0, ok = 1, o;  /* batch 0: default */
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL},       {"captions", required_argument, 0, OPT_CAPTIONS},
         {"features", required_argument, 0, OPT_FEATURES}, {"split", required_argument, 0, OPT_SPLIT_NAME},
@@ -362,8 +363,11 @@ int cmd_caption_eval(int argc, char **argv) {
     static char buf[MAX_REFS][4200];
     const char *paths[MAX_REFS];
     if (!load_models(model_paths, n_models, threads, LM_TASK_CAPTION, models, &v)) goto done;
+    const int given = batch > 0;
+    if (!given) batch = 64;
     for (int i = 0; i < n_models; i++) {
         if (lm_model_set_bf16(models[i], bf16, &err) != LM_OK) goto fail;
+        if (!given && batch > lm_model_config(models[i])->batch) batch = lm_model_config(models[i])->batch;
         if (batch > lm_model_config(models[i])->batch) {
             report("caption-eval: --batch can be at most %d for %s", lm_model_config(models[i])->batch, model_paths[i]);
             goto done;

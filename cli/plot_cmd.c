@@ -29,8 +29,9 @@ static void plot_usage(FILE *f) {
 }
 
 /* Write "epoch train valid" rows of a run's metrics (perplexities, or
- * accuracies in percent) into `out`; @return rows. */
-static int extract(const char *run, FILE *out, int accuracy) {
+ * accuracies in percent) into `out`, raising *last to the last epoch;
+ * @return rows. */
+static int extract(const char *run, FILE *out, int accuracy, int *last) {
     char path[4200], line[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", run, RUN_METRICS) >= sizeof path) {
         report("plot: %s: path too long", run);
@@ -38,14 +39,16 @@ static int extract(const char *run, FILE *out, int accuracy) {
     }
     FILE *f = fopen(path, "r");
     if (!f) { report("plot: cannot read %s", path); return -1; }
-    int rows = 0;
+    int rows = 0, epochs = 0;
     while (fgets(line, sizeof line, f)) {
         json_error_t jerr;
         json_t *j = json_loads(line, 0, &jerr);
         json_t *e = json_object_get(j, "epoch"), *tr = json_object_get(j, accuracy ? "train_acc" : "train_ppl"),
                *va = json_object_get(j, accuracy ? "valid_acc" : "valid_ppl");
+        epochs += json_is_integer(e);
         if (json_is_integer(e) && json_is_number(tr) && json_is_number(va)) {
             const double k = accuracy ? 100.0 : 1.0;
+            if (json_integer_value(e) > *last) *last = (int)json_integer_value(e);
             fprintf(out, "%d %.4f %.4f\n", (int)json_integer_value(e), k * json_number_value(tr),
                     k * json_number_value(va));
             rows++;
@@ -55,7 +58,10 @@ static int extract(const char *run, FILE *out, int accuracy) {
         json_decref(j);
     }
     fclose(f);
-    if (rows == 0) report("plot: %s has no completed epochs", path);
+    if (rows == 0 && epochs && accuracy)
+        report("plot: %s has epochs but no frame accuracy (--accuracy is for frames-train runs)", path);
+    else if (rows == 0)
+        report("plot: %s has no completed epochs", path);
     return rows;
 }
 
@@ -85,20 +91,23 @@ static int gp_string(FILE *f, const char *s, const char *suffix) {
 /* The whole gnuplot script: PNG into png_path, runs' rows from data_path.
  * @return 0, or -1 at the first failed write. */
 static int write_script(FILE *gp, const char *png_path, const char *title, const char *data_path,
-                        char *const *runs, int n_runs, int accuracy) {
+                        char *const *runs, int n_runs, int accuracy, int last) {
     if (fputs("set terminal pngcairo size 900,600 font ',11'\nset output ", gp) < 0) return -1;
     if (gp_string(gp, png_path, "") < 0 || fputs("\nset title ", gp) < 0 || gp_string(gp, title, "") < 0) return -1;
     if (fputs(accuracy ? "\nset xlabel 'epoch'\nset ylabel 'frame accuracy (%)'\nset grid xtics ytics\n"
-                         "set key bottom right\nplot "
+                         "set key bottom right\n"
                        : "\nset xlabel 'epoch'\nset ylabel 'perplexity'\nset logscale y\nset grid xtics ytics mytics\n"
-                         "set key top right\nplot ",
+                         "set key top right\n",
               gp) < 0)
         return -1;
+    /* one epoch: gnuplot would warn of an empty x range and draw no train line */
+    const char *train_style = last > 1 ? "lines" : "linespoints pt 6 ps 1";
+    if ((last <= 1 && fputs("set xrange [0.5:1.5]\n", gp) < 0) || fputs("plot ", gp) < 0) return -1;
     for (int i = 0; i < n_runs; i++) {
         if ((i && fputs(", ", gp) < 0) || gp_string(gp, data_path, "") < 0 ||
             fprintf(gp, " index %d using 1:3 with linespoints lw 2 pt 7 ps 0.6 lc %d title ", i, i + 1) < 0 ||
             gp_string(gp, runs[i], " valid") < 0 || fputs(", ", gp) < 0 || gp_string(gp, data_path, "") < 0 ||
-            fprintf(gp, " index %d using 1:2 with lines dt 2 lw 1.5 lc %d title ", i, i + 1) < 0 ||
+            fprintf(gp, " index %d using 1:2 with %s dt 2 lw 1.5 lc %d title ", i, train_style, i + 1) < 0 ||
             gp_string(gp, runs[i], " train") < 0)
             return -1;
     }
@@ -156,7 +165,7 @@ int cmd_plot(int argc, char **argv) {
         }
 
     char tmpl[] = "/tmp/lstmlm_plot_XXXXXX";  /* the data gnuplot reads */
-    int data_fd = -1, png_fd = -1, renamed = 0, wrote, werr, status;
+    int data_fd = -1, png_fd = -1, renamed = 0, wrote, werr, status, last = 0;
     FILE *data, *gp;
     struct stat st;
     struct sigaction ignore = {.sa_handler = SIG_IGN}, old_pipe;
@@ -185,7 +194,7 @@ int cmd_plot(int argc, char **argv) {
         goto out;
     }
     for (int i = 0; i < n_runs; i++) {
-        if (extract(runs[i], data, accuracy) <= 0) { fclose(data); goto out; }
+        if (extract(runs[i], data, accuracy, &last) <= 0) { fclose(data); goto out; }
         fputs("\n\n", data);  /* gnuplot data-set separator: `index i` */
     }
     if (ferror(data) | fclose(data)) { report("plot: cannot write %s", tmpl); goto out; }
@@ -196,7 +205,7 @@ int cmd_plot(int argc, char **argv) {
     sigaction(SIGPIPE, &ignore, &old_pipe);
     gp = popen("exec gnuplot >/dev/null", "w");
     if (!gp) { report("plot: cannot run gnuplot (%s)", strerror(errno)); goto restore; }
-    wrote = write_script(gp, png, title, tmpl, runs, n_runs, accuracy);
+    wrote = write_script(gp, png, title, tmpl, runs, n_runs, accuracy, last);
     werr = errno;
     status = pclose(gp);
     if (status == -1) { report("plot: waiting for gnuplot: %s", strerror(errno)); goto restore; }

@@ -35,7 +35,9 @@ static void rescore_usage(FILE *f) {
             "                     negated log-likelihoods): new = old - LAMBDA * LM - BONUS * words\n"
             "  --lambda X         weight of the LM log-probability (default 1)\n"
             "  --word-bonus Y     added per word of the hypothesis (default 0)\n"
-            "  --output FILE      the reranked list (default: standard output)\n"
+            "  --output FILE      the reranked list (default: standard output). Files are written\n"
+            "                     whole or not at all; standard output keeps what was written\n"
+            "                     before an error\n"
             "  --best FILE        the best hypothesis of each item\n"
             "  --output-scores FILE  kaldi: the new scores, \"UTTID-N score\", in the reranked order\n"
             "  --batch N          hypotheses scored together (whole items, at least N unless\n"
@@ -430,7 +432,8 @@ int cmd_rescore(int argc, char **argv) {
     }
     o.kaldi = !strcmp(format, "kaldi");
     if (o.kaldi != (o.scores_path != NULL)) {
-        report("rescore: --scores FILE goes with --format kaldi, and only with it");
+        report(o.kaldi ? "rescore: --format kaldi needs --scores FILE (the lists' acoustic and LM costs)"
+                       : "rescore: --scores FILE is for --format kaldi");
         return 2;
     }
     if ((o.costs || scores_out) && !o.kaldi) { report("rescore: --costs and --output-scores are for --format kaldi"); return 2; }

@@ -66,6 +66,10 @@ ce() { "$bin" caption-eval --captions "$t/cap" --features "$t/feat" --refs 2 --s
 want=$(sed -n 's/^test conditional perplexity \([0-9.]*\).*/\1/p' "$t/out")
 ce --model "$t/run/model.safetensors" > "$t/ce1" || fail "caption-eval failed: $(cat "$t/ce1")"
 grep -q "^perplexity $want " "$t/ce1" || fail "caption-eval $(cat "$t/ce1"), training's test $want"
+# without --batch: the default 64 falls to the model's training batch, same figure
+"$bin" caption-eval --captions "$t/cap" --features "$t/feat" --refs 2 --split test --threads 1 \
+  --model "$t/run/model.safetensors" > "$t/ce0" 2>&1 || fail "caption-eval with its default batch: $(cat "$t/ce0")"
+grep -q "^perplexity $want " "$t/ce0" || fail "caption-eval (default batch) $(cat "$t/ce0"), training's test $want"
 ce --model "$t/run/model.safetensors" --model "$t/run/model.safetensors" > "$t/ce2" || fail "caption-eval ensemble failed"
 grep -q "^perplexity $want  ensemble of 2" "$t/ce2" || fail "a model with itself: $(cat "$t/ce2")"
 ce --model "$t/run/model.safetensors" --model "$t/run2/model.safetensors" > "$t/ce3" || fail "2-model caption-eval failed"

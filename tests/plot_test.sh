@@ -55,8 +55,11 @@ if [ "$have_gnuplot" = 1 ]; then
     >"$work/frames/metrics.jsonl"
   run_plot frames -o "$work/acc.png" --accuracy
   [ "$status" -eq 0 ] && [ -s "$work/acc.png" ] || fail "accuracy plot exited $status: $(cat "$err")"
+  # (one epoch: an x range of its own, no warning from gnuplot)
+  [ -s "$err" ] && fail "a one-epoch plot printed: $(cat "$err")"
   run_plot run1 -o "$work/acc1.png" --accuracy
-  [ "$status" -ne 0 ] && grep -q "no completed epochs" "$err" || fail "accuracy plot of a run without accuracies"
+  [ "$status" -ne 0 ] && grep -q "has epochs but no frame accuracy" "$err" ||
+    fail "accuracy plot of a run without accuracies: $(cat "$err")"
 fi
 
 # Injection through --title: a newline, then a gnuplot `system` command.
