@@ -151,14 +151,16 @@ static int epochs(epoch_run *r, lm_model **m, const void *const data[3], int qui
     if (r->ts.epoch > c->epochs) printf("all %d epochs are trained; testing the best one again\n", c->epochs);
     else if (r->ts.epoch > 1) printf("resuming at epoch %d of %d (epochs 1-%d: see %s)\n", r->ts.epoch, c->epochs,
                                      r->ts.epoch - 1, r->metrics_path);
-    if (t->accuracy)
+    if (r->ts.epoch > c->epochs)
+        ;  /* no epoch to train: no table */
+    else if (t->accuracy)
         printf("\n%5s %9s %10s %10s %9s %9s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "train acc",
                "valid acc", "time(s)", "units/s");
     else
         printf("\n%5s %9s %10s %10s %9s %9s\n", "epoch", "lr", "train ppl", "valid ppl", "time(s)", "words/s");
     fflush(stdout);
     const double t_start = lm_now();
-    int last_epoch = r->ts.epoch - 1, partial = 0;
+    int last_epoch = r->ts.epoch - 1, partial = 0, saved = 0;
     stop_on_signals();
     for (; r->ts.epoch <= c->epochs && !stop_signal; r->ts.epoch++) {
         const int e = r->ts.epoch;
@@ -216,6 +218,7 @@ static int epochs(epoch_run *r, lm_model **m, const void *const data[3], int qui
             r->best = score;
             r->best_epoch = e;
             if (lm_checkpoint_save(*m, r->v, NULL, r->model_path, &err) != LM_OK) goto fail;
+            saved = 1;
         }
         /* Then the state to resume from, after the best model: a stop between
          * the two saves redoes this epoch, bit-identically. */
@@ -255,17 +258,20 @@ static int epochs(epoch_run *r, lm_model **m, const void *const data[3], int qui
         return 1;
     }
     int wrote;
+    char done[4300];  /* a finished run resumed only retests: its model file is not written */
+    snprintf(done, sizeof done, saved ? "done in %.0fs; model saved to %s" : "done in %.0fs; the model is %s (unchanged)",
+             lm_now() - t_start, r->model_path);
     /* a run cut short by a signal is tested, but is not finished: scripts
      * (scripts/finished.sh) must resume it, not take it as done */
     const char *stopped_mark = stop_signal ? ", \"stopped\": true" : "";
     if (t->accuracy) {
-        printf("\ntest frame accuracy %.2f%%, perplexity %.2f (%zu %s)\ndone in %.0fs; model saved to %s\n",
-               100 * accuracy(&te), lm_perplexity(&te), te.words, t->unit, lm_now() - t_start, r->model_path);
+        printf("\ntest frame accuracy %.2f%%, perplexity %.2f (%zu %s)\n%s\n", 100 * accuracy(&te),
+               lm_perplexity(&te), te.words, t->unit, done);
         wrote = fprintf(r->metrics, "{\"test_acc\": %.6f, \"test_ppl\": %.4f, \"test_%s\": %zu, \"best_epoch\": %d%s}\n",
                         accuracy(&te), lm_perplexity(&te), t->unit, te.words, r->best_epoch, stopped_mark);
     } else {
-        printf("\ntest conditional perplexity %.2f (%zu %s incl. <eos>)\ndone in %.0fs; model saved to %s\n",
-               lm_perplexity(&te), te.words, t->unit, lm_now() - t_start, r->model_path);
+        printf("\ntest conditional perplexity %.2f (%zu %s incl. <eos>)\n%s\n", lm_perplexity(&te), te.words,
+               t->unit, done);
         wrote = fprintf(r->metrics, "{\"test_ppl\": %.4f, \"test_words\": %zu, \"best_epoch\": %d%s}\n",
                         lm_perplexity(&te), te.words, r->best_epoch, stopped_mark);
     }

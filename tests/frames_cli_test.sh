@@ -66,6 +66,8 @@ diff <(strip "$t/straight/metrics.jsonl") <(strip "$t/stopped/metrics.jsonl") > 
   fail "resumed run differs from the uninterrupted one: $(cat "$t/diff")"
 # a finished run resumed tests its best epoch again, with the same result
 "$bin" frames-train --resume "$t/stopped" --quiet > "$t/out3" || fail "resume of a finished run failed"
+grep -q "the model is .* (unchanged)" "$t/out3" && ! grep -q "epoch *lr" "$t/out3" ||
+  fail "a finished run resumed claims a save or prints an epoch table: $(cat "$t/out3")"
 diff <(strip "$t/straight/metrics.jsonl") <(strip "$t/stopped/metrics.jsonl") > /dev/null ||
   fail "a finished run resumed changed its metrics"
 # a forged state: history that does not match its epoch
