@@ -34,9 +34,10 @@ static void train_usage(FILE *f) {
             "  --min-count N     words seen fewer times in training become <unk> (default 3)\n"
             "  --max-len N       longest caption in tokens, with <eos> (default 128)\n"
             "  --out DIR         run directory (default runs/caption); it must not hold a run\n"
-            "  --resume DIR      continue the stopped run in DIR at the epoch where it stopped;\n"
-            "                    give the data flags it started with (the vocabulary they make\n"
-            "                    must be the run's), the model and training settings are its own\n"
+            "  --resume DIR      continue the stopped run in DIR at the epoch where it stopped:\n"
+            "                    its own model and training settings, its caption folder unless\n"
+            "                    --captions is given; --features, --lang, --refs, --train and\n"
+            "                    --min-count as it started (the vocabulary must be the run's)\n"
             "  --layers N (1)  --hidden N (512)  --dropout P (0)  --init X (0.1)  --lr X (1)\n"
             "  --max-epoch N (3)  --epochs N (8)  --decay X (2)  --clip X (5)  --batch N (64)\n"
             "  --seed N (1)  --threads N (2)  --quiet\n"
@@ -83,7 +84,7 @@ int cmd_caption_train(int argc, char **argv) {
     const char *captions = "../shared/data/multi30k-captions", *features = "data/caption-features", *lang = "en";
     const char *out = "runs/caption", *splits[3] = {"train", "val", "test_2016"};
     const char *resume = NULL;
-    int refs = 5, min_count = 3, max_len = 128, quiet = 0, ok = 1, settings = 0, threads_given = 0, o;
+    int refs = 5, min_count = 3, max_len = 128, quiet = 0, ok = 1, settings = 0, threads_given = 0, captions_given = 0, o;
     lm_config c = {.layers = 1, .hidden = 512, .steps = 128, .batch = 64, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
                    .max_epoch = 3, .epochs = 8, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
                    .task = LM_TASK_CAPTION};
@@ -100,7 +101,7 @@ int cmd_caption_train(int argc, char **argv) {
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case OPT_CAPTIONS: captions = optarg; break;
+        case OPT_CAPTIONS: captions = optarg, captions_given = 1; break;
         case OPT_FEATURES: features = optarg; break;
         case OPT_LANG: lang = optarg; break;
         case OPT_REFS: ok = parse_int("refs", optarg, 1, MAX_REFS, &refs); break;
@@ -143,6 +144,7 @@ int cmd_caption_train(int argc, char **argv) {
     int rc = train_claim(&run, "caption-train", dir, "caption", resume != NULL, threads_given, &c, &info);
     if (rc) return rc;
     rc = 1;
+    if (resume && !captions_given) captions = info.data;
     lm_set_threads(c.threads);
     for (int s = 0; s < 3; s++)
         if (!caption_paths(buf[s], paths[s], refs, captions, splits[s], lang) || !load_features(&feats[s], features, splits[s]))
@@ -164,8 +166,9 @@ int cmd_caption_train(int argc, char **argv) {
         lm_vocab_free(rv);
         if (!loaded) goto done;
         if (!same) {
-            report("caption-train: the data flags give another vocabulary or feature size than the run in %s was "
-                   "trained on; give the flags it started with", dir);
+            report("caption-train: --captions %s --features %s --lang %s --refs %d --train %s --min-count %d give "
+                   "another vocabulary or feature size than the run in %s was trained on; give the data flags it "
+                   "started with", captions, features, lang, refs, splits[0], min_count, dir);
             goto done;
         }
     } else if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) {

@@ -38,8 +38,9 @@ static void train_usage(FILE *f) {
             "  --max-epoch N (4)  --epochs N (10)  --decay X (2)  --clip X (5)  --batch N (32)\n"
             "  --seed N (1)  --threads N (2)  --quiet\n"
             "  --bf16            matrix products in BF16, FP32 accumulation (AVX512_BF16)\n"
-            "  --resume DIR      continue a stopped run from its last completed epoch (give the\n"
-            "                    data flags it started with; its own model and training settings)\n"
+            "  --resume DIR      continue a stopped run from its last completed epoch: its own\n"
+            "                    model and training settings, its data folder unless --data is\n"
+            "                    given; --src, --tgt, --train and --min-count as it started\n"
             "  -h, --help        this help\n"
             "SIGINT or SIGTERM ends training at the next batch; the epoch in progress is\n"
             "dropped and the best completed epoch is tested as usual (exit status 130);\n"
@@ -60,6 +61,7 @@ static const epoch_task pairs_task = {"translate-train", "target words", 0, epoc
 static int cmd_translate_train(int argc, char **argv) {
     const char *data = "../shared/data/multi30k", *src = "en", *tgt = "fr", *out = "runs/mt";
     const char *splits[3] = {"train", "val", "test_2016_flickr"};
+    int data_given = 0;
     const char *resume = NULL;
     int reverse = 0, min_count = 2, max_len = 128, quiet = 0, ok = 1, settings = 0, threads_given = 0, o;
     lm_config c = {.layers = 2, .hidden = 256, .steps = 128, .batch = 32, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
@@ -79,7 +81,7 @@ static int cmd_translate_train(int argc, char **argv) {
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
         case OPT_RESUME: resume = optarg; break;
-        case OPT_DATA: data = optarg; break;
+        case OPT_DATA: data = optarg, data_given = 1; break;
         case OPT_SRC: src = optarg; break;
         case OPT_TGT: tgt = optarg; break;
         case OPT_TRAIN: splits[0] = optarg; break;
@@ -122,6 +124,7 @@ static int cmd_translate_train(int argc, char **argv) {
         if (!train_load_state(run, "translate-train", "translation", LM_TASK_TRANSLATE, &m, &rv, &ts, &c)) goto done;
         reverse = c.reverse_source;
         max_len = c.steps + 1;
+        if (!data_given) data = info.data;
     }
     lm_set_threads(c.threads);
     char paths[3][2][4200];
@@ -134,8 +137,9 @@ static int cmd_translate_train(int argc, char **argv) {
         if (lm_pairs_read(&p[s], paths[s][0], paths[s][1], v, reverse, (size_t)max_len, &err) != LM_OK) goto fail;
     if (resume) {
         if (!same_vocab(rv, v)) {
-            report("translate-train: the data flags give another vocabulary than the run in %s was trained on; give "
-                   "the flags it started with", dir);
+            report("translate-train: %s, --src %s --tgt %s --train %s --min-count %d give another vocabulary than "
+                   "the run in %s was trained on; give the data flags it started with", data, src, tgt, splits[0],
+                   min_count, dir);
             goto done;
         }
     } else if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) {

@@ -103,7 +103,8 @@ kill -TERM "$pid" 2> /dev/null || true
 status=0
 wait "$pid" || status=$?
 [ "$status" = 130 ] || fail "a stopped run exits $status, not 130 (or it ended before the signal): $(cat "$t/out1")"
-resume() { "$bin" caption-train --captions "$t/cap" --features "$t/feat" --refs 2 --test test --train big \
+# (no --captions: the run's own caption folder, from run.json)
+resume() { "$bin" caption-train --features "$t/feat" --refs 2 --test test --train big \
   --resume "$t/stopped" --threads 1 --quiet "$@"; }
 if resume --min-count 1500 > /dev/null 2> "$t/err"; then fail "resume with other data"; fi
 grep -q "another vocabulary" "$t/err" || fail "unclear message for other data: $(cat "$t/err")"
