@@ -596,7 +596,9 @@ lm_status lm_checkpoint_load(lm_model **m, lm_vocab **v, lm_train_state *ts, con
  * run.json) has one owner at a time: lm_run_claim takes an exclusive lock on
  * DIR/lock until lm_run_release (the kernel drops it at exit, even after
  * SIGKILL); a second claim fails, from another process or the same one. A new run (resume = 0) creates the folder if needed and refuses
- * one that already holds any run's files; resuming needs the folder to exist. */
+ * one that already holds any run's files; resuming needs the folder to exist.
+ * Releasing a new run that never wrote one of those files (its data was
+ * refused) removes the lock file, and the folder if the claim created it. */
 typedef struct lm_run lm_run;
 lm_status lm_run_claim(lm_run **out, const char *dir, int resume, lm_error *err);
 void lm_run_release(lm_run *r);

@@ -28,6 +28,8 @@ struct lm_run {
     char *file;   /* lm_run_file's buffer: dir + "/" + a short name */
     size_t file_cap;
     int lock_fd;
+    int fresh;     /* claimed for a new run */
+    int made_dir;  /* ... in a folder the claim created */
 };
 
 /* Files that make a folder a run's, whatever the kind. */
@@ -59,8 +61,23 @@ const char *lm_run_file(lm_run *r, const char *name) {
     return r->file;
 }
 
+/* Whether any of a run's files is in its folder. */
+static int holds_run(lm_run *r) {
+    struct stat sb;
+    for (size_t i = 0; i < sizeof run_files / sizeof *run_files; i++)
+        if (lstat(lm_run_file(r, run_files[i]), &sb) == 0) return 1;
+    return 0;
+}
+
 void lm_run_release(lm_run *r) {
     if (!r) return;
+    /* A new run that never wrote a file (its data was refused) leaves no
+     * trace: the lock file goes while still held (a claim that opened it
+     * meanwhile sees it unlinked and fails), then a folder the claim made. */
+    if (r->lock_fd >= 0 && r->fresh && !holds_run(r)) {
+        unlink(lm_run_file(r, LOCK_NAME));
+        if (r->made_dir) rmdir(r->dir);  /* fails, harmlessly, if anything else is in it */
+    }
     if (r->lock_fd >= 0) close(r->lock_fd);  /* drops the lock */
     free(r->dir), free(r->file);
     free(r);
@@ -80,6 +97,7 @@ lm_status lm_run_claim(lm_run **out, const char *dir, int resume, lm_error *err)
     lm_status st = LM_OK;
     struct stat sb;
     if (!r->dir || !r->file) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto fail; }
+    r->made_dir = !resume && lstat(dir, &sb) != 0;
     if (resume ? stat(dir, &sb) != 0 : !make_dirs(dir)) {
         st = lm_fail(err, LM_EIO, "%s: %s: %s", dir, resume ? "cannot open the run folder" : "cannot create the run folder",
                      strerror(errno));
@@ -104,6 +122,14 @@ lm_status lm_run_claim(lm_run **out, const char *dir, int resume, lm_error *err)
                  : lm_fail(err, LM_EIO, "%s: cannot lock: %s", lock, strerror(errno));
         goto fail;
     }
+    /* the lock counts only on the file the folder still names: an owner
+     * releasing an unused new run unlinks it (lm_run_release) */
+    struct stat held;
+    if (fstat(r->lock_fd, &held) != 0 || lstat(lock, &sb) != 0 || held.st_ino != sb.st_ino ||
+        held.st_dev != sb.st_dev) {
+        st = lm_fail(err, LM_EARG, "%s is in use by another lstmlm run (its lock file changed while claimed)", dir);
+        goto fail;
+    }
     if (!resume)
         for (size_t i = 0; i < sizeof run_files / sizeof *run_files; i++)
             if (lstat(lm_run_file(r, run_files[i]), &sb) == 0) {
@@ -111,6 +137,7 @@ lm_status lm_run_claim(lm_run **out, const char *dir, int resume, lm_error *err)
                              "folder (or remove this one)", dir, run_files[i]);
                 goto fail;
             }
+    r->fresh = !resume;
     *out = r;
     return LM_OK;
 fail:

@@ -60,6 +60,7 @@ expect 2 "together" -- "$bin" train --train "$work/my.train" --valid "$work/my.v
 expect 2 "not both" -- "$bin" train --train "$work/my.train" --valid "$work/my.valid" --test "$work/my.test" --data "$work/data"
 expect 2 "drop the preset" -- "$bin" train --resume "$work/files" --min-count 2
 expect 1 "not found" -- "$bin" train --train "$work/none" --valid "$work/my.valid" --test "$work/my.test" --out "$work/files3"
+[ ! -e "$work/files3" ] || fail "refused data left a run folder: $(ls -A "$work/files3")"
 
 out=$("$bin" train --data "$work/data" --out "$work/run" --hidden 16 --layers 2 --steps 5 --batch 4 \
       --epochs 2 --max-epoch 1 --dropout 0.2 --threads 1 2>&1) || fail "tiny training failed: $out"

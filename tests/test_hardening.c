@@ -533,7 +533,10 @@ static void run_folder_one_owner(void **state) {
     const char *f = lm_run_file(a, longname);
     assert_non_null(f);
     assert_int_equal(strlen(f), strlen(dir) + 1 + strlen(longname));
+    lm_run_info info = {.kind = "lm", .data = "/", .threads = 1};
+    assert_int_equal(lm_run_write_info(a, &info, &err), LM_OK);  /* now the folder holds a run */
     lm_run_release(a);
+    assert_int_equal(access(tmp_path("owned/lock"), F_OK), 0);
     assert_int_equal(lm_run_claim(&b, dir, 1, &err), LM_OK);
     lm_run_release(b);
 
@@ -561,6 +564,21 @@ static void run_folder_one_owner(void **state) {
     close(ready[0]), close(ready[1]), close(done[0]), close(done[1]);
     assert_int_equal(lm_run_claim(&b, dir, 1, &err), LM_OK);
     lm_run_release(b);
+
+    /* a new run released before it wrote anything (its data was refused)
+     * leaves no trace: a folder the claim made goes, a folder that was there
+     * stays, without the lock file */
+    assert_int_equal(lm_run_claim(&a, tmp_path("unused/deep"), 0, &err), LM_OK);
+    assert_int_equal(access(tmp_path("unused/deep/lock"), F_OK), 0);
+    lm_run_release(a);
+    assert_int_equal(access(tmp_path("unused/deep"), F_OK), -1);
+    assert_int_equal(mkdir(tmp_path("mine"), 0755), 0);
+    assert_int_equal(lm_run_claim(&a, tmp_path("mine"), 0, &err), LM_OK);
+    lm_run_release(a);
+    assert_int_equal(access(tmp_path("mine"), F_OK), 0);
+    assert_int_equal(access(tmp_path("mine/lock"), F_OK), -1);
+    assert_int_equal(lm_run_claim(&a, tmp_path("mine"), 0, &err), LM_OK);  /* and it can be claimed again */
+    lm_run_release(a);
 
     /* DIR/lock a dangling link: refused, and nothing created at its target */
     const char *linked = tmp_path("linked");
