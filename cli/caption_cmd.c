@@ -263,6 +263,7 @@ int cmd_caption(int argc, char **argv) {
         if (beam > lm_model_config(models[i])->batch) {
             report("caption: --beam can be at most %d for %s (its training batch)", lm_model_config(models[i])->batch,
                    model_paths[i]);
+            rc = 2;  /* a flag beyond what the model allows: bad usage */
             goto done;
         }
     if (!require_input(features)) goto done;
@@ -373,6 +374,7 @@ int cmd_caption_eval(int argc, char **argv) {
         if (!given && batch > lm_model_config(models[i])->batch) batch = lm_model_config(models[i])->batch;
         if (batch > lm_model_config(models[i])->batch) {
             report("caption-eval: --batch can be at most %d for %s", lm_model_config(models[i])->batch, model_paths[i]);
+            rc = 2;
             goto done;
         }
     }

@@ -101,6 +101,7 @@ int cmd_eval(int argc, char **argv) {
     if (steps == 0) steps = min_steps;
     if (batch > min_batch || steps > min_steps) {
         report("eval: --batch and --steps can be at most %d and %d for these models", min_batch, min_steps);
+        rc = 2;  /* a flag beyond what the models allow: bad usage */
         goto out;
     }
     if (lm_tokens_read(&tok, path, v, &err) != LM_OK) goto fail;

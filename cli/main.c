@@ -44,6 +44,12 @@ int main(int argc, char **argv) {
     sigaction(SIGPIPE, &ignore, NULL);
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
+    char help_flag[] = "--help";
+    char *help_argv[4] = {argv[0], argv[argc > 2 ? 2 : 1], help_flag, NULL};
+    if (!strcmp(cmd, "help") && argc > 2) {  /* "lstmlm help train" = "lstmlm train --help" */
+        argc = 3, argv = help_argv;
+        cmd = argv[1];
+    }
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return finish_stdout(0); }
     if (!strcmp(cmd, "--version")) { printf("lstmlm %s\n", LSTMLM_VERSION); return finish_stdout(0); }
     static const struct {

@@ -98,6 +98,7 @@ int cmd_sample(int argc, char **argv) {
     if (bad[0]) {
         report("sample: prefix words not in the vocabulary: %s%s", bad,
                lm_vocab_find(v, "the") >= 0 ? " (the PTB vocabulary is lower-case)" : "");
+        rc = 2;  /* a flag's words the model cannot read: bad usage */
         goto out;
     }
     if (exclude) {
@@ -107,7 +108,7 @@ int cmd_sample(int argc, char **argv) {
         for (size_t i = 0; banned && i < ne; i++) banned[ex[i]] = 1;
         free(ex);
         if (!banned) { report("out of memory"); goto out; }
-        if (bad[0]) { report("sample: --exclude words not in the vocabulary: %s", bad); goto out; }
+        if (bad[0]) { report("sample: --exclude words not in the vocabulary: %s", bad), rc = 2; goto out; }
     }
     lm_sample_opts so = {temperature, top_k, banned};
     uint64_t rng = seed;

@@ -252,6 +252,7 @@ static int cmd_translate(int argc, char **argv) {
         if (beam > lm_model_config(models[i])->batch) {
             report("translate: --beam can be at most %d for %s (its training batch)", lm_model_config(models[i])->batch,
                    model_paths[i]);
+            rc = 2;
             goto done;
         }
     if (input && input_file(input) < 0) goto done;

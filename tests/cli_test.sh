@@ -97,7 +97,7 @@ b=$("$bin" sample --model "$model" --prefix "w1 w2" --words 30 --seed 5 --exclud
 [ "$a" = "$b" ] || fail "same seed gave different samples: '$a' vs '$b'"
 [ "$(wc -w <<<"$a")" -eq 32 ] || fail "expected prefix + 30 words: $a"
 grep -qw w3 <<<"${a#w1 w2}" && fail "an excluded word was sampled: $a"
-expect 1 '"zebra", "Quux"' -- "$bin" sample --model "$model" --prefix "w1 zebra Quux"
+expect 2 '"zebra", "Quux"' -- "$bin" sample --model "$model" --prefix "w1 zebra Quux"
 expect 2 "--temperature" -- "$bin" sample --model "$model" --temperature -1
 out=$("$bin" eval --model "$model" --model "$model" --data "$work/data" 2>&1) || fail "ensemble eval failed: $out"
 grep -q "perplexity $test_ppl  log-probability [-0-9.]*  ensemble of 2" <<<"$out" || fail "a model averaged with itself should keep $test_ppl: $out"
@@ -245,6 +245,9 @@ if out=$("$bin" score --model "$work/mtrun/model.safetensors" "$work/mt/holes" 2
 fi
 [ -z "$out" ] || fail "score wrote before refusing the model: $out"
 expect 1 "different vocabularies" -- "$bin" eval --model "$model" --model "$work/files/model.safetensors" --data "$work/data"
+# a flag beyond what the model allows is bad usage (2), as any other flag's bad value
+expect 2 "can be at most" -- "$bin" eval --model "$model" --data "$work/data" --batch 9999
+expect 2 "not in the vocabulary" -- "$bin" sample --model "$model" --prefix "zzz-no-such-word"
 head -5 "$work/mt/val.fr" > "$work/mt/short.fr"; cp "$work/mt/val.en" "$work/mt/short.en"
 expect 1 "aligned" -- "$bin" translate-train --data "$work/mt" --train short --test test --epochs 1 --out "$work/x"
 expect 1 "longer than the limit" -- "$bin" translate-train --data "$work/mt" --test test --max-len 6 --out "$work/x"

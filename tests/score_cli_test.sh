@@ -26,6 +26,10 @@ for opt in --model --nbest --format --scores --costs --lambda --word-bonus --out
   expect 0 "$opt" -- "$bin" rescore --help
 done
 
+[ "$("$bin" help score)" = "$("$bin" score --help)" ] || fail "'lstmlm help score' is not score's help"
+# no input at all: a total of nothing, its perplexity "nan" (not printf's "-nan")
+[ "$("$bin" score --model "$model" --threads 1 < /dev/null | tail -n 1)" = "$(printf 'total\t0.000000\t0\t0\tnan')" ] ||
+  fail "empty input: $("$bin" score --model "$model" --threads 1 < /dev/null 2>&1)"
 # --carry over a file = eval's total log-probability
 ev=$("$bin" eval --model "$model" --text "$work/test.txt" --threads 1 --quiet 2>/dev/null) || fail "eval failed: $ev"
 ev_lp=$(sed -n 's/.*log-probability \([-0-9.]*\).*/\1/p' <<<"$ev")

@@ -408,7 +408,8 @@ static void usage(FILE *f) {
             "middle, end) plus one silence class. Validation and test speakers are not training\n"
             "speakers. DIR must not exist; it is created.\n"
             "\n"
-            "  --ptb DIR          PTB text (ptb.train/valid/test.txt; default ../shared/data/ptb)\n"
+            "  --ptb DIR          PTB text (ptb.train/valid/test.txt; default $LSTMLM_DATA, else\n"
+            "                     ../shared/data/ptb)\n"
             "  --hours H          training speech (default 5)\n"
             "  --eval-minutes M   validation and test speech each (default 30)\n"
             "  --speakers N       training speakers (default 40; 8 more each for valid and test)\n"
@@ -420,7 +421,8 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    const char *out = NULL, *ptb = "../shared/data/ptb";
+    const char *out = NULL, *ptb = getenv("LSTMLM_DATA") && *getenv("LSTMLM_DATA") ? getenv("LSTMLM_DATA")
+                                                                                   : "../shared/data/ptb";
     double hours = 5, eval_min = 30;
     int n_train_spk = 40;
     unsigned long long seed = 1;
@@ -458,6 +460,8 @@ int main(int argc, char **argv) {
     const char *split_name[3] = {"train", "valid", "test"};
     for (int s = 0; s < 3; s++) {
         snprintf(path, sizeof path, "%s/ptb.%s.txt", ptb, split_name[s]);
+        if (access(path, R_OK) != 0)
+            die("%s: %s (give the PTB folder with --ptb DIR or LSTMLM_DATA=DIR)", path, strerror(errno));
         txt[s] = read_lines(path);
     }
     if (mkdir(out, 0755) != 0) die("%s: cannot create (%s); give a folder that does not exist", out, strerror(errno));
