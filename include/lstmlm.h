@@ -315,6 +315,10 @@ lm_status lm_frames_train_epoch(lm_model *m, const lm_frames *d, float lr, uint6
 lm_status lm_frames_evaluate(lm_model *m, const lm_frames *d, int batch, lm_progress_fn progress, void *user,
                              lm_run_stats *stats, lm_error *err);
 
+/* Language models (LM_TASK_LM) over running text. A model of another task is
+ * refused (LM_EARG, naming both): its numbers would look plausible and mean
+ * nothing. */
+
 /* One epoch of truncated BPTT over `train` with learning rate lr, from window
  * `start`: 0 starts the epoch (carried state zeroed, *stats cleared); a
  * larger value continues a resumed epoch (state and *stats as loaded).
@@ -418,7 +422,7 @@ typedef struct {
 } lm_sample_opts;
 
 /* Condition on prefix (n_prefix ids, state reset first) and draw n_words
- * words into out. *rng is the sampler's state (seed it with any value):
+ * words into out (a language model: LM_TASK_LM). *rng is the sampler's state (seed it with any value):
  * same state, same words. */
 lm_status lm_sample(lm_model *m, const int32_t *prefix, size_t n_prefix, size_t n_words, const lm_sample_opts *opts,
                     uint64_t *rng, int32_t *out, lm_error *err);
@@ -468,7 +472,7 @@ size_t lm_pairs_source(const lm_model *m, const lm_vocab *v, const int32_t *word
 /* One epoch over the pairs: batches of similar length (the model's batch
  * size), padded, state zero at every batch, in an order shuffled by seed.
  * Captions (p->cond set) need a caption model of cond's dimension; other
- * pairs a model of words. A progress callback that returns nonzero stops it
+ * pairs a translation model (LM_TASK_TRANSLATE). A progress callback that returns nonzero stops it
  * (and lm_pairs_evaluate): LM_ESTOPPED, stats covering the batches done. */
 lm_status lm_pairs_train_epoch(lm_model *m, const lm_pairs *p, float lr, uint64_t seed, lm_progress_fn progress,
                                void *user, lm_run_stats *stats, lm_error *err);
@@ -488,8 +492,8 @@ typedef struct {
     float length_norm;   /* rank finished hypotheses by logp / len^length_norm, 0..100; 0 = raw logp */
 } lm_beam_opts;
 
-/* Beam search for the best target given a prepared source (lm_pairs_source);
- * the vocabulary must be lm_pairs_vocab's ("<eos>" id 0, "<sep>" id 1, which
+/* Beam search for the best target given a prepared source (lm_pairs_source),
+ * with a translation model (LM_TASK_TRANSLATE); the vocabulary must be lm_pairs_vocab's ("<eos>" id 0, "<sep>" id 1, which
  * is never emitted). Search stops when no live hypothesis can beat the best
  * finished one, or after max_len words.
  * Writes at most cap target ids (without "<eos>") to out, their count to
