@@ -91,7 +91,7 @@ static int gp_string(FILE *f, const char *s, const char *suffix) {
 /* The whole gnuplot script: PNG into png_path, runs' rows from data_path.
  * @return 0, or -1 at the first failed write. */
 static int write_script(FILE *gp, const char *png_path, const char *title, const char *data_path,
-                        char *const *runs, int n_runs, int accuracy, int last) {
+                        char *const *runs, int n_runs, int accuracy, int last, const int *rows) {
     if (fputs("set terminal pngcairo size 900,600 font ',11'\nset output ", gp) < 0) return -1;
     if (gp_string(gp, png_path, "") < 0 || fputs("\nset title ", gp) < 0 || gp_string(gp, title, "") < 0) return -1;
     if (fputs(accuracy ? "\nset xlabel 'epoch'\nset ylabel 'frame accuracy (%)'\nset grid xtics ytics\n"
@@ -100,14 +100,15 @@ static int write_script(FILE *gp, const char *png_path, const char *title, const
                          "set key top right\n",
               gp) < 0)
         return -1;
-    /* one epoch: gnuplot would warn of an empty x range and draw no train line */
-    const char *train_style = last > 1 ? "lines" : "linespoints pt 6 ps 1";
+    /* one epoch: gnuplot would warn of an empty x range; a run of one epoch
+     * would draw no train line, so it gets a point */
     if ((last <= 1 && fputs("set xrange [0.5:1.5]\n", gp) < 0) || fputs("plot ", gp) < 0) return -1;
     for (int i = 0; i < n_runs; i++) {
         if ((i && fputs(", ", gp) < 0) || gp_string(gp, data_path, "") < 0 ||
             fprintf(gp, " index %d using 1:3 with linespoints lw 2 pt 7 ps 0.6 lc %d title ", i, i + 1) < 0 ||
             gp_string(gp, runs[i], " valid") < 0 || fputs(", ", gp) < 0 || gp_string(gp, data_path, "") < 0 ||
-            fprintf(gp, " index %d using 1:2 with %s dt 2 lw 1.5 lc %d title ", i, train_style, i + 1) < 0 ||
+            fprintf(gp, " index %d using 1:2 with %s dt 2 lw 1.5 lc %d title ", i,
+                    rows[i] > 1 ? "lines" : "linespoints pt 6 ps 1", i + 1) < 0 ||
             gp_string(gp, runs[i], " train") < 0)
             return -1;
     }
@@ -176,10 +177,11 @@ int cmd_plot(int argc, char **argv) {
         return 2;
     }
     char *png = png_template(output);
-    if (!png) { report("plot: out of memory"); return 1; }
+    int *rows = calloc((size_t)n_runs, sizeof *rows);  /* epochs drawn per run */
+    if (!png || !rows) { report("plot: out of memory"); free(png), free(rows); return 1; }
     if ((png_fd = mkstemp(png)) < 0) {
         report("plot: cannot write %s: cannot create a file in its folder (%s)", output, strerror(errno));
-        free(png);
+        free(png), free(rows);
         return 1;
     }
     mode_t mask = umask(0);  /* the mode gnuplot's fopen would have given the PNG, not mkstemp's 0600 */
@@ -194,7 +196,7 @@ int cmd_plot(int argc, char **argv) {
         goto out;
     }
     for (int i = 0; i < n_runs; i++) {
-        if (extract(runs[i], data, accuracy, &last) <= 0) { fclose(data); goto out; }
+        if ((rows[i] = extract(runs[i], data, accuracy, &last)) <= 0) { fclose(data); goto out; }
         fputs("\n\n", data);  /* gnuplot data-set separator: `index i` */
     }
     if (ferror(data) | fclose(data)) { report("plot: cannot write %s", tmpl); goto out; }
@@ -205,7 +207,7 @@ int cmd_plot(int argc, char **argv) {
     sigaction(SIGPIPE, &ignore, &old_pipe);
     gp = popen("exec gnuplot >/dev/null", "w");
     if (!gp) { report("plot: cannot run gnuplot (%s)", strerror(errno)); goto restore; }
-    wrote = write_script(gp, png, title, tmpl, runs, n_runs, accuracy, last);
+    wrote = write_script(gp, png, title, tmpl, runs, n_runs, accuracy, last, rows);
     werr = errno;
     status = pclose(gp);
     if (status == -1) { report("plot: waiting for gnuplot: %s", strerror(errno)); goto restore; }
@@ -231,6 +233,6 @@ out:
     if (data_fd >= 0) unlink(tmpl);
     close(png_fd);
     if (!renamed) unlink(png);
-    free(png);
+    free(png), free(rows);
     return rc;
 }

@@ -161,9 +161,9 @@ static int print_total(const report_ctx *r) {
         return printf("{\"total\": true, \"sentences\": %zu, \"logprob\": %.6f, \"words\": %zu, \"oovs\": %zu, "
                       "\"ppl\": %s}\n",
                       r->sentences, r->logprob, r->words, r->oovs, json_number(num, sizeof num, "%.4f", ppl)) >= 0;
-    /* no sentence at all: no perplexity; "nan" without the sign printf may give it */
+    /* no sentence at all: no perplexity; "nan", without the sign printf may give it */
     return printf("total\t%.6f\t%zu\t%zu\t%s%s\n", r->logprob, r->words, r->oovs,
-                  isfinite(ppl) ? json_number(num, sizeof num, "%.4f", ppl) : "nan", r->per_word ? "\t\t" : "") >= 0;
+                  r->sentences ? (snprintf(num, sizeof num, "%.4f", ppl), num) : "nan", r->per_word ? "\t\t" : "") >= 0;
 }
 
 /* Score group[0..n) from sentence start, batch sentences at a time. */

@@ -83,15 +83,14 @@ static lm_status prime(lm_model *m, const prime_input *in, int K, int32_t *dummy
 
 /* The models of an ensemble must agree on what they read and emit. */
 static lm_status check_models(lm_model *const *models, int k, const prime_input *in, int K, lm_error *err) {
-    lm_status st = lm_ensemble_check(models, k, err);
+    lm_status st = lm_ensemble_check(models, k, in->cond ? LM_TASK_CAPTION : LM_TASK_TRANSLATE,
+                                     in->cond ? "captioning" : "translation", err);
     if (st != LM_OK) return st;
     for (int i = 0; i < k; i++) {
         const lm_model *m = models[i];
-        lm_error why;
-        if (in->cond ? m->cfg.task != LM_TASK_CAPTION || m->cfg.input_dim != models[0]->cfg.input_dim
-                     : lm_model_needs_task(m, LM_TASK_TRANSLATE, "translation", &why) != LM_OK)
-            return lm_fail(err, LM_EARG, "model %d: %s", i + 1,
-                           in->cond ? "not a caption model of the first model's feature size" : why.msg);
+        if (in->cond && m->cfg.input_dim != models[0]->cfg.input_dim)
+            return lm_fail(err, LM_EARG, "model %d reads vectors of %d features, model 1 of %d", i + 1,
+                           m->cfg.input_dim, models[0]->cfg.input_dim);
         if (K < 1 || K > m->B_max) return lm_fail(err, LM_EARG, "beam must be 1..%d for model %d", m->B_max, i + 1);
     }
     if (models[0]->V < 3) return lm_fail(err, LM_EARG, "not a translation or caption vocabulary");

@@ -24,11 +24,9 @@ static lm_status eval_stream(lm_model *const *models, int k, const lm_tokens *t,
 lm_status lm_evaluate_ensemble(lm_model *const *models, int k, const lm_tokens *t, int batch, int steps,
                                lm_progress_fn progress, void *user, lm_run_stats *each, lm_run_stats *ens,
                                lm_error *err) {
-    lm_status st = lm_ensemble_check(models, k, err);
+    lm_status st = lm_ensemble_check(models, k, LM_TASK_LM, "evaluation on text", err);
     if (st != LM_OK) return st;
     if (batch < 1 || steps < 1) return lm_fail(err, LM_EARG, "evaluation batch and steps must be positive");
-    for (int i = 0; i < k; i++)
-        if ((st = lm_model_needs_task(models[i], LM_TASK_LM, "evaluation on text", err)) != LM_OK) return st;
     if ((st = lm_tokens_check(t, lm_model_vocab_size(models[0]), err)) != LM_OK) return st;
     lm_tokens from_start = *t;
     int32_t *shifted = NULL;

@@ -149,6 +149,8 @@ lm_status lm_model_needs_task(const lm_model *m, int task, const char *what, lm_
     if (m->cfg.task == LM_TASK_CAPTION)
         return lm_fail(err, LM_EARG, "%s needs a model of words alone; this one starts from a vector of %d features",
                        what, m->cfg.input_dim);
+    if (task == LM_TASK_CAPTION)
+        return lm_fail(err, LM_EARG, "%s needs a caption model; this one reads words alone", what);
     if (task == LM_TASK_LM)
         return lm_fail(err, LM_EARG, "%s needs a language model of text; this one translates (source <sep> target)",
                        what);
@@ -226,13 +228,16 @@ void lm_model_free(lm_model *m) {
 const lm_config *lm_model_config(const lm_model *m) { return &m->cfg; }
 int lm_model_vocab_size(const lm_model *m) { return m->V; }
 
-lm_status lm_ensemble_check(lm_model *const *models, int k, lm_error *err) {
+lm_status lm_ensemble_check(lm_model *const *models, int k, int task, const char *what, lm_error *err) {
     if (k < 1 || !models) return lm_fail(err, LM_EARG, "an ensemble needs at least one model");
     for (int i = 0; i < k; i++) {
         if (!models[i]) return lm_fail(err, LM_EARG, "model %d is NULL", i + 1);
         for (int j = 0; j < i; j++)
             if (models[j] == models[i])
                 return lm_fail(err, LM_EARG, "model %d is model %d again: load the file twice", i + 1, j + 1);
+        lm_error why;
+        if (lm_model_needs_task(models[i], task, what, &why) != LM_OK)
+            return k > 1 ? lm_fail(err, LM_EARG, "model %d: %s", i + 1, why.msg) : lm_fail(err, LM_EARG, "%s", why.msg);
         if (models[i]->V != models[0]->V)
             return lm_fail(err, LM_EARG, "model %d has %d words, model 1 has %d: an ensemble needs one vocabulary",
                            i + 1, models[i]->V, models[0]->V);

@@ -358,7 +358,7 @@ lm_status lm_pairs_evaluate_ensemble(lm_model *const *models, int k, const lm_pa
                                      lm_run_stats *each, lm_run_stats *ens, lm_error *err) {
     if (!p || !ens || batch < 1) return lm_fail(err, LM_EARG, "lm_pairs_evaluate_ensemble: bad arguments");
     *ens = (lm_run_stats){0};
-    lm_status checked = lm_ensemble_check(models, k, err);
+    lm_status checked = lm_ensemble_check(models, k, p->cond ? LM_TASK_CAPTION : LM_TASK_TRANSLATE, "evaluation", err);
     if (checked != LM_OK) return checked;
     if (p->n == 0) return lm_fail(err, LM_EDATA, "no sentence pairs");
     for (int i = 0; i < k; i++) {

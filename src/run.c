@@ -28,26 +28,51 @@ struct lm_run {
     char *file;   /* lm_run_file's buffer: dir + "/" + a short name */
     size_t file_cap;
     int lock_fd;
-    int fresh;     /* claimed for a new run */
-    int made_dir;  /* ... in a folder the claim created */
+    int fresh;         /* claimed for a new run */
+    int made_lock;     /* the claim created DIR/lock */
+    size_t made_from;  /* the claim created DIR itself, and its parents from this many bytes of it; 0: it did not */
 };
 
 /* Files that make a folder a run's, whatever the kind. */
 static const char *const run_files[] = {INFO_NAME, "state.safetensors", "model.safetensors", "metrics.jsonl"};
 
-static int make_dirs(const char *path) {
+/* mkdir -p. *made_from: 0 unless this call created the last component; then
+ * the length of the first component it created (the folders to remove again
+ * are the path cut at each '/' from there on). */
+static int make_dirs(const char *path, size_t *made_from) {
+    *made_from = 0;
     char *buf = strdup(path);
     if (!buf) return 0;
+    size_t n = strlen(buf), first = 0;
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = '\0';  /* "runs/x/" is "runs/x" */
     int ok = 1;
     for (char *p = buf + 1; ok && *p; p++)
-        if (*p == '/') {
+        if (*p == '/' && p[-1] != '/') {
             *p = '\0';
-            ok = mkdir(buf, 0777) == 0 || errno == EEXIST;
+            const int made = mkdir(buf, 0777) == 0;
+            ok = made || errno == EEXIST;
+            if (made && !first) first = (size_t)(p - buf);
             *p = '/';
         }
-    ok = ok && (mkdir(buf, 0777) == 0 || errno == EEXIST);
+    if (ok && mkdir(buf, 0777) == 0) *made_from = first ? first : n;
+    else ok = ok && errno == EEXIST;
     free(buf);
     return ok;
+}
+
+/* Remove the folders make_dirs made for dir, deepest first; each rmdir fails,
+ * harmlessly, on a folder that is not empty. */
+static void remove_made_dirs(const char *dir, size_t made_from) {
+    char *buf = strdup(dir);
+    if (!buf) return;
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = '\0';
+    while (n >= made_from && rmdir(buf) == 0) {
+        while (n > 0 && buf[n - 1] != '/') n--;  /* cut the last component */
+        while (n > 0 && buf[n - 1] == '/') n--;
+        buf[n] = '\0';
+    }
+    free(buf);
 }
 
 const char *lm_run_file(lm_run *r, const char *name) {
@@ -71,12 +96,13 @@ static int holds_run(lm_run *r) {
 
 void lm_run_release(lm_run *r) {
     if (!r) return;
-    /* A new run that never wrote a file (its data was refused) leaves no
-     * trace: the lock file goes while still held (a claim that opened it
-     * meanwhile sees it unlinked and fails), then a folder the claim made. */
+    /* A new run that never wrote a file (its data was refused) leaves what
+     * it found: the lock file it made goes while still held (a claim that
+     * opened it meanwhile sees it unlinked and tries again), then the
+     * folders it made. */
     if (r->lock_fd >= 0 && r->fresh && !holds_run(r)) {
-        unlink(lm_run_file(r, LOCK_NAME));
-        if (r->made_dir) rmdir(r->dir);  /* fails, harmlessly, if anything else is in it */
+        if (r->made_lock) unlink(lm_run_file(r, LOCK_NAME));
+        if (r->made_from) remove_made_dirs(r->dir, r->made_from);
     }
     if (r->lock_fd >= 0) close(r->lock_fd);  /* drops the lock */
     free(r->dir), free(r->file);
@@ -97,38 +123,51 @@ lm_status lm_run_claim(lm_run **out, const char *dir, int resume, lm_error *err)
     lm_status st = LM_OK;
     struct stat sb;
     if (!r->dir || !r->file) { st = lm_fail(err, LM_ENOMEM, "out of memory"); goto fail; }
-    r->made_dir = !resume && lstat(dir, &sb) != 0;
-    if (resume ? stat(dir, &sb) != 0 : !make_dirs(dir)) {
-        st = lm_fail(err, LM_EIO, "%s: %s: %s", dir, resume ? "cannot open the run folder" : "cannot create the run folder",
-                     strerror(errno));
-        goto fail;
-    }
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        st = lm_fail(err, LM_EIO, "%s is not a folder", dir);
-        goto fail;
-    }
-    const char *lock = lm_run_file(r, LOCK_NAME);
-    /* never through a link: the lock guards this folder, not a file elsewhere */
-    if ((r->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
-        st = lm_fail(err, LM_EIO, "%s: cannot create: %s", lock, strerror(errno));
-        goto fail;
-    }
-    /* OFD locks conflict with classic record locks too, so runs of older
-     * builds (F_SETLK) and of this one exclude each other */
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0, .l_pid = 0};
-    if (fcntl(r->lock_fd, F_OFD_SETLK, &fl) != 0) {
-        st = errno == EACCES || errno == EAGAIN
-                 ? lm_fail(err, LM_EARG, "%s is in use by another lstmlm run (it holds %s)", dir, lock)
-                 : lm_fail(err, LM_EIO, "%s: cannot lock: %s", lock, strerror(errno));
-        goto fail;
-    }
-    /* the lock counts only on the file the folder still names: an owner
-     * releasing an unused new run unlinks it (lm_run_release) */
-    struct stat held;
-    if (fstat(r->lock_fd, &held) != 0 || lstat(lock, &sb) != 0 || held.st_ino != sb.st_ino ||
-        held.st_dev != sb.st_dev) {
-        st = lm_fail(err, LM_EARG, "%s is in use by another lstmlm run (its lock file changed while claimed)", dir);
-        goto fail;
+    /* A few tries: an owner releasing an unused new run removes its lock
+     * file, maybe the folder, between our steps; the folder is free then. */
+    for (int attempt = 1;; attempt++) {
+        size_t made_from = 0;
+        if (resume ? stat(dir, &sb) != 0 : !make_dirs(dir, &made_from)) {
+            st = lm_fail(err, LM_EIO, "%s: %s: %s", dir,
+                         resume ? "cannot open the run folder" : "cannot create the run folder", strerror(errno));
+            goto fail;
+        }
+        if (made_from) r->made_from = made_from;
+        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            st = lm_fail(err, LM_EIO, "%s is not a folder", dir);
+            goto fail;
+        }
+        const char *lock = lm_run_file(r, LOCK_NAME);
+        /* never through a link: the lock guards this folder, not a file
+         * elsewhere (O_EXCL also refuses a link, dangling or not) */
+        r->made_lock = (r->lock_fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644)) >= 0;
+        if (r->lock_fd < 0 && errno == EEXIST) r->lock_fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (r->lock_fd < 0) {
+            if (errno == ENOENT && attempt < 4) continue;  /* removed by a releasing owner */
+            st = lm_fail(err, LM_EIO, "%s: cannot create: %s", lock, strerror(errno));
+            goto fail;
+        }
+        /* OFD locks conflict with classic record locks too, so runs of older
+         * builds (F_SETLK) and of this one exclude each other */
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0, .l_pid = 0};
+        if (fcntl(r->lock_fd, F_OFD_SETLK, &fl) != 0) {
+            st = errno == EACCES || errno == EAGAIN
+                     ? lm_fail(err, LM_EARG, "%s is in use by another lstmlm run (it holds %s)", dir, lock)
+                     : lm_fail(err, LM_EIO, "%s: cannot lock: %s", lock, strerror(errno));
+            goto fail;
+        }
+        /* the lock counts only on the file the folder still names: an owner
+         * releasing an unused new run unlinks it (lm_run_release) */
+        struct stat held;
+        if (fstat(r->lock_fd, &held) == 0 && lstat(lock, &sb) == 0 && held.st_ino == sb.st_ino &&
+            held.st_dev == sb.st_dev)
+            break;
+        close(r->lock_fd);
+        r->lock_fd = -1, r->made_lock = 0;
+        if (attempt == 4) {
+            st = lm_fail(err, LM_EARG, "%s is in use by another lstmlm run (its lock file keeps changing)", dir);
+            goto fail;
+        }
     }
     if (!resume)
         for (size_t i = 0; i < sizeof run_files / sizeof *run_files; i++)

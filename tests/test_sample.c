@@ -112,6 +112,16 @@ static void ensemble_of_itself_and_mixture(void **state) {
     assert_int_equal(lm_evaluate_ensemble(mixed, 2, &t, 1, 6, NULL, NULL, each, &ens, &err), LM_EARG);
     assert_non_null(strstr(err.msg, "model 2 has 26 words, model 1 has 25"));
     lm_model_free(wider);
+    /* a member of another kind is named by its kind, before any vocabulary
+     * comparison (a frames model has as many "words" as classes) */
+    c.task = LM_TASK_FRAMES, c.input_dim = 4, c.delay = 0;
+    lm_model *frames;
+    assert_int_equal(lm_model_create(&frames, &c, 7, &err), LM_OK);
+    lm_model *kinds[2] = {a, frames};
+    assert_int_equal(lm_evaluate_ensemble(kinds, 2, &t, 1, 6, NULL, NULL, each, &ens, &err), LM_EARG);
+    assert_string_equal(err.msg, "model 2: evaluation on text needs a model that reads words; this one classifies "
+                                 "frames of 4 features");
+    lm_model_free(frames);
     free(ids);
     lm_model_free(a), lm_model_free(b), lm_model_free(a2);
 }
