@@ -32,8 +32,9 @@ static void usage(FILE *f) {
             "  score            log-probability of each sentence (and word) under a language model\n"
             "  rescore          rerank n-best lists (Moses, Kaldi) with a language model\n"
             "\n"
-            "`%s COMMAND --help` lists each command's options. --version prints the version.\n",
-            prog, prog);
+            "`%s COMMAND --help` (or `%s help COMMAND`) lists each command's options. --version prints\n"
+            "the version.\n",
+            prog, prog, prog);
 }
 
 int main(int argc, char **argv) {
