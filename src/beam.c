@@ -87,11 +87,8 @@ static lm_status check_models(lm_model *const *models, int k, const prime_input 
                                      in->cond ? "captioning" : "translation", err);
     if (st != LM_OK) return st;
     for (int i = 0; i < k; i++) {
-        const lm_model *m = models[i];
-        if (in->cond && m->cfg.input_dim != models[0]->cfg.input_dim)
-            return lm_fail(err, LM_EARG, "model %d reads vectors of %d features, model 1 of %d", i + 1,
-                           m->cfg.input_dim, models[0]->cfg.input_dim);
-        if (K < 1 || K > m->B_max) return lm_fail(err, LM_EARG, "beam must be 1..%d for model %d", m->B_max, i + 1);
+        if (K < 1 || K > models[i]->B_max)
+            return lm_fail(err, LM_EARG, "beam must be 1..%d for model %d", models[i]->B_max, i + 1);
     }
     if (models[0]->V < 3) return lm_fail(err, LM_EARG, "not a translation or caption vocabulary");
     if (!in->cond) {

@@ -33,8 +33,8 @@ static inline double lm_log_mean_exp(const double *x, int k) {
 
 /* LM_OK if models[0..k) can be one ensemble for `what`: k >= 1, none NULL,
  * no object twice (one model's state cannot follow two members), each of
- * `task` (LM_TASK_*), one vocabulary; else LM_EARG saying which member
- * fails and why, in that order. (model.c) */
+ * `task` (LM_TASK_*), one vocabulary, one input size (captions); else LM_EARG
+ * saying which member fails and why, in that order. (model.c) */
 lm_status lm_ensemble_check(lm_model *const *models, int k, int task, const char *what, lm_error *err);
 
 /* LM_OK if every id of t is a word of a V-word vocabulary (a caller-built

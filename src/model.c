@@ -241,6 +241,9 @@ lm_status lm_ensemble_check(lm_model *const *models, int k, int task, const char
         if (models[i]->V != models[0]->V)
             return lm_fail(err, LM_EARG, "model %d has %d words, model 1 has %d: an ensemble needs one vocabulary",
                            i + 1, models[i]->V, models[0]->V);
+        if (models[i]->cfg.input_dim != models[0]->cfg.input_dim)  /* captions, frames: one input vector */
+            return lm_fail(err, LM_EARG, "model %d reads vectors of %d features, model 1 of %d", i + 1,
+                           models[i]->cfg.input_dim, models[0]->cfg.input_dim);
     }
     return LM_OK;
 }

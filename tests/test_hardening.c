@@ -488,6 +488,15 @@ static void api_contracts(void **state) {
     if (strcmp(err.msg, "translation needs a model of words alone; this one starts from a vector of 3 features") != 0)
         fail_msg("message \"%s\"", err.msg);
     assert_int_equal(lm_translate(cap, src, 3, &bo, out, 8, &n_out, &logp, NULL), LM_EARG);
+    /* captioners of two feature sizes cannot read one image vector */
+    cc.input_dim = 4;
+    lm_model *cap4;
+    assert_int_equal(lm_model_create(&cap4, &cc, 5, &err), LM_OK);
+    lm_model *caps[2] = {cap, cap4};
+    const float feat[4] = {0.1f, 0.2f, 0.3f, 0.4f};
+    assert_int_equal(lm_caption(caps, 2, feat, &bo, out, 8, &n_out, &logp, &err), LM_EARG);
+    assert_string_equal(err.msg, "model 2 reads vectors of 4 features, model 1 of 3");
+    lm_model_free(cap4);
     lm_model_free(cap);
     lm_model_free(m), lm_vocab_free(v);
 

@@ -421,8 +421,8 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    const char *out = NULL, *ptb = getenv("LSTMLM_DATA") && *getenv("LSTMLM_DATA") ? getenv("LSTMLM_DATA")
-                                                                                   : "../shared/data/ptb";
+    const char *env = getenv("LSTMLM_DATA");
+    const char *out = NULL, *ptb = env && *env ? env : "../shared/data/ptb";
     double hours = 5, eval_min = 30;
     int n_train_spk = 40;
     unsigned long long seed = 1;
