@@ -2,9 +2,11 @@
  * paper's image-caption experiment, SPEC.md section 4, Table 4): a feature
  * file per split (docs/FORMAT.md, "Feature files") and K caption files per
  * split whose line i describes item i. */
+#define _XOPEN_SOURCE 700  /* realpath */
 #include "common.h"
 #include "epochs.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +36,10 @@ static void train_usage(FILE *f) {
             "  --min-count N     words seen fewer times in training become <unk> (default 3)\n"
             "  --max-len N       longest caption in tokens, with <eos> (default 128)\n"
             "  --out DIR         run directory (default runs/caption); it must not hold a run\n"
-            "  --resume DIR      continue the stopped run in DIR at the epoch where it stopped:\n"
-            "                    its own model and training settings, its caption folder unless\n"
-            "                    --captions is given; --features, --lang, --refs, --train and\n"
-            "                    --min-count as it started (the vocabulary must be the run's)\n"
+            "  --resume DIR      continue the stopped run in DIR at the epoch where it stopped,\n"
+            "                    with its own model and training settings and the data flags it\n"
+            "                    started with (a data flag given overrides; the vocabulary and\n"
+            "                    feature size must match)\n"
             "  --layers N (1)  --hidden N (512)  --dropout P (0)  --init X (0.1)  --lr X (1)\n"
             "  --max-epoch N (3)  --epochs N (8)  --decay X (2)  --clip X (5)  --batch N (64)\n"
             "  --seed N (1)  --threads N (2)  --quiet\n"
@@ -81,10 +83,11 @@ static int load_features(lm_features *f, const char *dir, const char *split) {
 }
 
 int cmd_caption_train(int argc, char **argv) {
-    const char *captions = "../shared/data/multi30k-captions", *features = "data/caption-features", *lang = "en";
-    const char *out = "runs/caption", *splits[3] = {"train", "val", "test_2016"};
-    const char *resume = NULL;
-    int refs = 5, min_count = 3, max_len = 128, quiet = 0, ok = 1, settings = 0, threads_given = 0, captions_given = 0, o;
+    /* data flags: NULL (or 0) until given, then (resuming) the run's, then the defaults */
+    const char *captions = NULL, *features = NULL, *lang = NULL, *splits[3] = {NULL, NULL, NULL};
+    const char *out = "runs/caption", *resume = NULL;
+    int refs = 5, min_count = 3, refs_given = 0, min_count_given = 0;
+    int max_len = 128, quiet = 0, ok = 1, settings = 0, threads_given = 0, o;
     lm_config c = {.layers = 1, .hidden = 512, .steps = 128, .batch = 64, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
                    .max_epoch = 3, .epochs = 8, .decay = 2.0f, .clip = 5.0f, .seed = 1, .threads = 2,
                    .task = LM_TASK_CAPTION};
@@ -101,14 +104,14 @@ int cmd_caption_train(int argc, char **argv) {
     optind = 1;
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case OPT_CAPTIONS: captions = optarg, captions_given = 1; break;
+        case OPT_CAPTIONS: captions = optarg; break;
         case OPT_FEATURES: features = optarg; break;
         case OPT_LANG: lang = optarg; break;
-        case OPT_REFS: ok = parse_int("refs", optarg, 1, MAX_REFS, &refs); break;
+        case OPT_REFS: ok = parse_int("refs", optarg, 1, MAX_REFS, &refs), refs_given = 1; break;
         case OPT_TRAIN: splits[0] = optarg; break;
         case OPT_VALID: splits[1] = optarg; break;
         case OPT_TEST: splits[2] = optarg; break;
-        case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count); break;
+        case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count), min_count_given = 1; break;
         case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 2, 10000, &max_len), settings = 1; break;  /* the model's steps */
         case OPT_OUT: out = optarg, settings = 1; break;
         case OPT_RESUME: resume = optarg; break;
@@ -144,7 +147,16 @@ int cmd_caption_train(int argc, char **argv) {
     int rc = train_claim(&run, "caption-train", dir, "caption", resume != NULL, threads_given, &c, &info);
     if (rc) return rc;
     rc = 1;
-    if (resume && !captions_given) captions = info.data;
+    const lm_run_info *recorded = resume ? &info : NULL;
+    static const char *const split_flags[3] = {"train", "valid", "test"}, *const split_defaults[3] = {"train", "val",
+                                                                                                       "test_2016"};
+    if (!captions) captions = resume ? info.data : "../shared/data/multi30k-captions";
+    features = data_flag(features, recorded, "features", "data/caption-features");
+    lang = data_flag(lang, recorded, "lang", "en");
+    for (int s = 0; s < 3; s++) splits[s] = data_flag(splits[s], recorded, split_flags[s], split_defaults[s]);
+    if ((!refs_given && !recorded_int(recorded, "refs", 1, MAX_REFS, &refs)) ||
+        (!min_count_given && !recorded_int(recorded, "min-count", 1, 1 << 30, &min_count)))
+        goto done;
     lm_set_threads(c.threads);
     for (int s = 0; s < 3; s++)
         if (!caption_paths(buf[s], paths[s], refs, captions, splits[s], lang) || !load_features(&feats[s], features, splits[s]))
@@ -182,8 +194,21 @@ int cmd_caption_train(int argc, char **argv) {
     print_schedule(&c);
     fflush(stdout);
     const void *const sets[3] = {&p[0], &p[1], &p[2]};
-    rc = run_epochs(&caption_task, &m, v, sets, &c, run, "caption", captions, quiet, resume ? &ts : NULL);
-    if (rc == EXIT_STOPPED) printf("Continue with: %s caption-train --resume %s (and the same data flags)\n", prog, dir);
+    lm_run_info start = {.kind = "caption"};
+    char nums[2][16], *features_abs = resume ? NULL : realpath(features, NULL);  /* resumable from anywhere */
+    snprintf(nums[0], sizeof nums[0], "%d", refs);
+    snprintf(nums[1], sizeof nums[1], "%d", min_count);
+    if (!resume && !features_abs) report("%s: %s", features, strerror(errno));
+    const int recorded_all = resume || (features_abs && record_flag(&start, "features", features_abs) &&
+                                        record_flag(&start, "lang", lang) && record_flag(&start, "refs", nums[0]) &&
+                                        record_flag(&start, "train", splits[0]) &&
+                                        record_flag(&start, "valid", splits[1]) &&
+                                        record_flag(&start, "test", splits[2]) &&
+                                        record_flag(&start, "min-count", nums[1]));
+    free(features_abs);
+    if (!recorded_all) goto done;
+    rc = run_epochs(&caption_task, &m, v, sets, &c, run, &start, captions, quiet, resume ? &ts : NULL);
+    if (rc == EXIT_STOPPED) printf("Continue with: %s caption-train --resume %s\n", prog, dir);
     goto done;
 fail:
     report("%s", err.msg);

@@ -382,6 +382,25 @@ int train_claim(lm_run **run, const char *cmd, const char *dir, const char *kind
     return 0;
 }
 
+const char *data_flag(const char *given, const lm_run_info *recorded, const char *name, const char *dflt) {
+    const char *was = recorded ? lm_run_flag_get(recorded, name) : NULL;
+    return given ? given : was ? was : dflt;
+}
+
+int recorded_int(const lm_run_info *recorded, const char *name, int lo, int hi, int *out) {
+    const char *was = recorded ? lm_run_flag_get(recorded, name) : NULL;
+    if (!was || parse_int(name, was, lo, hi, out)) return 1;
+    report("(that value is the run's own, from its run.json: give --%s)", name);
+    return 0;
+}
+
+int record_flag(lm_run_info *start, const char *name, const char *value) {
+    lm_error err;
+    if (lm_run_flag_set(start, name, value, &err) == LM_OK) return 1;
+    report("%s", err.msg);
+    return 0;
+}
+
 int train_load_state(lm_run *run, const char *cmd, const char *kind, int task, lm_model **m, lm_vocab **v,
                      lm_train_state *ts, lm_config *c) {
     lm_error err;

@@ -113,6 +113,16 @@ int train_claim(lm_run **run, const char *cmd, const char *dir, const char *kind
                 lm_config *c, lm_run_info *info);
 int train_load_state(lm_run *run, const char *cmd, const char *kind, int task, lm_model **m, lm_vocab **v,
                      lm_train_state *ts, lm_config *c);
+/* A data flag's value for a training run: the one given (non-NULL), else,
+ * resuming (recorded: the run's run.json), the one the run started with,
+ * else dflt. Values read back go through the same checks as given ones. */
+const char *data_flag(const char *given, const lm_run_info *recorded, const char *name, const char *dflt);
+/* *out = the integer flag `name` the run recorded (checked as parse_int
+ * does), left as it is when none was; 0 with the reason reported. */
+int recorded_int(const lm_run_info *recorded, const char *name, int lo, int hi, int *out);
+/* Note name = value (non-NULL) in *start, the run.json of a new run, so that
+ * --resume needs no data flag; 0 with the reason reported. */
+int record_flag(lm_run_info *start, const char *name, const char *value);
 /* The training schedule, one line on stdout, the same for every training
  * command: "batch .. lr .. max_epoch .. epochs .. decay .. clip .. seed ..
  * threads ..[ bf16]", ending the line the caller began. */

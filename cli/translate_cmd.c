@@ -38,9 +38,9 @@ static void train_usage(FILE *f) {
             "  --max-epoch N (4)  --epochs N (10)  --decay X (2)  --clip X (5)  --batch N (32)\n"
             "  --seed N (1)  --threads N (2)  --quiet\n"
             "  --bf16            matrix products in BF16, FP32 accumulation (AVX512_BF16)\n"
-            "  --resume DIR      continue a stopped run from its last completed epoch: its own\n"
-            "                    model and training settings, its data folder unless --data is\n"
-            "                    given; --src, --tgt, --train and --min-count as it started\n"
+            "  --resume DIR      continue a stopped run from its last completed epoch, with its\n"
+            "                    own model and training settings and the data flags it started\n"
+            "                    with (a data flag given overrides; the vocabulary must match)\n"
             "  -h, --help        this help\n"
             "SIGINT or SIGTERM ends training at the next batch; the epoch in progress is\n"
             "dropped and the best completed epoch is tested as usual (exit status 130);\n"
@@ -59,9 +59,10 @@ static const epoch_task pairs_task = {"translate-train", "target words", 0, epoc
                                       epoch_pairs_predictions};
 
 static int cmd_translate_train(int argc, char **argv) {
-    const char *data = "../shared/data/multi30k", *src = "en", *tgt = "fr", *out = "runs/mt";
-    const char *splits[3] = {"train", "val", "test_2016_flickr"};
-    int data_given = 0;
+    /* data flags: NULL until given, then (resuming) the run's, then the defaults */
+    const char *data = NULL, *src = NULL, *tgt = NULL, *splits[3] = {NULL, NULL, NULL};
+    int min_count_given = 0;
+    const char *out = "runs/mt";
     const char *resume = NULL;
     int reverse = 0, min_count = 2, max_len = 128, quiet = 0, ok = 1, settings = 0, threads_given = 0, o;
     lm_config c = {.layers = 2, .hidden = 256, .steps = 128, .batch = 32, .dropout = 0.0f, .init = 0.1f, .lr = 1.0f,
@@ -81,14 +82,14 @@ static int cmd_translate_train(int argc, char **argv) {
     while (ok && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
         case OPT_RESUME: resume = optarg; break;
-        case OPT_DATA: data = optarg, data_given = 1; break;
+        case OPT_DATA: data = optarg; break;
         case OPT_SRC: src = optarg; break;
         case OPT_TGT: tgt = optarg; break;
         case OPT_TRAIN: splits[0] = optarg; break;
         case OPT_VALID: splits[1] = optarg; break;
         case OPT_TEST: splits[2] = optarg; break;
         case OPT_REVERSE: reverse = 1, settings = 1; break;
-        case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count); break;
+        case OPT_MIN_COUNT: ok = parse_int("min-count", optarg, 1, 1 << 30, &min_count), min_count_given = 1; break;
         case OPT_MAX_LEN: ok = parse_int("max-len", optarg, 4, 10000, &max_len), settings = 1; break;  /* the model's steps */
         case OPT_OUT: out = optarg, settings = 1; break;
         case OPT_QUIET: quiet = 1; break;
@@ -124,8 +125,16 @@ static int cmd_translate_train(int argc, char **argv) {
         if (!train_load_state(run, "translate-train", "translation", LM_TASK_TRANSLATE, &m, &rv, &ts, &c)) goto done;
         reverse = c.reverse_source;
         max_len = c.steps + 1;
-        if (!data_given) data = info.data;
+        if (!data) data = info.data;
     }
+    const lm_run_info *recorded = resume ? &info : NULL;
+    static const char *const split_flags[3] = {"train", "valid", "test"}, *const split_defaults[3] = {"train", "val",
+                                                                                                       "test_2016_flickr"};
+    if (!data) data = "../shared/data/multi30k";
+    src = data_flag(src, recorded, "src", "en");
+    tgt = data_flag(tgt, recorded, "tgt", "fr");
+    for (int s = 0; s < 3; s++) splits[s] = data_flag(splits[s], recorded, split_flags[s], split_defaults[s]);
+    if (!min_count_given && !recorded_int(recorded, "min-count", 1, 1 << 30, &min_count)) goto done;
     lm_set_threads(c.threads);
     char paths[3][2][4200];
     for (int s = 0; s < 3; s++)
@@ -153,8 +162,15 @@ static int cmd_translate_train(int argc, char **argv) {
     print_schedule(&c);
     fflush(stdout);
     const void *const sets[3] = {&p[0], &p[1], &p[2]};
-    rc = run_epochs(&pairs_task, &m, v, sets, &c, run, "translation", data, quiet, resume ? &ts : NULL);
-    if (rc == EXIT_STOPPED) printf("Continue with: %s translate-train --resume %s (and the same data flags)\n", prog, dir);
+    lm_run_info start = {.kind = "translation"};
+    char count[16];
+    snprintf(count, sizeof count, "%d", min_count);
+    if (!resume && !(record_flag(&start, "src", src) && record_flag(&start, "tgt", tgt) &&
+                     record_flag(&start, "train", splits[0]) && record_flag(&start, "valid", splits[1]) &&
+                     record_flag(&start, "test", splits[2]) && record_flag(&start, "min-count", count)))
+        goto done;
+    rc = run_epochs(&pairs_task, &m, v, sets, &c, run, &start, data, quiet, resume ? &ts : NULL);
+    if (rc == EXIT_STOPPED) printf("Continue with: %s translate-train --resume %s\n", prog, dir);
     goto done;
 fail:
     report("%s", err.msg);

@@ -617,19 +617,33 @@ typedef struct {
     char path[4096];     /* absolute */
     uint64_t words, hash;
 } lm_run_split;
+#define LM_RUN_MAX_FLAGS 8
+/* A data flag the run started with ("src" = "en"), so that --resume needs none. */
+typedef struct {
+    char name[16];
+    char value[4096];
+} lm_run_flag;
 /* run.json: how a run was started. */
 typedef struct {
-    char kind[16];       /* "lm" (lstmlm train), "translation" or "frames" */
+    char kind[16];       /* "lm" (lstmlm train), "translation", "frames" or "caption" */
     char data[4096];     /* the data folder, absolute */
     char preset[32];
     int threads;
     int n_splits;
     lm_run_split splits[LM_RUN_MAX_SPLITS];
+    int n_flags;
+    lm_run_flag flags[LM_RUN_MAX_FLAGS];
 } lm_run_info;
 /* Written atomically; read back with every field checked (the file may be
- * forged). A run.json older than fingerprints reads with n_splits = 0. */
+ * forged). A run.json older than fingerprints reads with n_splits = 0, one
+ * older than recorded flags with n_flags = 0. */
 lm_status lm_run_write_info(lm_run *r, const lm_run_info *info, lm_error *err);
 lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err);
+/* Record flag `name` = value (replacing an earlier value); LM_EARG if either
+ * is too long or LM_RUN_MAX_FLAGS are taken. */
+lm_status lm_run_flag_set(lm_run_info *info, const char *name, const char *value, lm_error *err);
+/* The recorded value of flag `name`, or NULL. */
+const char *lm_run_flag_get(const lm_run_info *info, const char *name);
 /* info->data = the absolute path of folder dir. */
 lm_status lm_run_set_data(lm_run_info *info, const char *dir, lm_error *err);
 /* Fill s for split `name` read from `path` as t (path made absolute). */

@@ -232,6 +232,10 @@ lm_status lm_run_write_info(lm_run *r, const lm_run_info *info, lm_error *err) {
                               (json_int_t)info->splits[i].words, "fnv64", hash);
         ok = s && json_object_set_new(splits, info->splits[i].name, s) == 0;
     }
+    json_t *flags = info->n_flags > 0 ? json_object() : NULL;
+    if (ok && flags) ok = json_object_set_new(j, "flags", flags) == 0;
+    for (int i = 0; ok && i < info->n_flags; i++)
+        ok = json_object_set_new(flags, info->flags[i].name, json_string(info->flags[i].value)) == 0;
     char *text = ok ? json_dumps(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
     if (!text)  /* jansson refuses strings that are not UTF-8, e.g. a data path in another encoding */
@@ -257,6 +261,7 @@ lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err) {
     if (!j) return lm_fail(err, LM_EIO, "%s: missing or unreadable (%s)", path, jerr.text);
     const char *bad = NULL;
     json_t *th = json_object_get(j, "threads"), *kind = json_object_get(j, "kind"), *splits = json_object_get(j, "splits");
+    json_t *flags = json_object_get(j, "flags");
     if (!json_is_object(j)) bad = "a JSON object";
     else if (!copy_string(info->data, sizeof info->data, json_object_get(j, "data"))) bad = "\"data\": the data folder";
     else if (!json_is_integer(th) || json_integer_value(th) < 1 || json_integer_value(th) > 1024)
@@ -265,6 +270,8 @@ lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err) {
     else if (json_object_get(j, "preset") && !copy_string(info->preset, sizeof info->preset, json_object_get(j, "preset")))
         bad = "\"preset\": a short string";
     else if (splits && !json_is_object(splits)) bad = "\"splits\": an object";
+    else if (flags && (!json_is_object(flags) || json_object_size(flags) > LM_RUN_MAX_FLAGS))
+        bad = "\"flags\": an object of up to 8 strings";
     if (!bad) {
         info->threads = (int)json_integer_value(th);
         if (!kind) snprintf(info->kind, sizeof info->kind, "lm");  /* run.json before kinds existed: train's */
@@ -286,10 +293,38 @@ lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err) {
             sp->words = (uint64_t)json_integer_value(words);
             info->n_splits++;
         }
+        json_object_foreach(flags, name, s) {
+            if (bad) break;
+            lm_run_flag *f = &info->flags[info->n_flags];
+            if (strlen(name) >= sizeof f->name || !copy_string(f->value, sizeof f->value, s)) {
+                bad = "\"flags\": short names of strings";
+                break;
+            }
+            snprintf(f->name, sizeof f->name, "%s", name);
+            info->n_flags++;
+        }
     }
     json_decref(j);
     if (bad) return lm_fail(err, LM_EFORMAT, "%s: expected %s", path, bad);
     return LM_OK;
+}
+
+lm_status lm_run_flag_set(lm_run_info *info, const char *name, const char *value, lm_error *err) {
+    int i = 0;
+    while (i < info->n_flags && strcmp(info->flags[i].name, name) != 0) i++;
+    if (strlen(name) >= sizeof info->flags[0].name || strlen(value) >= sizeof info->flags[0].value)
+        return lm_fail(err, LM_EARG, "flag %s: name or value too long", name);
+    if (i == LM_RUN_MAX_FLAGS) return lm_fail(err, LM_EARG, "flag %s: more than %d flags", name, LM_RUN_MAX_FLAGS);
+    snprintf(info->flags[i].name, sizeof info->flags[i].name, "%s", name);
+    snprintf(info->flags[i].value, sizeof info->flags[i].value, "%s", value);
+    if (i == info->n_flags) info->n_flags++;
+    return LM_OK;
+}
+
+const char *lm_run_flag_get(const lm_run_info *info, const char *name) {
+    for (int i = 0; i < info->n_flags; i++)
+        if (strcmp(info->flags[i].name, name) == 0) return info->flags[i].value;
+    return NULL;
 }
 
 lm_status lm_run_check_split(const lm_run_info *info, const char *name, const char *path, const lm_tokens *t,

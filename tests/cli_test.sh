@@ -176,8 +176,8 @@ kill -INT "$pid"; wait "$pid"; status=$?
 [ "$status" -eq 130 ] || fail "translate-train stopped for --resume: exit status $status: $(cat "$work/mtres.log")"
 expect 2 "own settings" -- "$bin" translate-train --data "$work/mt" --test test --resume "$work/mtres" --hidden 8
 expect 2 "own settings" -- "$bin" translate-train --data "$work/mt" --test test --resume "$work/mtres" --max-len 50
-# (no --data: the run's own data folder, from run.json)
-out=$("$bin" translate-train --test test --resume "$work/mtres" --quiet 2>&1) ||
+# (no data flag: the run's own, from run.json)
+out=$("$bin" translate-train --resume "$work/mtres" --quiet 2>&1) ||
   fail "translate-train --resume failed: $out"
 strip() { sed 's/, "train_seconds": [0-9.]*//' "$1"; }
 diff <(strip "$work/mtrun/metrics.jsonl") <(strip "$work/mtres/metrics.jsonl") > "$work/mtdiff" ||

@@ -77,6 +77,14 @@ expect 1 "holds no state.safetensors" -- "$bin" translate-train --data "$work/mt
 expect 0 "note: 2 threads instead of the run's 1" -- "$bin" translate-train --data "$work/mt" --test test \
   --resume "$work/mtrun" --threads 2 --quiet
 ls "$work"/unborn/*.tmp* >/dev/null 2>&1 && fail "temporary files left in a run folder"
+# the data flags are recorded, so --resume needs none; read back, they are checked as given ones are
+grep -q '"test": "test"' "$work/mtrun/run.json" || fail "run.json lacks the data flags: $(cat "$work/mtrun/run.json")"
+expect 0 "test conditional perplexity" -- "$bin" translate-train --resume "$work/mtrun" --quiet
+mkdir -p "$work/forgedflags" && cp "$work/mtrun/run.json" "$work/mtrun/state.safetensors" "$work/forgedflags/"
+sed -i 's/"min-count": "[0-9]*"/"min-count": "-3"/' "$work/forgedflags/run.json"
+expect 1 "the run's own, from its run.json" -- "$bin" translate-train --resume "$work/forgedflags"
+sed -i 's/"src": "en"/"src": 5/' "$work/forgedflags/run.json"
+expect 1 "expected \"flags\": short names of strings" -- "$bin" translate-train --resume "$work/forgedflags"
 
 # --- 6. a second signal while stopping does not lose the state ---------------
 "$bin" train "${slow[@]}" --out "$work/twice" --save-every 100000 > "$work/twice.log" 2>&1 &
