@@ -154,9 +154,10 @@ int cmd_caption_train(int argc, char **argv) {
     features = data_flag(features, recorded, "features", "data/caption-features");
     lang = data_flag(lang, recorded, "lang", "en");
     for (int s = 0; s < 3; s++) splits[s] = data_flag(splits[s], recorded, split_flags[s], split_defaults[s]);
-    if ((!refs_given && !recorded_int(recorded, "refs", 1, MAX_REFS, &refs)) ||
-        (!min_count_given && !recorded_int(recorded, "min-count", 1, 1 << 30, &min_count)))
+    if ((!refs_given && !recorded_int(run, recorded, "refs", 1, MAX_REFS, &refs)) ||
+        (!min_count_given && !recorded_int(run, recorded, "min-count", 1, 1 << 30, &min_count)))
         goto done;
+    if (resume && info.n_flags == 0) old_run_note(run);
     lm_set_threads(c.threads);
     for (int s = 0; s < 3; s++)
         if (!caption_paths(buf[s], paths[s], refs, captions, splits[s], lang) || !load_features(&feats[s], features, splits[s]))
@@ -167,6 +168,20 @@ int cmd_caption_train(int argc, char **argv) {
                    feats[0].dim);
             goto done;
         }
+    lm_run_info next = info;  /* the data flags in use, for the next --resume (a copy: they may point into info) */
+    char nums[2][16], *features_abs = realpath(features, NULL);  /* resumable from any folder */
+    if (!features_abs) {
+        report("%s: %s", features, strerror(errno));
+        goto done;
+    }
+    snprintf(nums[0], sizeof nums[0], "%d", refs);
+    snprintf(nums[1], sizeof nums[1], "%d", min_count);
+    const int recorded_all = record_flag(&next, "features", features_abs) && record_flag(&next, "lang", lang) &&
+                             record_flag(&next, "refs", nums[0]) && record_flag(&next, "train", splits[0]) &&
+                             record_flag(&next, "valid", splits[1]) && record_flag(&next, "test", splits[2]) &&
+                             record_flag(&next, "min-count", nums[1]);
+    free(features_abs);
+    if (!recorded_all) goto done;
     if (lm_captions_vocab(&v, paths[0], refs, min_count, &err) != LM_OK) goto fail;
     for (int s = 0; s < 3; s++)
         if (lm_captions_read(&p[s], paths[s], refs, &feats[s], v, (size_t)max_len, &err) != LM_OK) goto fail;
@@ -179,8 +194,8 @@ int cmd_caption_train(int argc, char **argv) {
         if (!loaded) goto done;
         if (!same) {
             report("caption-train: --captions %s --features %s --lang %s --refs %d --train %s --min-count %d give "
-                   "another vocabulary or feature size than the run in %s was trained on; give the data flags it "
-                   "started with", captions, features, lang, refs, splits[0], min_count, dir);
+                   "another vocabulary or feature size than the run in %s was trained on: the data changed, or a "
+                   "data flag given is not the run's", captions, features, lang, refs, splits[0], min_count, dir);
             goto done;
         }
     } else if (lm_model_create(&m, &c, lm_vocab_size(v), &err) != LM_OK) {
@@ -194,20 +209,7 @@ int cmd_caption_train(int argc, char **argv) {
     print_schedule(&c);
     fflush(stdout);
     const void *const sets[3] = {&p[0], &p[1], &p[2]};
-    lm_run_info start = {.kind = "caption"};
-    char nums[2][16], *features_abs = resume ? NULL : realpath(features, NULL);  /* resumable from anywhere */
-    snprintf(nums[0], sizeof nums[0], "%d", refs);
-    snprintf(nums[1], sizeof nums[1], "%d", min_count);
-    if (!resume && !features_abs) report("%s: %s", features, strerror(errno));
-    const int recorded_all = resume || (features_abs && record_flag(&start, "features", features_abs) &&
-                                        record_flag(&start, "lang", lang) && record_flag(&start, "refs", nums[0]) &&
-                                        record_flag(&start, "train", splits[0]) &&
-                                        record_flag(&start, "valid", splits[1]) &&
-                                        record_flag(&start, "test", splits[2]) &&
-                                        record_flag(&start, "min-count", nums[1]));
-    free(features_abs);
-    if (!recorded_all) goto done;
-    rc = run_epochs(&caption_task, &m, v, sets, &c, run, &start, captions, quiet, resume ? &ts : NULL);
+    rc = run_epochs(&caption_task, &m, v, sets, &c, run, &next, captions, quiet, resume ? &ts : NULL);
     if (rc == EXIT_STOPPED) printf("Continue with: %s caption-train --resume %s\n", prog, dir);
     goto done;
 fail:

@@ -361,7 +361,11 @@ int train_claim(lm_run **run, const char *cmd, const char *dir, const char *kind
         report("%s: %s", cmd, err.msg);
         return 2;
     }
-    if (!resume) return 0;
+    if (!resume) {  /* run.json to be: the kind, the rest filled in by the command */
+        memset(info, 0, sizeof *info);
+        snprintf(info->kind, sizeof info->kind, "%s", kind);
+        return 0;
+    }
     int rc = 1;
     if (lm_run_read_info(*run, info, &err) != LM_OK) report("%s", err.msg);
     else if (strcmp(info->kind, kind) != 0)
@@ -387,16 +391,28 @@ const char *data_flag(const char *given, const lm_run_info *recorded, const char
     return given ? given : was ? was : dflt;
 }
 
-int recorded_int(const lm_run_info *recorded, const char *name, int lo, int hi, int *out) {
+int recorded_int(lm_run *run, const lm_run_info *recorded, const char *name, int lo, int hi, int *out) {
     const char *was = recorded ? lm_run_flag_get(recorded, name) : NULL;
-    if (!was || parse_int(name, was, lo, hi, out)) return 1;
-    report("(that value is the run's own, from its run.json: give --%s)", name);
+    if (!was) return 1;
+    char *end;
+    errno = 0;
+    const long v = strtol(was, &end, 10);
+    if (plain_decimal(was, 0) && !errno && end != was && !*end && v >= lo && v <= hi) {
+        *out = (int)v;
+        return 1;
+    }
+    report("%s: expected \"flags\".\"%s\": an integer in [%d, %d]", lm_run_file(run, RUN_INFO), name, lo, hi);
     return 0;
 }
 
-int record_flag(lm_run_info *start, const char *name, const char *value) {
+void old_run_note(lm_run *run) {
+    printf("note: %s records no data flags (an older run): those not given take their defaults, and the "
+           "vocabulary check is all that catches other data\n", lm_run_file(run, RUN_INFO));
+}
+
+int record_flag(lm_run_info *info, const char *name, const char *value) {
     lm_error err;
-    if (lm_run_flag_set(start, name, value, &err) == LM_OK) return 1;
+    if (lm_run_flag_set(info, name, value, &err) == LM_OK) return 1;
     report("%s", err.msg);
     return 0;
 }

@@ -101,7 +101,8 @@ int same_vocab(const lm_vocab *a, const lm_vocab *b);
  * flag in *threads_given and any other in *settings (they refuse --resume);
  * -1 (after "Try 'prog cmd --help'.") when opt is not such a flag.
  * train_claim: the run folder dir claimed, a new run or (resume) one of
- * `kind` that holds a saved training state; then *info is its run.json and
+ * `kind` that holds a saved training state; then *info is its run.json (a
+ * new run's: empty but for the kind) and
  * c->threads the run's unless --threads was given (a note says when they
  * differ). 0, or the exit status (2: the folder cannot be ours, 1: nothing
  * to resume) with the reason reported and *run released.
@@ -117,12 +118,16 @@ int train_load_state(lm_run *run, const char *cmd, const char *kind, int task, l
  * resuming (recorded: the run's run.json), the one the run started with,
  * else dflt. Values read back go through the same checks as given ones. */
 const char *data_flag(const char *given, const lm_run_info *recorded, const char *name, const char *dflt);
-/* *out = the integer flag `name` the run recorded (checked as parse_int
- * does), left as it is when none was; 0 with the reason reported. */
-int recorded_int(const lm_run_info *recorded, const char *name, int lo, int hi, int *out);
-/* Note name = value (non-NULL) in *start, the run.json of a new run, so that
- * --resume needs no data flag; 0 with the reason reported. */
-int record_flag(lm_run_info *start, const char *name, const char *value);
+/* *out = the integer flag `name` that run (resuming: non-NULL) recorded in
+ * its run.json, checked as parse_int does, left as it is when none was; 0
+ * with the reason reported (the value itself is not echoed). */
+int recorded_int(lm_run *run, const lm_run_info *recorded, const char *name, int lo, int hi, int *out);
+/* On resuming a run whose run.json predates recorded data flags: a note
+ * that the flags not given take their defaults. */
+void old_run_note(lm_run *run);
+/* Note name = value (non-NULL) in *info, the run.json run_epochs writes, so
+ * that --resume needs no data flag; 0 with the reason reported. */
+int record_flag(lm_run_info *info, const char *name, const char *value);
 /* The training schedule, one line on stdout, the same for every training
  * command: "batch .. lr .. max_epoch .. epochs .. decay .. clip .. seed ..
  * threads ..[ bf16]", ending the line the caller began. */

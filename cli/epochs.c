@@ -111,7 +111,7 @@ static int record(epoch_run *r, const char *line) {
 static int epochs(epoch_run *r, lm_model **m, const void *const data[3], int quiet);
 
 int run_epochs(const epoch_task *t, lm_model **m, const lm_vocab *v, const void *const data[3], const lm_config *c,
-               lm_run *run, const lm_run_info *start, const char *data_dir, int quiet, lm_train_state *resume) {
+               lm_run *run, lm_run_info *info, const char *data_dir, int quiet, lm_train_state *resume) {
     lm_error err;
     epoch_run r = {.t = t, .v = v, .c = c};
     snprintf(r.model_path, sizeof r.model_path, "%s", lm_run_file(run, RUN_MODEL));
@@ -126,12 +126,12 @@ int run_epochs(const epoch_task *t, lm_model **m, const lm_vocab *v, const void 
         }
     } else {  /* the data is sound: from here on the folder holds a run */
         r.ts.epoch = 1;
-        lm_run_info info = *start;
-        info.threads = c->threads;
-        if (lm_run_set_data(&info, data_dir, &err) != LM_OK || lm_run_write_info(run, &info, &err) != LM_OK) {
-            report("%s", err.msg);
-            return 1;
-        }
+        info->threads = c->threads;
+    }
+    if (lm_run_set_data(info, data_dir, &err) != LM_OK || lm_run_write_info(run, info, &err) != LM_OK) {
+        report("%s", err.msg);
+        free(r.ts.history);
+        return 1;
     }
     /* metrics.jsonl holds exactly the completed epochs, then grows. */
     if (!(r.metrics = metrics_restart(r.metrics_path, r.ts.history))) {

@@ -27,17 +27,19 @@ lm_status epoch_pairs_eval(lm_model *m, const void *data, int batch, lm_progress
                            lm_run_stats *stats, lm_error *err);
 size_t epoch_pairs_predictions(const void *data);
 
-/* In the claimed run folder `run`: record run.json (start's kind and flags,
- * the data folder, threads), then train *m on data[0], select on data[1], test on data[2];
+/* In the claimed run folder `run`: write run.json, info with the data
+ * folder and (a new run) the threads, then train *m on data[0], select on data[1], test on data[2];
  * the best epoch is saved as the run's model (with vocabulary v) and left in
  * *m. Epoch lines go to stdout and to the run's metrics. After every epoch
  * the run's state file holds the model and the history, to resume from.
  * Stops cleanly on SIGINT/SIGTERM (the epoch in progress is dropped).
  * resume: NULL for a new run; else the training state loaded with *m from
- * the run's state file (taken over and freed; run.json is kept), and the run
+ * the run's state file (taken over and freed; info is the run's run.json
+ * with the data flags in use, rewritten so that they hold for the next
+ * --resume; the threads stay the run's), and the run
  * continues at its epoch exactly as if never stopped.
  * @return the exit status: 0, 1 (error, reported) or EXIT_STOPPED. */
 int run_epochs(const epoch_task *t, lm_model **m, const lm_vocab *v, const void *const data[3], const lm_config *c,
-               lm_run *run, const lm_run_info *start, const char *data_dir, int quiet, lm_train_state *resume);
+               lm_run *run, lm_run_info *info, const char *data_dir, int quiet, lm_train_state *resume);
 
 #endif

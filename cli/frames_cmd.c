@@ -168,8 +168,7 @@ static int cmd_frames_train(int argc, char **argv) {
     printf("run directory: %s\n", dir);
     fflush(stdout);
     const void *const sets[3] = {&d[0], &d[1], &d[2]};
-    const lm_run_info start = {.kind = "frames"};  /* the data folder is its only data flag */
-    rc = run_epochs(&frames_task, &m, v, sets, &c, run, &start, data, quiet, resume ? &ts : NULL);
+    rc = run_epochs(&frames_task, &m, v, sets, &c, run, &info, data, quiet, resume ? &ts : NULL);
     if (rc == EXIT_STOPPED) printf("Continue with: %s frames-train --resume %s\n", prog, dir);
     goto done;
 fail:

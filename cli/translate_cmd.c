@@ -134,7 +134,8 @@ static int cmd_translate_train(int argc, char **argv) {
     src = data_flag(src, recorded, "src", "en");
     tgt = data_flag(tgt, recorded, "tgt", "fr");
     for (int s = 0; s < 3; s++) splits[s] = data_flag(splits[s], recorded, split_flags[s], split_defaults[s]);
-    if (!min_count_given && !recorded_int(recorded, "min-count", 1, 1 << 30, &min_count)) goto done;
+    if (!min_count_given && !recorded_int(run, recorded, "min-count", 1, 1 << 30, &min_count)) goto done;
+    if (resume && info.n_flags == 0) old_run_note(run);
     lm_set_threads(c.threads);
     char paths[3][2][4200];
     for (int s = 0; s < 3; s++)
@@ -147,7 +148,7 @@ static int cmd_translate_train(int argc, char **argv) {
     if (resume) {
         if (!same_vocab(rv, v)) {
             report("translate-train: %s, --src %s --tgt %s --train %s --min-count %d give another vocabulary than "
-                   "the run in %s was trained on; give the data flags it started with", data, src, tgt, splits[0],
+                   "the run in %s was trained on: the data changed, or a data flag given is not the run's", data, src, tgt, splits[0],
                    min_count, dir);
             goto done;
         }
@@ -162,14 +163,14 @@ static int cmd_translate_train(int argc, char **argv) {
     print_schedule(&c);
     fflush(stdout);
     const void *const sets[3] = {&p[0], &p[1], &p[2]};
-    lm_run_info start = {.kind = "translation"};
+    lm_run_info next = info;  /* the data flags in use, for the next --resume (a copy: they may point into info) */
     char count[16];
     snprintf(count, sizeof count, "%d", min_count);
-    if (!resume && !(record_flag(&start, "src", src) && record_flag(&start, "tgt", tgt) &&
-                     record_flag(&start, "train", splits[0]) && record_flag(&start, "valid", splits[1]) &&
-                     record_flag(&start, "test", splits[2]) && record_flag(&start, "min-count", count)))
+    if (!(record_flag(&next, "src", src) && record_flag(&next, "tgt", tgt) && record_flag(&next, "train", splits[0]) &&
+          record_flag(&next, "valid", splits[1]) && record_flag(&next, "test", splits[2]) &&
+          record_flag(&next, "min-count", count)))
         goto done;
-    rc = run_epochs(&pairs_task, &m, v, sets, &c, run, &start, data, quiet, resume ? &ts : NULL);
+    rc = run_epochs(&pairs_task, &m, v, sets, &c, run, &next, data, quiet, resume ? &ts : NULL);
     if (rc == EXIT_STOPPED) printf("Continue with: %s translate-train --resume %s\n", prog, dir);
     goto done;
 fail:

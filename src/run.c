@@ -232,7 +232,7 @@ lm_status lm_run_write_info(lm_run *r, const lm_run_info *info, lm_error *err) {
                               (json_int_t)info->splits[i].words, "fnv64", hash);
         ok = s && json_object_set_new(splits, info->splits[i].name, s) == 0;
     }
-    json_t *flags = info->n_flags > 0 ? json_object() : NULL;
+    json_t *flags = ok && info->n_flags > 0 ? json_object() : NULL;
     if (ok && flags) ok = json_object_set_new(j, "flags", flags) == 0;
     for (int i = 0; ok && i < info->n_flags; i++)
         ok = json_object_set_new(flags, info->flags[i].name, json_string(info->flags[i].value)) == 0;
@@ -244,6 +244,14 @@ lm_status lm_run_write_info(lm_run *r, const lm_run_info *info, lm_error *err) {
     lm_status st = write_atomic(lm_run_file(r, INFO_NAME), text, err);
     free(text);
     return st;
+}
+
+/* Paths and flags of run.json are printed in messages: a control byte (a
+ * terminal escape, a newline) is refused when written and when read. */
+static int has_control(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
 }
 
 static int copy_string(char *dst, size_t cap, json_t *v) {
@@ -263,7 +271,8 @@ lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err) {
     json_t *th = json_object_get(j, "threads"), *kind = json_object_get(j, "kind"), *splits = json_object_get(j, "splits");
     json_t *flags = json_object_get(j, "flags");
     if (!json_is_object(j)) bad = "a JSON object";
-    else if (!copy_string(info->data, sizeof info->data, json_object_get(j, "data"))) bad = "\"data\": the data folder";
+    else if (!copy_string(info->data, sizeof info->data, json_object_get(j, "data")) || has_control(info->data))
+        bad = "\"data\": the data folder";
     else if (!json_is_integer(th) || json_integer_value(th) < 1 || json_integer_value(th) > 1024)
         bad = "\"threads\": an integer in 1..1024";
     else if (kind && !copy_string(info->kind, sizeof info->kind, kind)) bad = "\"kind\": a short string";
@@ -283,7 +292,8 @@ lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err) {
             const char *hash = json_string_value(json_object_get(s, "fnv64"));
             char *end = NULL;
             if (info->n_splits == LM_RUN_MAX_SPLITS || strlen(name) >= sizeof sp->name ||
-                !copy_string(sp->path, sizeof sp->path, json_object_get(s, "path")) || !json_is_integer(words) ||
+                !copy_string(sp->path, sizeof sp->path, json_object_get(s, "path")) || has_control(sp->path) ||
+                has_control(name) || !json_is_integer(words) ||
                 json_integer_value(words) < 0 || !hash || strlen(hash) != 16 || strspn(hash, HEX) != 16 ||
                 (sp->hash = strtoull(hash, &end, 16), *end)) {
                 bad = "\"splits\": up to 3 objects of path, words and fnv64";
@@ -296,8 +306,9 @@ lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err) {
         json_object_foreach(flags, name, s) {
             if (bad) break;
             lm_run_flag *f = &info->flags[info->n_flags];
-            if (strlen(name) >= sizeof f->name || !copy_string(f->value, sizeof f->value, s)) {
-                bad = "\"flags\": short names of strings";
+            if (strlen(name) >= sizeof f->name || !copy_string(f->value, sizeof f->value, s) || has_control(name) ||
+                has_control(f->value)) {
+                bad = "\"flags\": short names of strings without control characters";
                 break;
             }
             snprintf(f->name, sizeof f->name, "%s", name);
@@ -314,6 +325,8 @@ lm_status lm_run_flag_set(lm_run_info *info, const char *name, const char *value
     while (i < info->n_flags && strcmp(info->flags[i].name, name) != 0) i++;
     if (strlen(name) >= sizeof info->flags[0].name || strlen(value) >= sizeof info->flags[0].value)
         return lm_fail(err, LM_EARG, "flag %s: name or value too long", name);
+    if (has_control(name) || has_control(value))
+        return lm_fail(err, LM_EARG, "flag %s: a control character (newline, tab, escape) in its value", name);
     if (i == LM_RUN_MAX_FLAGS) return lm_fail(err, LM_EARG, "flag %s: more than %d flags", name, LM_RUN_MAX_FLAGS);
     snprintf(info->flags[i].name, sizeof info->flags[i].name, "%s", name);
     snprintf(info->flags[i].value, sizeof info->flags[i].value, "%s", value);
@@ -344,9 +357,10 @@ lm_status lm_run_split_set(lm_run_split *s, const char *name, const char *path, 
     memset(s, 0, sizeof *s);
     char *abs = realpath(path, NULL);
     if (!abs) return lm_fail(err, LM_EIO, "%s: %s", path, strerror(errno));
-    int ok = strlen(abs) < sizeof s->path && strlen(name) < sizeof s->name;
-    if (ok) snprintf(s->path, sizeof s->path, "%s", abs), snprintf(s->name, sizeof s->name, "%s", name);
+    int ok = strlen(abs) < sizeof s->path && strlen(name) < sizeof s->name, plain = !has_control(abs);
+    if (ok && plain) snprintf(s->path, sizeof s->path, "%s", abs), snprintf(s->name, sizeof s->name, "%s", name);
     free(abs);
+    if (!plain) return lm_fail(err, LM_EARG, "%s: a control character (newline, tab, escape) in the path", path);
     if (!ok) return lm_fail(err, LM_EARG, "%s: path too long", path);
     s->words = t->n;
     s->hash = lm_tokens_fingerprint(t);
@@ -356,6 +370,10 @@ lm_status lm_run_split_set(lm_run_split *s, const char *name, const char *path, 
 lm_status lm_run_set_data(lm_run_info *info, const char *dir, lm_error *err) {
     char *abs = realpath(dir, NULL);
     if (!abs) return lm_fail(err, LM_EIO, "%s: %s", dir, strerror(errno));
+    if (has_control(abs)) {
+        free(abs);
+        return lm_fail(err, LM_EARG, "%s: a control character (newline, tab, escape) in the folder's path", dir);
+    }
     int ok = strlen(abs) < sizeof info->data;
     if (ok) snprintf(info->data, sizeof info->data, "%s", abs);
     free(abs);

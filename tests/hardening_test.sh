@@ -82,9 +82,17 @@ grep -q '"test": "test"' "$work/mtrun/run.json" || fail "run.json lacks the data
 expect 0 "test conditional perplexity" -- "$bin" translate-train --resume "$work/mtrun" --quiet
 mkdir -p "$work/forgedflags" && cp "$work/mtrun/run.json" "$work/mtrun/state.safetensors" "$work/forgedflags/"
 sed -i 's/"min-count": "[0-9]*"/"min-count": "-3"/' "$work/forgedflags/run.json"
-expect 1 "the run's own, from its run.json" -- "$bin" translate-train --resume "$work/forgedflags"
-sed -i 's/"src": "en"/"src": 5/' "$work/forgedflags/run.json"
+expect 1 "run.json: expected \"flags\".\"min-count\": an integer in [1, " -- "$bin" translate-train --resume "$work/forgedflags"
+"$bin" translate-train --resume "$work/forgedflags" 2>&1 | grep -q -- "-3" && fail "a recorded value was echoed"
+sed -i 's/"src": "en"/"src": "\\u001b[2Jen"/' "$work/forgedflags/run.json"
+expect 1 "expected \"flags\": short names of strings without control" -- "$bin" translate-train --resume "$work/forgedflags"
+sed -i 's/"src": "[^"]*"/"src": 5/' "$work/forgedflags/run.json"
 expect 1 "expected \"flags\": short names of strings" -- "$bin" translate-train --resume "$work/forgedflags"
+# a run.json from before recorded flags: a note, the defaults for flags not given, and the flags in use recorded
+cp -r "$work/mtrun" "$work/oldrun"
+printf '{"kind": "translation", "data": "%s", "threads": 1}\n' "$work/mt" > "$work/oldrun/run.json"
+expect 0 "records no data flags" -- "$bin" translate-train --resume "$work/oldrun" --test test --quiet
+grep -q '"test": "test"' "$work/oldrun/run.json" || fail "the resumed run did not record its flags: $(cat "$work/oldrun/run.json")"
 
 # --- 6. a second signal while stopping does not lose the state ---------------
 "$bin" train "${slow[@]}" --out "$work/twice" --save-every 100000 > "$work/twice.log" 2>&1 &
