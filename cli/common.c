@@ -13,12 +13,21 @@
 const char *prog = "lstmlm";
 
 void report(const char *fmt, ...) {
-    va_list ap;
+    /* Messages quote paths and text from files that may be forged: no control
+     * byte (a terminal escape, a newline) reaches the terminal. */
+    char small[512], *msg = small;
+    va_list ap, again;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    va_copy(again, ap);
+    const int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small && (msg = malloc((size_t)n + 1))) vsnprintf(msg, (size_t)n + 1, fmt, again);
+    if (!msg) msg = small;  /* out of memory: the message cut short */
+    va_end(again);
     va_end(ap);
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    fprintf(stderr, "%s: %s\n", prog, msg);
+    if (msg != small) free(msg);
 }
 
 /* strtol and strtof also take leading white space, hex ("0x10", "0x1p3"),

@@ -14,6 +14,10 @@ lm_status lm_fail(lm_error *err, lm_status status, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        /* Messages quote paths, words and parser text from files that may be
+         * forged: no control byte (a terminal escape, a newline) gets out. */
+        for (char *c = err->msg; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     }
     return status;
 }

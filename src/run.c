@@ -266,9 +266,7 @@ lm_status lm_run_read_info(lm_run *r, lm_run_info *info, lm_error *err) {
     const char *path = lm_run_file(r, INFO_NAME);
     json_error_t jerr;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j) {
-        for (char *c = jerr.text; *c; c++)  /* jansson quotes the text near the error: the file may be forged */
-            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    if (!j) {  /* (lm_fail keeps control bytes of the quoted text out) */
         if (json_error_code(&jerr) == json_error_cannot_open_file)
             return lm_fail(err, LM_EIO, "%s: missing or unreadable (%s)", path, jerr.text);
         return lm_fail(err, LM_EFORMAT, "%s: not valid JSON, line %d: %s", path, jerr.line, jerr.text);

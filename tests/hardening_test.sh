@@ -93,6 +93,9 @@ expect 1 "run.json: not valid JSON, line 1: duplicate object key" -- "$bin" tran
 printf '{"kind": \x1b[2J}' > "$work/forgedflags/run.json"
 expect 1 "run.json: not valid JSON, line 1" -- "$bin" translate-train --resume "$work/forgedflags"
 "$bin" translate-train --resume "$work/forgedflags" 2>&1 | grep -q $'\x1b' && fail "a forged run.json's text reached the terminal"
+# any message quoting a name: no control byte reaches the terminal
+"$bin" eval --model "$work/no"$'\x1b[2J\n'"model" --text "$work/mt/test.en" 2>&1 | grep -q $'\x1b' && fail "a file name's escape reached the terminal"
+expect 1 "no?[2J?model: not found" -- "$bin" eval --model "$work/no"$'\x1b[2J\n'"model" --text "$work/mt/test.en"
 # a run.json from before recorded flags: a note, the defaults for flags not given, and the flags in use recorded
 cp -r "$work/mtrun" "$work/oldrun"
 printf '{"kind": "translation", "data": "%s", "threads": 1}\n' "$work/mt" > "$work/oldrun/run.json"

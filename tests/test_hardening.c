@@ -522,6 +522,17 @@ static void api_contracts(void **state) {
     lm_model_free(lm), lm_vocab_free(lv);
 }
 
+/* An error message quoting a path or a file's text holds no control byte:
+ * a forged name cannot move the terminal's cursor or start a new line. */
+static void messages_free_of_control_bytes(void **state) {
+    (void)state;
+    lm_run *r;
+    lm_error err;
+    assert_int_equal(lm_run_claim(&r, tmp_path("no\x1b[2Jsuch\nrun"), 1, &err), LM_EIO);
+    assert_non_null(strstr(err.msg, "no?[2Jsuch?run"));
+    for (const char *c = err.msg; *c; c++) assert_true((unsigned char)*c >= 0x20 && *c != 0x7f);
+}
+
 /* A run folder has one owner: a second claim fails from this process too,
  * a classic record lock of another process (an older build) is respected,
  * and the lock file is never reached through a link. */
@@ -638,6 +649,7 @@ int main(void) {
         cmocka_unit_test(unique_temporary_names),
         cmocka_unit_test(api_contracts),
         cmocka_unit_test(run_folder_one_owner),
+        cmocka_unit_test(messages_free_of_control_bytes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
