@@ -96,6 +96,8 @@ expect 1 "run.json: not valid JSON, line 1" -- "$bin" translate-train --resume "
 # any message quoting a name: no control byte reaches the terminal
 "$bin" eval --model "$work/no"$'\x1b[2J\n'"model" --text "$work/mt/test.en" 2>&1 | grep -q $'\x1b' && fail "a file name's escape reached the terminal"
 expect 1 "no?[2J?model: not found" -- "$bin" eval --model "$work/no"$'\x1b[2J\n'"model" --text "$work/mt/test.en"
+long_name="$work/$(printf 'n%.0s' $(seq 1 700))"  # a message longer than report's first buffer: whole
+expect 1 "$long_name: not found" -- "$bin" eval --model "$long_name" --text "$work/mt/test.en"
 # a run.json from before recorded flags: a note, the defaults for flags not given, and the flags in use recorded
 cp -r "$work/mtrun" "$work/oldrun"
 printf '{"kind": "translation", "data": "%s", "threads": 1}\n' "$work/mt" > "$work/oldrun/run.json"
