@@ -41,16 +41,20 @@ static int plain_decimal(const char *s, int real) {
     return 1;
 }
 
-int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
+/* *out = s if it is a plain decimal integer in [lo, hi]; else 0, silently. */
+static int decimal_in(const char *s, int lo, int hi, int *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (!plain_decimal(s, 0) || errno || end == s || *end || v < lo || v > hi) {
-        report("--%s: expected an integer in [%d, %d], got \"%s\"", opt, lo, hi, s);
-        return 0;
-    }
+    if (!plain_decimal(s, 0) || errno || end == s || *end || v < lo || v > hi) return 0;
     *out = (int)v;
     return 1;
+}
+
+int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
+    if (decimal_in(s, lo, hi, out)) return 1;
+    report("--%s: expected an integer in [%d, %d], got \"%s\"", opt, lo, hi, s);
+    return 0;
 }
 
 int parse_float(const char *opt, const char *s, float *out) {
@@ -402,14 +406,7 @@ const char *data_flag(const char *given, const lm_run_info *recorded, const char
 
 int recorded_int(lm_run *run, const lm_run_info *recorded, const char *name, int lo, int hi, int *out) {
     const char *was = recorded ? lm_run_flag_get(recorded, name) : NULL;
-    if (!was) return 1;
-    char *end;
-    errno = 0;
-    const long v = strtol(was, &end, 10);
-    if (plain_decimal(was, 0) && !errno && end != was && !*end && v >= lo && v <= hi) {
-        *out = (int)v;
-        return 1;
-    }
+    if (!was || decimal_in(was, lo, hi, out)) return 1;
     report("%s: expected \"flags\".\"%s\": an integer in [%d, %d]", lm_run_file(run, RUN_INFO), name, lo, hi);
     return 0;
 }
