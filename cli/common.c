@@ -25,7 +25,7 @@ void report(const char *fmt, ...) {
     va_end(again);
     va_end(ap);
     for (char *c = msg; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+        if (control_byte(*c)) *c = '?';
     fprintf(stderr, "%s: %s\n", prog, msg);
     if (msg != small) free(msg);
 }

@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* A byte no message may print: an escape could drive the terminal, a
+ * newline end a gnuplot command. */
+static inline int control_byte(char c) { return (unsigned char)c < 0x20 || c == 0x7f; }
+
 extern const char *prog;
 
 /* Run directory layout. */

@@ -69,7 +69,7 @@ static int extract(const char *run, FILE *out, int accuracy, int *last) {
  * would end a gnuplot command and let the next line run a shell command. */
 static int has_control(const char *s) {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f) return 1;
+        if (control_byte(*s)) return 1;
     return 0;
 }
 

@@ -17,7 +17,7 @@ lm_status lm_fail(lm_error *err, lm_status status, const char *fmt, ...) {
         /* Messages quote paths, words and parser text from files that may be
          * forged: no control byte (a terminal escape, a newline) gets out. */
         for (char *c = err->msg; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+            if (lm_control_byte(*c)) *c = '?';
     }
     return status;
 }

@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A byte no message or recorded name may hold: it could drive a terminal
+ * (an escape) or forge a line (a newline). */
+static inline int lm_control_byte(char c) { return (unsigned char)c < 0x20 || c == 0x7f; }
+
 /* Format a message into err (if not NULL) and return status. */
 lm_status lm_fail(lm_error *err, lm_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

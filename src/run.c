@@ -250,7 +250,7 @@ lm_status lm_run_write_info(lm_run *r, const lm_run_info *info, lm_error *err) {
  * terminal escape, a newline) is refused when written and when read. */
 static int has_control(const char *s) {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+        if (lm_control_byte(*s)) return 1;
     return 0;
 }
 
