@@ -234,9 +234,9 @@ static void lstm_layer_forward(float *G, float *H, float *C, float *TC, const fl
                     for (int q = 0; q < 4; q++)
                         lm_bf16_mul_panels(B, a, &rec_w[q], jb, jb + 1, Gt + q * N, (int)G4, 1);
                 } else {
-                    for (size_t q = 0; q < 4; q++)
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, w, n, 1.0f, H + t * Bn, n,
-                                    W_hh + (q * N + u0) * N, n, 1.0f, Gt + q * N + u0, (int)G4);
+                    for (size_t q = 0; q < 4; q++)  /* cpu_gemm: one row (B = 1) is a matrix-vector product */
+                        cpu_gemm(0, 1, B, w, n, 1.0f, H + t * Bn, n, W_hh + (q * N + u0) * N, n, 1.0f,
+                                 Gt + q * N + u0, (int)G4);
                 }
                 rt_lap(&tm, &tm.prod);
                 for (int b = 0; b < B; b++) {
@@ -310,8 +310,7 @@ static void lstm_layer_backward(float *dG, float *dH, float *dc, float *dh_rec, 
                         if (!packed) lm_bf16_pack_a(a, B, 4 * n, dGn, (int)G4), packed = 1;
                         lm_bf16_mul_panels(B, a, &rec_w[0], jb, jb + 1, dh_rec, n, 0);
                     } else {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, w, (int)G4, 1.0f, dGn, (int)G4,
-                                    W_hh + u0, n, 0.0f, dh_rec + u0, n);
+                        cpu_gemm(0, 0, B, w, (int)G4, 1.0f, dGn, (int)G4, W_hh + u0, n, 0.0f, dh_rec + u0, n);
                     }
                 }
                 rt_lap(&tm, &tm.prod);

@@ -6,7 +6,8 @@
  * feature vectors through the input projection, a class per step, and
  * steps without a target (the output delay, padding) masked out; and for a
  * caption model, whose window starts with a projected vector at step 0 and
- * reads words after it. */
+ * reads words after it. A words model is checked at batch 1 too: one row
+ * takes matrix-vector products in the recurrence. */
 #include "test_util.h"
 
 #include <math.h>
@@ -19,13 +20,14 @@ typedef struct {
     int32_t x0[T * B], y0[T * B], x1[T * B], y1[T * B];
     float f0[T * B * D], f1[T * B * D];  /* frames model: features in place of x; caption: f1's first B rows */
     int frames;                          /* KIND_* */
+    int b;                               /* batch: B, or 1 for a words model */
     uint64_t rng;
 } setup;
 
 static double forward(setup *s, int w) {
     if (s->frames == KIND_FRAMES) return lm_model_forward_frames(s->m, w ? s->f1 : s->f0, w ? s->y1 : s->y0, T, B, 1);
     if (s->frames == KIND_CAPTION && w) return lm_model_forward_cond(s->m, s->f1, s->x1, s->y1, T, B, 1);
-    return lm_model_forward(s->m, w ? s->x1 : s->x0, w ? s->y1 : s->y0, T, B, 1);
+    return lm_model_forward(s->m, w ? s->x1 : s->x0, w ? s->y1 : s->y0, T, s->b, 1);
 }
 
 /* Loss of window 1 (sum_t mean_b CE) after window 0 set the carried state.
@@ -33,27 +35,28 @@ static double forward(setup *s, int w) {
  * applies it between the two forwards, hence the callback shape. */
 static double window1_loss(setup *s, float *param, float delta) {
     lm_model_set_rng_state(s->m, s->rng);
-    lm_model_reset_state(s->m, B);
+    lm_model_reset_state(s->m, s->b);
     forward(s, 0);
     float saved = 0;
     if (param) saved = *param, *param += delta;
-    double loss = forward(s, 1) / B;
+    double loss = forward(s, 1) / s->b;
     if (param) *param = saved;
     return loss;
 }
 
-static void check(float dropout, int frames) {
-    lm_config c = tiny_config(L, N, T, B, dropout);
-    setup s = {.frames = frames};
+static void check(float dropout, int frames, int b) {
+    assert_true(b == B || (b == 1 && frames == KIND_WORDS));
+    lm_config c = tiny_config(L, N, T, b, dropout);
+    setup s = {.frames = frames, .b = b};
     lm_error err;
     if (frames == KIND_FRAMES) c.task = LM_TASK_FRAMES, c.input_dim = D, c.delay = 1;
     if (frames == KIND_CAPTION) c.task = LM_TASK_CAPTION, c.input_dim = D;
     assert_int_equal(lm_model_create(&s.m, &c, V, &err), LM_OK);
     int32_t stream[2 * T * B + B];
-    random_tokens(stream, sizeof stream / sizeof *stream, V, 7);
-    for (int i = 0; i < T * B; i++) {
-        s.x0[i] = stream[i], s.y0[i] = stream[i + B];
-        s.x1[i] = stream[T * B + i], s.y1[i] = stream[T * B + B + i];
+    random_tokens(stream, (size_t)(2 * T * b + b), V, 7);
+    for (int i = 0; i < T * b; i++) {
+        s.x0[i] = stream[i], s.y0[i] = stream[i + b];
+        s.x1[i] = stream[T * b + i], s.y1[i] = stream[T * b + b + i];
     }
     if (frames) {  /* features for both kinds */
         uint64_t r = 99;
@@ -117,8 +120,8 @@ static void check(float dropout, int frames) {
             diff2 += (a - num) * (a - num), a2 += a * a, n2 += num * num;
         }
         double rel = sqrt(diff2) / fmax(fmax(sqrt(a2), sqrt(n2)), 1e-12);
-        printf("  %s dropout %.2f  %-18s |g| %9.3e  relative error %.2e\n",
-               frames == KIND_FRAMES ? "frames " : frames == KIND_CAPTION ? "caption" : "words  ", dropout,
+        printf("  %s batch %d dropout %.2f  %-18s |g| %9.3e  relative error %.2e\n",
+               frames == KIND_FRAMES ? "frames " : frames == KIND_CAPTION ? "caption" : "words  ", b, dropout,
                t->name, sqrt(a2), rel);
         assert_true(sqrt(a2) > 1e-6);  /* a zero gradient would pass vacuously */
         worst = fmax(worst, rel);
@@ -129,18 +132,20 @@ static void check(float dropout, int frames) {
     lm_model_free(s.m);
 }
 
-static void gradcheck_no_dropout(void **state) { (void)state; check(0.0f, 0); }
-static void gradcheck_with_dropout(void **state) { (void)state; check(0.4f, 0); }
-static void gradcheck_frames(void **state) { (void)state; check(0.0f, 1); }
-static void gradcheck_frames_dropout(void **state) { (void)state; check(0.4f, 1); }
-static void gradcheck_caption(void **state) { (void)state; check(0.0f, KIND_CAPTION); }
-static void gradcheck_caption_dropout(void **state) { (void)state; check(0.4f, KIND_CAPTION); }
+static void gradcheck_no_dropout(void **state) { (void)state; check(0.0f, KIND_WORDS, B); }
+static void gradcheck_with_dropout(void **state) { (void)state; check(0.4f, KIND_WORDS, B); }
+static void gradcheck_batch1(void **state) { (void)state; check(0.4f, KIND_WORDS, 1); }
+static void gradcheck_frames(void **state) { (void)state; check(0.0f, KIND_FRAMES, B); }
+static void gradcheck_frames_dropout(void **state) { (void)state; check(0.4f, KIND_FRAMES, B); }
+static void gradcheck_caption(void **state) { (void)state; check(0.0f, KIND_CAPTION, B); }
+static void gradcheck_caption_dropout(void **state) { (void)state; check(0.4f, KIND_CAPTION, B); }
 
 int main(void) {
     lm_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gradcheck_no_dropout),
         cmocka_unit_test(gradcheck_with_dropout),
+        cmocka_unit_test(gradcheck_batch1),
         cmocka_unit_test(gradcheck_frames),
         cmocka_unit_test(gradcheck_frames_dropout),
         cmocka_unit_test(gradcheck_caption),
