@@ -25,8 +25,9 @@ typedef struct {
 } setup;
 
 static double forward(setup *s, int w) {
-    if (s->frames == KIND_FRAMES) return lm_model_forward_frames(s->m, w ? s->f1 : s->f0, w ? s->y1 : s->y0, T, B, 1);
-    if (s->frames == KIND_CAPTION && w) return lm_model_forward_cond(s->m, s->f1, s->x1, s->y1, T, B, 1);
+    if (s->frames == KIND_FRAMES)
+        return lm_model_forward_frames(s->m, w ? s->f1 : s->f0, w ? s->y1 : s->y0, T, s->b, 1);
+    if (s->frames == KIND_CAPTION && w) return lm_model_forward_cond(s->m, s->f1, s->x1, s->y1, T, s->b, 1);
     return lm_model_forward(s->m, w ? s->x1 : s->x0, w ? s->y1 : s->y0, T, s->b, 1);
 }
 
