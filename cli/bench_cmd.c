@@ -30,8 +30,10 @@ static void bench_usage(FILE *f) {
             "Training and evaluation throughput of presets (default: small medium large) on\n"
             "synthetic data: words/s, GFLOP/s by the formula 6 (L 8n^2 + nV) per trained word\n"
             "(2 (L 8n^2 + nV) per evaluated word), that as a fraction of a 2048^3 sgemm and of\n"
-            "the BF16 peak (a register-only vdpbf16ps loop on every thread, where the CPU has\n"
-            "AVX512_BF16), both measured in the same process, and peak resident memory.\n"
+            "the BF16 peak (a register-only loop of the products' instruction on every\n"
+            "thread: AMX's tdpbf16ps where the products use AMX tiles, else vdpbf16ps where\n"
+            "the CPU has AVX512_BF16), both measured in the same process, and peak resident\n"
+            "memory. LSTMLM_AMX=0 in the environment keeps the products off AMX.\n"
             "PRESET `frames` is the frame classifier (frames-train) at the shapes of\n"
             "../shared/bench/torch_frames.py: 40 features, 3 x 512, 202 classes, 32 streams,\n"
             "dropout 0.5; its rates are frames/s and its formula adds 2 dn per frame.\n"
@@ -89,7 +91,8 @@ static void window(lm_model *m, const lm_config *c, const int32_t *x, const floa
 
 /* One preset in this process: prints its result line. */
 static int run_preset(const char *name, int windows, int reps, int V, int bf16, int profile) {
-    const double sgemm = lm_sgemm_gflops(2048, 5), peak = lm_bf16_peak_gflops(5);
+    const double sgemm = lm_sgemm_gflops(2048, 5), vdp = lm_bf16_peak_gflops(5);
+    const double amx = bf16 ? lm_amx_peak_gflops(5) : 0.0, peak = amx > 0 ? amx : vdp;  /* the products' own */
     lm_config c;
     lm_error err;
     if (bench_config(&c, &V, name, &err) != LM_OK) { report("%s", err.msg); return 1; }
@@ -136,9 +139,9 @@ static int run_preset(const char *name, int windows, int reps, int V, int bf16, 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const double tg = tw * 3 * fwd / 1e9, eg = ew * fwd / 1e9;
-    printf("%-7s %10.0f %10.0f %9.1f %7.1f%% %7.1f%% %9.1f %7.1f%% %7.1f%% %9.0f %9.1f %9.1f\n", name, tw, ew, tg,
-           100 * tg / sgemm, peak > 0 ? 100 * tg / peak : 0.0, eg, 100 * eg / sgemm, peak > 0 ? 100 * eg / peak : 0.0,
-           ru.ru_maxrss / 1024.0, sgemm, peak);
+    printf("%-7s %10.0f %10.0f %9.1f %7.1f%% %7.1f%% %9.1f %7.1f%% %7.1f%% %9.0f %9.1f %9.1f %9.1f\n", name, tw, ew,
+           tg, 100 * tg / sgemm, peak > 0 ? 100 * tg / peak : 0.0, eg, 100 * eg / sgemm,
+           peak > 0 ? 100 * eg / peak : 0.0, ru.ru_maxrss / 1024.0, sgemm, vdp, amx);
     if (profile) {
         lm_model_profile(m, 1);
         for (int w = 0; w < windows; w++) {
@@ -293,12 +296,14 @@ int cmd_bench(int argc, char **argv) {
         return rc;
     }
     printf("lstmlm bench: %d threads, BLAS kernel %s (OPENBLAS_CORETYPE=%s), vocabulary %d; %d reps x %d windows; "
-           "matrix products %s\n",
-           threads, lm_blas_kernel(), core ? core : "(unset)", V, reps, windows, bf16 ? "BF16 (FP32 accumulation)" : "FP32");
-    printf("GF/s by 6(L 8n^2 + nV) per trained word, 2(...) per evaluated word; sgemm: 2048^3, and BF16 peak:\n"
-           "vdpbf16ps in registers on every thread, both measured in the preset's process\n");
-    printf("%-7s %10s %10s %9s %8s %8s %9s %8s %8s %9s %9s %9s\n", "preset", "train w/s", "eval w/s", "trainGF/s",
-           "of sgemm", "of peak", "evalGF/s", "of sgemm", "of peak", "peak MiB", "sgemmGF/s", "bf16peak");
+           "matrix products %s%s\n",
+           threads, lm_blas_kernel(), core ? core : "(unset)", V, reps, windows, bf16 ? "BF16 (FP32 accumulation), " : "FP32",
+           bf16 ? lm_bf16_kernel() : "");
+    printf("GF/s by 6(L 8n^2 + nV) per trained word, 2(...) per evaluated word; sgemm: 2048^3; peaks: vdpbf16ps\n"
+           "(bf16peak) and AMX tdpbf16ps (amxpeak, BF16 runs on AMX only) in registers on every thread, measured\n"
+           "in the preset's process; \"of peak\" is of the peak of the products' kernel\n");
+    printf("%-7s %10s %10s %9s %8s %8s %9s %8s %8s %9s %9s %9s %9s\n", "preset", "train w/s", "eval w/s", "trainGF/s",
+           "of sgemm", "of peak", "evalGF/s", "of sgemm", "of peak", "peak MiB", "sgemmGF/s", "bf16peak", "amxpeak");
     fflush(stdout);
     int rc = 0;
     for (int i = 0; i < n; i++) {

@@ -99,7 +99,8 @@ static void train_usage(FILE *f, const lm_config *c) {
             "\n"
             "RUN_DIR receives model.safetensors (after every epoch), state.safetensors (for\n"
             "--resume), metrics.jsonl and run.json. SIGINT or SIGTERM saves the state at the\n"
-            "next window boundary and exits; --resume then continues bit-identically.\n",
+            "next window boundary and exits; --resume then continues bit-identically (on\n"
+            "the same BF16 kernel: LSTMLM_AMX=0 keeps BF16 products off AMX tiles).\n",
             prog, prog, c->layers, c->hidden, c->steps, c->batch, c->dropout, c->init, c->lr, c->max_epoch,
             c->epochs, c->decay, c->clip, (unsigned long long)c->seed, c->threads);
 }
@@ -108,7 +109,9 @@ static void print_config(const lm_config *c, int V, size_t n_params) {
     printf("config: layers %d hidden %d steps %d dropout %g init %g ", c->layers, c->hidden, c->steps, c->dropout,
            c->init);
     print_schedule(c);
-    printf("model: vocabulary %d, %zu parameters; BLAS kernel %s\n", V, n_params, lm_blas_kernel());
+    printf("model: vocabulary %d, %zu parameters; BLAS kernel %s", V, n_params, lm_blas_kernel());
+    if (c->bf16) printf("; BF16 products on %s", lm_bf16_kernel());  /* resumes are bit-identical on the same one */
+    printf("\n");
 }
 
 /* Every split is checked against the configuration before a model exists or

@@ -672,6 +672,15 @@ int lm_bf16_available(void);
  * (2 FLOP per multiply-add) on every OpenMP thread, best of reps; 0 where
  * the CPU lacks AVX512_BF16. */
 double lm_bf16_peak_gflops(int reps);
+/* Whether the BF16 products can use AMX tiles here: AMX-BF16 on the CPU
+ * and the kernel granting this process the tile state (Linux 5.16+). */
+int lm_amx_available(void);
+/* The kernel the BF16 products use: "amx", "avx512bf16", or NULL without
+ * AVX512_BF16. AMX is used where available unless LSTMLM_AMX=0 is set. */
+const char *lm_bf16_kernel(void);
+/* The AMX ceiling: a register-only loop of tdpbf16ps on every thread, best
+ * of reps; 0 where the products do not use AMX. */
+double lm_amx_peak_gflops(int reps);
 
 #ifdef __cplusplus
 }

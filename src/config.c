@@ -1,9 +1,15 @@
 /* Hyperparameters: the paper's three presets, range checks, the learning-rate
  * schedule, and the thread settings of the runtime. */
+#define _DEFAULT_SOURCE  /* syscall (the AMX permission request) */
 #include "internal.h"
 #include "gemm_bf16.h"
 
 #include <cblas.h>
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -77,6 +83,30 @@ int lm_bf16_available(void) {
 }
 
 double lm_bf16_peak_gflops(int reps) { return lm_bf16_available() ? lm_bf16_peak_gflops_impl(reps) : 0.0; }
+
+/* AMX needs the CPU (CPUID leaf 7: AMX-BF16 EDX bit 22, AMX-TILE bit 24) and
+ * the kernel's permission for the 8 KiB tile state, asked once per process
+ * (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, number 18). */
+int lm_amx_available(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        int ok = 0;
+#if defined(__x86_64__) && defined(__linux__)
+        unsigned a, b, c, d;
+        if (lm_bf16_available() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1u) && (d >> 24 & 1u))
+            ok = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#endif
+        cached = ok;
+    }
+    return cached;
+}
+
+const char *lm_bf16_kernel(void) {
+    if (!lm_bf16_available()) return NULL;
+    return lm_bf16_amx_active() ? "amx" : "avx512bf16";
+}
+
+double lm_amx_peak_gflops(int reps) { return lm_bf16_available() ? lm_amx_peak_gflops_impl(reps) : 0.0; }
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

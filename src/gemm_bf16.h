@@ -32,7 +32,7 @@ enum { LM_BF16_NR = 64 };
 #define LM_BF16_KC 2048
 #endif
 typedef struct {
-    uint32_t *p;   /* panels: [ceil(n/NR)][ceil(k/2)][NR] pairs of bf16 along k */
+    uint32_t *p;   /* panels: [ceil(n/NR)][ceil(k/2) padded to 16, zeros][NR] pairs of bf16 along k */
     int k, n;
     size_t cap;    /* allocated bytes */
 } lm_bf16_b;
@@ -58,8 +58,20 @@ void lm_bf16_mul_panels(int m, const uint32_t *a_packed, const lm_bf16_b *pb, in
                         int accumulate);
 void lm_bf16_b_free(lm_bf16_b *pb);
 
+/* Which kernel the products use: AMX tiles (tdpbf16ps, where the CPU has
+ * AMX-BF16 and the kernel grants the process its tile state, unless the
+ * environment sets LSTMLM_AMX=0) or vdpbf16ps. lm_bf16_use_amx(1 or 0)
+ * switches between products (tests compare the two; 1 is refused where AMX is
+ * unavailable), -1 only asks; it returns the previous choice. Packed operands
+ * are laid out for the kernel in use when they were packed: do not switch
+ * while a packed B is in use. */
+int lm_bf16_use_amx(int on);
+int lm_bf16_amx_active(void);
+
 /* GFLOP/s of a register-only loop of vdpbf16ps on every OpenMP thread: the
  * products' ceiling (best of reps). lm_bf16_peak_gflops (lstmlm.h) guards it. */
 double lm_bf16_peak_gflops_impl(int reps);
+/* The same for AMX's tdpbf16ps (0 where AMX is not in use). */
+double lm_amx_peak_gflops_impl(int reps);
 
 #endif

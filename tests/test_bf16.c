@@ -2,7 +2,8 @@
  * double-precision product of the same bf16-rounded operands (so only FP32
  * accumulation may differ), the packed per-step products of the recurrence,
  * a whole model in BF16 against the same model in FP32, and two BF16 models
- * used from two threads at once. Skipped on CPUs without AVX512_BF16. */
+ * used from two threads at once. Each runs once per kernel, vdpbf16ps and AMX
+ * tiles; skipped on CPUs without AVX512_BF16 (or AMX, for its runs). */
 #include "test_util.h"
 
 #include "gemm_bf16.h"
@@ -61,9 +62,21 @@ static void skip_without_bf16(void) {
     }
 }
 
+/* The kernel a test runs with is its state: 0 vdpbf16ps, 1 AMX. */
+static int kernel_vdp = 0, kernel_amx = 1;
+static void use_kernel(void **state) {
+    const int amx = *(const int *)*state;
+    if (amx && !lm_amx_available()) {
+        printf("# no AMX on this CPU (or not granted): skipped\n");
+        skip();
+    }
+    if (lm_bf16_available()) lm_bf16_use_amx(amx);
+    printf("# kernel: %s\n", amx ? "amx" : "avx512bf16");
+}
+
 static void test_gemm_cases(void **state) {
-    (void)state;
     skip_without_bf16();
+    use_kernel(state);
     /* k around the block size (LM_BF16_KC): one block, a ragged second, three */
     const int ms[] = {1, 5, 6, 7, 20, 37}, ns[] = {1, 16, 17, 64, 65, 130};
     const int ks[] = {1, 2, 3, LM_BF16_KC - 1, LM_BF16_KC, LM_BF16_KC + 1, 2 * LM_BF16_KC + 88};
@@ -100,8 +113,8 @@ static void test_gemm_cases(void **state) {
 /* The per-step path: pack B once (plain or transposed),
  * pack A, multiply with and without accumulation. */
 static void test_packed(void **state) {
-    (void)state;
     skip_without_bf16();
+    use_kernel(state);
     const int m = 7, k = 131, n = 150;
     uint64_t seed = 5;
     float *A = malloc((size_t)m * k * sizeof *A), *W = malloc((size_t)n * k * sizeof *W);
@@ -144,8 +157,8 @@ static void test_packed(void **state) {
  * unit slices): loss and gradient agree to bf16 accuracy, and switching back
  * to FP32 reproduces the FP32 model bit for bit. */
 static void test_model(void **state) {
-    (void)state;
     skip_without_bf16();
+    use_kernel(state);
     enum { V = 50, N = 110, L = 2, T = 6, B = 20 };  /* B N 4 >= PAR_MIN / 4: the threaded recurrence */
     lm_set_threads(2);
     lm_config c = tiny_config(L, N, T, B, 0.3f);
@@ -192,7 +205,7 @@ static void test_model(void **state) {
  * runs on at most that many and agrees with the 2-thread one, FP32 and BF16
  * (the products' split of k depends on the thread count, so not bit for bit). */
 static void test_many_threads(void **state) {
-    (void)state;
+    use_kernel(state);
     enum { V = 40, N = 130, L = 1, T = 3, B = 16 };  /* B N 4 >= PAR_MIN / 4: the threaded recurrence */
     for (int bf16 = 0; bf16 < 1 + lm_bf16_available(); bf16++) {
         lm_config c = tiny_config(L, N, T, B, 0.0f);
@@ -253,8 +266,8 @@ static void *run_stepper(void *p) {
 }
 
 static void test_two_threads(void **state) {
-    (void)state;
     skip_without_bf16();
+    use_kernel(state);
     enum { V = 60, T = 5, B = 24, REPS = 12 };
     const int hidden[2] = {130, 70};  /* two shapes: the shared buffers are also regrown */
     int32_t x[T * B], y[T * B];
@@ -289,11 +302,9 @@ static void test_two_threads(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gemm_cases),
-        cmocka_unit_test(test_packed),
-        cmocka_unit_test(test_model),
-        cmocka_unit_test(test_many_threads),
-        cmocka_unit_test(test_two_threads),
+#define BOTH(f) cmocka_unit_test_prestate(f, &kernel_vdp), cmocka_unit_test_prestate(f, &kernel_amx)
+        BOTH(test_gemm_cases), BOTH(test_packed), BOTH(test_model), BOTH(test_many_threads), BOTH(test_two_threads),
+#undef BOTH
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
