@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { NR = LM_BF16_NR, MR = 6, KC = LM_BF16_KC, MR_AMX = 32 };
+enum { NR = LM_BF16_NR, MR = 6, KC = LM_BF16_KC, MR_AMX = 32, KC_AMX = LM_BF16_KC_AMX };
 
 /* Pairs per packed panel row count, padded to whole AMX tiles (16 k-pairs);
  * the padding is zeros. One layout for both kernels: vdpbf16ps reads only
@@ -403,18 +403,50 @@ static inline __attribute__((always_inline)) void amx_tile(const int R2, const i
 AMX_TILE(0, 0) AMX_TILE(0, 1) AMX_TILE(1, 0) AMX_TILE(1, 1)
 #undef AMX_TILE
 
-/* Rows [0, mr) (up to 32) x one panel's nr columns: two 32-column halves. */
+/* One 32-column half of a panel on the tile shape that covers it. */
+static inline void amx_half(int Pp, const uint32_t *a, int as, const uint32_t *b, float *C, int ldc, int mr, int nr,
+                            float alpha, float beta, int mode) {
+    if (mr > 16) {
+        if (nr > 16) amx_tile11(Pp, a, as, b, C, ldc, mr, nr, alpha, beta, mode);
+        else amx_tile10(Pp, a, as, b, C, ldc, mr, nr, alpha, beta, mode);
+    } else {
+        if (nr > 16) amx_tile01(Pp, a, as, b, C, ldc, mr, nr, alpha, beta, mode);
+        else amx_tile00(Pp, a, as, b, C, ldc, mr, nr, alpha, beta, mode);
+    }
+}
+
+/* Rows [0, mr) (up to 32) x one panel's nr columns: two 32-column halves.
+ * A k longer than a block (the recurrence's products, not packed in blocks)
+ * goes block by block through a 32 x 64 sum in L1, so each block of A is
+ * read from L2 once for both halves: the large preset's backward step
+ * (k = 6000, 384 KB of A) read all of it twice per panel otherwise. */
 static void amx_panel(int Pp, const uint32_t *a, int as, const uint32_t *b, float *C, int ldc, int mr, int nr,
                       float alpha, float beta, int mode) {
+    enum { PB = KC_AMX / 2 };
     amx_config();
-    for (int h = 0; h < NR && h < nr; h += 32) {
-        const int w = nr - h;
-        if (mr > 16) {
-            if (w > 16) amx_tile11(Pp, a, as, b + h, C + h, ldc, mr, w, alpha, beta, mode);
-            else amx_tile10(Pp, a, as, b + h, C + h, ldc, mr, w, alpha, beta, mode);
-        } else {
-            if (w > 16) amx_tile01(Pp, a, as, b + h, C + h, ldc, mr, w, alpha, beta, mode);
-            else amx_tile00(Pp, a, as, b + h, C + h, ldc, mr, w, alpha, beta, mode);
+    if (Pp <= PB) {
+        for (int h = 0; h < NR && h < nr; h += 32)
+            amx_half(Pp, a, as, b + h, C + h, ldc, mr, nr - h, alpha, beta, mode);
+        return;
+    }
+    float acc[32 * NR] __attribute__((aligned(64)));
+    const int rows = mr > 16 ? 32 : 16;  /* whole tiles: the direct road into acc */
+    for (int p0 = 0; p0 < Pp; p0 += PB) {
+        const int pc = Pp - p0 < PB ? Pp - p0 : PB;
+        for (int h = 0; h < NR && h < nr; h += 32)
+            amx_half(pc, a + p0, as, b + (size_t)p0 * NR + h, acc + h, NR, rows, nr - h > 16 ? 32 : 16, 1.0f, 0.0f,
+                     p0 ? 2 : 0);
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int r = 0; r < mr && r < 32; r++) {
+        float *c = C + (size_t)r * ldc;
+        for (int q = 0; 16 * q < nr && q < NR / 16; q++) {
+            const int w = nr - 16 * q;
+            const __mmask16 mk = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
+            __m512 v = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR + 16 * q));
+            if (mode == 1) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, c + 16 * q), v);
+            if (mode == 2) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, c + 16 * q));
+            _mm512_mask_storeu_ps(c + 16 * q, mk, v);
         }
     }
 }
@@ -460,8 +492,9 @@ static void gemm_share(int ta, int tb, int m, int n, int kb, int ke, float alpha
     const int mr = amx ? MR_AMX : MR, mp = (m + mr - 1) / mr, np = (n + NR - 1) / NR;
     const int a0 = b_outer ? 0 : o0, a1 = b_outer ? mp : o1, b0 = b_outer ? o0 : 0, b1 = b_outer ? o1 : np;
     uint32_t *Ap = ws[id].a, *Bp = ws[id].b;
-    for (int k0 = kb; k0 < ke; k0 += KC) {
-        const int kc = ke - k0 < KC ? ke - k0 : KC, P = (kc + 1) / 2, Pp = pairs_padded(kc);
+    const int KB = amx ? KC_AMX : KC;
+    for (int k0 = kb; k0 < ke; k0 += KB) {
+        const int kc = ke - k0 < KB ? ke - k0 : KB, P = (kc + 1) / 2, Pp = pairs_padded(kc);
         const int mode = k0 > kb ? 2 : beta == 0.0f ? 0 : 1;
         for (int ip = a0; ip < a1; ip++) {
             uint32_t *dst = Ap + (size_t)(ip - a0) * mr * Pp;
@@ -487,7 +520,8 @@ void lm_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float 
                   int ldb, float beta, float *C, int ldc) {
     if (m <= 0 || n <= 0) return;
     const int amx = amx_on(), mr = amx ? MR_AMX : MR;
-    const int mp = (m + mr - 1) / mr, np = (n + NR - 1) / NR, Pmax = pairs_padded(k < KC ? k : KC);
+    const int KB = amx ? KC_AMX : KC;
+    const int mp = (m + mr - 1) / mr, np = (n + NR - 1) / NR, Pmax = pairs_padded(k < KB ? k : KB);
     /* The operand with fewer rows/columns is the inner one, swept for every outer panel. */
     const int b_outer = (size_t)mp * mr <= (size_t)np * NR;
     const int outer = b_outer ? np : mp;

@@ -31,6 +31,14 @@ enum { LM_BF16_NR = 64 };
 #ifndef LM_BF16_KC
 #define LM_BF16_KC 2048
 #endif
+/* AMX streams its operands through tile loads, one per tdpbf16ps: blocks of
+ * 512 k keep a 32-row A block (32 KB) near L1 while the B panels pass. The
+ * large preset's products of a window took 134-171 ms against 240-290 with
+ * 2048 when the machine was quiet (its AMX peak above 4 TFLOP/s); medium's
+ * the same within this machine's noise; 256 and 384 no better. */
+#ifndef LM_BF16_KC_AMX
+#define LM_BF16_KC_AMX 512
+#endif
 typedef struct {
     uint32_t *p;   /* panels: [ceil(n/NR)][ceil(k/2) padded to 16, zeros][NR] pairs of bf16 along k */
     int k, n;

@@ -77,9 +77,10 @@ static void use_kernel(void **state) {
 static void test_gemm_cases(void **state) {
     skip_without_bf16();
     use_kernel(state);
-    /* k around the block size (LM_BF16_KC): one block, a ragged second, three */
+    /* k around the block sizes (LM_BF16_KC, and AMX's LM_BF16_KC_AMX): one
+     * block, a ragged second, three */
     const int ms[] = {1, 5, 6, 7, 20, 37}, ns[] = {1, 16, 17, 64, 65, 130};
-    const int ks[] = {1, 2, 3, LM_BF16_KC - 1, LM_BF16_KC, LM_BF16_KC + 1, 2 * LM_BF16_KC + 88};
+    const int ks[] = {1, 2, 3, LM_BF16_KC_AMX + 1, LM_BF16_KC - 1, LM_BF16_KC, LM_BF16_KC + 1, 2 * LM_BF16_KC + 88};
     const float betas[] = {0.0f, 1.0f, 0.5f};
     uint64_t seed = 1;
     double worst = 0;
@@ -87,7 +88,7 @@ static void test_gemm_cases(void **state) {
         for (int tb = 0; tb < 2; tb++)
             for (int a = 0; a < 6; a++)
                 for (int b = 0; b < 6; b++)
-                    for (int c = 0; c < 7; c++) {
+                    for (int c = 0; c < 8; c++) {
                         const double e = gemm_error(ta, tb, ms[a], ns[b], ks[c], c % 2 ? 1.0f : 0.7f,
                                                     betas[(a + b + c) % 3], seed++);
                         if (e < 0) fail_msg("wrote outside C: ta %d tb %d m %d n %d k %d", ta, tb, ms[a], ns[b], ks[c]);
@@ -111,12 +112,9 @@ static void test_gemm_cases(void **state) {
 }
 
 /* The per-step path: pack B once (plain or transposed),
- * pack A, multiply with and without accumulation. */
-static void test_packed(void **state) {
-    skip_without_bf16();
-    use_kernel(state);
-    const int m = 7, k = 131, n = 150;
-    uint64_t seed = 5;
+ * pack A, multiply with and without accumulation. A short k, and one of
+ * several AMX blocks (summed block by block in the kernel) with 20 rows. */
+static void packed_case(int m, int k, int n, uint64_t seed) {
     float *A = malloc((size_t)m * k * sizeof *A), *W = malloc((size_t)n * k * sizeof *W);
     float *C = malloc((size_t)m * n * sizeof *C), *C0 = malloc((size_t)m * n * sizeof *C0);
     for (int i = 0; i < m * k; i++) A[i] = urand(&seed);
@@ -151,6 +149,13 @@ static void test_packed(void **state) {
         }
     lm_bf16_b_free(&pb);
     free(A), free(W), free(C), free(C0), free(work);
+}
+
+static void test_packed(void **state) {
+    skip_without_bf16();
+    use_kernel(state);
+    packed_case(7, 131, 150, 5);
+    packed_case(20, 2 * LM_BF16_KC_AMX + 77, 70, 6);
 }
 
 /* One training window of the same model in FP32 and BF16 (2 threads, ragged
