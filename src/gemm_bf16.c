@@ -26,6 +26,8 @@
 #include <string.h>
 
 enum { NR = LM_BF16_NR, MR = 6, KC = LM_BF16_KC, MR_AMX = 32, KC_AMX = LM_BF16_KC_AMX };
+/* AMX's k blocks, and the half blocks amx_panel sums by, are whole tiles. */
+_Static_assert(LM_BF16_KC_AMX > 0 && LM_BF16_KC_AMX % 32 == 0, "LM_BF16_KC_AMX: a positive multiple of 32");
 
 /* Pairs per packed panel row count, padded to whole AMX tiles (16 k-pairs);
  * the padding is zeros. One layout for both kernels: vdpbf16ps reads only
@@ -698,13 +700,13 @@ double lm_amx_peak_gflops_impl(int reps) {
 #pragma omp parallel reduction(+ : sink)
         {
             amx_config();
-            uint32_t zero[256] __attribute__((aligned(64)));
+            uint32_t ones[256] __attribute__((aligned(64)));
             float out[256] __attribute__((aligned(64)));
-            for (int i = 0; i < 256; i++) zero[i] = 0x3f803f80u;  /* pairs of 1.0 */
-            _tile_loadd(4, zero, 64);
-            _tile_loadd(5, zero, 64);
-            _tile_loadd(6, zero, 64);
-            _tile_loadd(7, zero, 64);
+            for (int i = 0; i < 256; i++) ones[i] = 0x3f803f80u;  /* pairs of 1.0 */
+            _tile_loadd(4, ones, 64);
+            _tile_loadd(5, ones, 64);
+            _tile_loadd(6, ones, 64);
+            _tile_loadd(7, ones, 64);
             _tile_zero(0);
             _tile_zero(1);
             _tile_zero(2);

@@ -71,8 +71,8 @@ void lm_bf16_b_free(lm_bf16_b *pb);
  * environment sets LSTMLM_AMX=0) or vdpbf16ps. lm_bf16_use_amx(1 or 0)
  * switches between products (tests compare the two; 1 is refused where AMX is
  * unavailable), -1 only asks; it returns the previous choice. Packed operands
- * are laid out for the kernel in use when they were packed: do not switch
- * while a packed B is in use. */
+ * are laid out (and lm_bf16_a_pairs sized) for the kernel in use when they
+ * were packed: do not switch while a packed A or B, or a size, is in use. */
 int lm_bf16_use_amx(int on);
 int lm_bf16_amx_active(void);
 

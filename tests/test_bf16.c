@@ -22,18 +22,24 @@ static float round_bf16(float x) {
 static float urand(uint64_t *s) { return (float)((double)(test_rand(s) >> 11) / 9007199254740992.0) - 0.5f; }
 
 /* Worst error of C against alpha op(A) op(B) + beta C0 (bf16-rounded operands),
- * relative to sum |a b|; -1 if anything outside the (m, n) block changed. */
+ * relative to sum |a b|; -1 if anything outside the (m, n) block changed: the
+ * columns right of it and two guard rows below it (a tile store writes 16
+ * rows whole). */
 static double gemm_error(int ta, int tb, int m, int n, int k, float alpha, float beta, uint64_t seed) {
+    enum { GUARD = 2 };
     const int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
-    const size_t na = (size_t)(ta ? k : m) * lda, nb = (size_t)(tb ? n : k) * ldb, nc = (size_t)m * ldc;
+    const size_t na = (size_t)(ta ? k : m) * lda, nb = (size_t)(tb ? n : k) * ldb, nc = (size_t)(m + GUARD) * ldc;
     float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = malloc(nc * sizeof *C),
           *C0 = malloc(nc * sizeof *C0);
     for (size_t i = 0; i < na; i++) A[i] = urand(&seed);
     for (size_t i = 0; i < nb; i++) B[i] = urand(&seed);
     for (size_t i = 0; i < nc; i++) C0[i] = urand(&seed);
-    for (size_t i = 0; i < nc; i++) C[i] = beta == 0.0f && (int)(i % ldc) < n ? NAN : C0[i];  /* beta 0: C unread */
+    for (size_t i = 0; i < nc; i++)  /* beta 0: C unread */
+        C[i] = beta == 0.0f && (int)(i % ldc) < n && i < (size_t)m * ldc ? NAN : C0[i];
     lm_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     double worst = 0;
+    for (size_t i = (size_t)m * ldc; i < nc; i++)
+        if (C[i] != C0[i]) worst = -1;
     for (int i = 0; i < m; i++)
         for (int j = 0; j < ldc; j++) {
             const float got = C[(size_t)i * ldc + j];
@@ -79,14 +85,15 @@ static void test_gemm_cases(void **state) {
     use_kernel(state);
     /* k around the block sizes (LM_BF16_KC, and AMX's LM_BF16_KC_AMX): one
      * block, a ragged second, three */
-    const int ms[] = {1, 5, 6, 7, 20, 37}, ns[] = {1, 16, 17, 64, 65, 130};
+    /* m: MR (6) and past it; AMX's 16-row and 32-row blocks whole, and ragged */
+    const int ms[] = {1, 6, 7, 16, 20, 32, 37}, ns[] = {1, 16, 17, 64, 65, 130};
     const int ks[] = {1, 2, 3, LM_BF16_KC_AMX + 1, LM_BF16_KC - 1, LM_BF16_KC, LM_BF16_KC + 1, 2 * LM_BF16_KC + 88};
     const float betas[] = {0.0f, 1.0f, 0.5f};
     uint64_t seed = 1;
     double worst = 0;
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
-            for (int a = 0; a < 6; a++)
+            for (int a = 0; a < 7; a++)
                 for (int b = 0; b < 6; b++)
                     for (int c = 0; c < 8; c++) {
                         const double e = gemm_error(ta, tb, ms[a], ns[b], ks[c], c % 2 ? 1.0f : 0.7f,
@@ -113,16 +120,21 @@ static void test_gemm_cases(void **state) {
 
 /* The per-step path: pack B once (plain or transposed),
  * pack A, multiply with and without accumulation. A short k, and one of
- * several AMX blocks (summed block by block in the kernel) with 20 rows. */
+ * several AMX blocks (summed block by block in the kernel) with 20 and 16
+ * rows; 48 rows, two blocks of A. */
 static void packed_case(int m, int k, int n, uint64_t seed) {
     float *A = malloc((size_t)m * k * sizeof *A), *W = malloc((size_t)n * k * sizeof *W);
     float *C = malloc((size_t)m * n * sizeof *C), *C0 = malloc((size_t)m * n * sizeof *C0);
     for (int i = 0; i < m * k; i++) A[i] = urand(&seed);
     for (int i = 0; i < n * k; i++) W[i] = urand(&seed);
     for (int i = 0; i < m * n; i++) C0[i] = urand(&seed);
+    /* buffers full of NaN first: packing must write every pair a kernel reads */
     uint32_t *work = malloc(lm_bf16_a_pairs(m, k) * sizeof *work);
+    memset(work, 0xff, lm_bf16_a_pairs(m, k) * sizeof *work);
     lm_bf16_pack_a(work, m, k, A, k);
     lm_bf16_b pb = {0};
+    assert_true(lm_bf16_b_reserve(&pb, k, n));
+    memset(pb.p, 0xff, pb.cap);
     for (int variant = 0; variant < 2; variant++)
         for (int acc = 0; acc < 2; acc++) {
             if (variant == 0) assert_true(lm_bf16_pack_b(&pb, 1, k, n, W, k));   /* op(B) = W^T */
@@ -156,6 +168,8 @@ static void test_packed(void **state) {
     use_kernel(state);
     packed_case(7, 131, 150, 5);
     packed_case(20, 2 * LM_BF16_KC_AMX + 77, 70, 6);
+    packed_case(16, 2 * LM_BF16_KC_AMX + 77, 70, 7);  /* whole 16-row tiles, k in blocks */
+    packed_case(48, 300, 130, 8);                       /* a second 32-row block of A */
 }
 
 /* One training window of the same model in FP32 and BF16 (2 threads, ragged
