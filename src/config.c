@@ -103,7 +103,7 @@ int lm_amx_available(void) {
 
 const char *lm_bf16_kernel(void) {
     if (!lm_bf16_available()) return NULL;
-    return lm_bf16_amx_active() ? "amx" : "avx512bf16";
+    return lm_bf16_use_amx(-1) ? "amx" : "avx512bf16";
 }
 
 double lm_amx_peak_gflops(int reps) { return lm_bf16_available() ? lm_amx_peak_gflops_impl(reps) : 0.0; }

@@ -52,7 +52,6 @@ int lm_bf16_use_amx(int on) {
     if (on >= 0) atomic_store(&amx_state, on && lm_amx_available());
     return was;
 }
-int lm_bf16_amx_active(void) { return amx_on(); }
 
 
 /* --------------------------------------------------------------- rounding */
@@ -250,6 +249,24 @@ static void pack_a_amx(uint32_t *dst, int Pp, int ta, const float *A, int lda, i
 
 /* ----------------------------------------------------------------- kernel */
 
+/* Sixteen sums (w < 16: the first w) into c: alpha acc (mode 0), + beta c
+ * (mode 1), + c (mode 2). Every kernel's epilogue. */
+static inline void store_sums(float *c, __m512 acc, int w, float alpha, float beta, int mode) {
+    const __mmask16 mk = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
+    __m512 v = _mm512_mul_ps(_mm512_set1_ps(alpha), acc);
+    if (mode == 1) v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mk, c), v);
+    if (mode == 2) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, c));
+    _mm512_mask_storeu_ps(c, mk, v);
+}
+
+/* rows x cols sums held in t (row stride ts) into C, as store_sums. */
+static void sums_to_c(const float *t, int ts, float *C, int ldc, int rows, int cols, float alpha, float beta,
+                      int mode) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j += 16)
+            store_sums(C + (size_t)r * ldc + j, _mm512_load_ps(t + (size_t)r * ts + j), cols - j, alpha, beta, mode);
+}
+
 /* C[r][0..nr) for r < mr  =  alpha * sum_p a[p][r] . b[p][:]  (+ beta C, or + C).
  * mode 0: C = alpha acc; 1: C = alpha acc + beta C; 2: C += alpha acc.
  * MRc rows x NQ vectors of 16 columns: a panel's last, narrower tile skips
@@ -270,20 +287,9 @@ static inline __attribute__((always_inline)) void kernel(const int MRc, const in
         a += MRc;
         b += NR;
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < MRc; r++) {
-        if (r >= mr) break;
-        float *c = C + (size_t)r * ldc;
-        for (int q = 0; q < NQ; q++) {
-            const int w = nr - 16 * q;
-            if (w <= 0) break;
-            const __mmask16 mk = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
-            __m512 v = _mm512_mul_ps(va, acc[r][q]);
-            if (mode == 1) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, c + 16 * q), v);
-            if (mode == 2) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, c + 16 * q));
-            _mm512_mask_storeu_ps(c + 16 * q, mk, v);
-        }
-    }
+    for (int r = 0; r < MRc && r < mr; r++)
+        for (int q = 0; q < NQ && 16 * q < nr; q++)
+            store_sums(C + (size_t)r * ldc + 16 * q, acc[r][q], nr - 16 * q, alpha, beta, mode);
 }
 
 #define KERNEL(MRc, NQ)                                                                                      \
@@ -328,8 +334,8 @@ static void amx_config(void) {
 
 /* A block of up to 32 rows (R2: rows 16..31 too) x 32 columns (C2: columns
  * 16..31 too): tiles 0-3 accumulate, 4-5 hold A, 6-7 B. a: packed rows
- * (stride as pairs), b: the panel at the block's first column. Epilogue as
- * kernel()'s. */
+ * (stride as pairs), b: the panel at the block's first column. Epilogue:
+ * sums_to_c. */
 static inline __attribute__((always_inline)) void amx_tile(const int R2, const int C2, int Pp, const uint32_t *a,
                                                            int as, const uint32_t *b, float *C, int ldc, int mr,
                                                            int nr, float alpha, float beta, int mode) {
@@ -381,20 +387,8 @@ static inline __attribute__((always_inline)) void amx_tile(const int R2, const i
     if (C2) _tile_stored(1, &t[0][16], 32 * sizeof(float));
     if (R2) _tile_stored(2, &t[16][0], 32 * sizeof(float));
     if (R2 && C2) _tile_stored(3, &t[16][16], 32 * sizeof(float));
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    const int rows = mr < (R2 ? 32 : 16) ? mr : (R2 ? 32 : 16);
-    for (int r = 0; r < rows; r++) {
-        float *c = C + (size_t)r * ldc;
-        for (int q = 0; q < (C2 ? 2 : 1); q++) {
-            const int w = nr - 16 * q;
-            if (w <= 0) break;
-            const __mmask16 mk = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
-            __m512 v = _mm512_mul_ps(va, _mm512_load_ps(&t[r][16 * q]));
-            if (mode == 1) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, c + 16 * q), v);
-            if (mode == 2) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, c + 16 * q));
-            _mm512_mask_storeu_ps(c + 16 * q, mk, v);
-        }
-    }
+    const int rows = R2 ? 32 : 16, cols = C2 ? 32 : 16;
+    sums_to_c(&t[0][0], 32, C, ldc, mr < rows ? mr : rows, nr < cols ? nr : cols, alpha, beta, mode);
 }
 
 #define AMX_TILE(R2, C2)                                                                                     \
@@ -439,18 +433,7 @@ static void amx_panel(int Pp, const uint32_t *a, int as, const uint32_t *b, floa
             amx_half(pc, a + p0, as, b + (size_t)p0 * NR + h, acc + h, NR, rows, nr - h > 16 ? 32 : 16, 1.0f, 0.0f,
                      p0 ? 2 : 0);
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < mr && r < 32; r++) {
-        float *c = C + (size_t)r * ldc;
-        for (int q = 0; 16 * q < nr && q < NR / 16; q++) {
-            const int w = nr - 16 * q;
-            const __mmask16 mk = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
-            __m512 v = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR + 16 * q));
-            if (mode == 1) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, c + 16 * q), v);
-            if (mode == 2) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, c + 16 * q));
-            _mm512_mask_storeu_ps(c + 16 * q, mk, v);
-        }
-    }
+    sums_to_c(acc, NR, C, ldc, mr < 32 ? mr : 32, nr < NR ? nr : NR, alpha, beta, mode);
 }
 
 /* ------------------------------------------------------------- workspace */
