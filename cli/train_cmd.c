@@ -91,7 +91,7 @@ static void train_usage(FILE *f, const lm_config *c) {
             "  --threads N       BLAS and OpenMP threads (default %d)\n"
             "  --bf16            matrix products in BF16 with FP32 accumulation and FP32 weights\n"
             "                    (CPUs with AVX512_BF16, on AMX tiles where the CPU has them;\n"
-            "                    measured 1.5x (AVX512_BF16) to 2.5x (AMX) FP32's speed, same perplexity)\n"
+            "                    measured 1.5x to 2.5x FP32's speed, same perplexity)\n"
             "  --save-every S    also save the training state every S seconds within an epoch\n"
             "                    (default 300; 0 = after every window)\n"
             "  --no-test         skip the final test evaluation\n"
