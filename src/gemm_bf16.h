@@ -70,9 +70,10 @@ void lm_bf16_b_free(lm_bf16_b *pb);
  * AMX-BF16 and the kernel grants the process its tile state, unless the
  * environment sets LSTMLM_AMX=0) or vdpbf16ps. lm_bf16_use_amx(1 or 0)
  * switches between products (tests compare the two; 1 is refused where AMX is
- * unavailable), -1 only asks; it returns the previous (or current) choice. Packed operands
- * are laid out (and lm_bf16_a_pairs sized) for the kernel in use when they
- * were packed: do not switch while a packed A or B, or a size, is in use. */
+ * unavailable), -1 only asks; it returns the previous (or current) choice.
+ * Packed operands are laid out (and lm_bf16_a_pairs sized) for the kernel in
+ * use when they were packed: do not switch while a packed A or B, or a size,
+ * is in use. */
 int lm_bf16_use_amx(int on);
 
 /* GFLOP/s of a register-only loop of vdpbf16ps on every OpenMP thread: the
