@@ -21,6 +21,28 @@ static float round_bf16(float x) {
 
 static float urand(uint64_t *s) { return (float)((double)(test_rand(s) >> 11) / 9007199254740992.0) - 0.5f; }
 
+/* rows x k: row r = row r of X (trans: column r), bf16-rounded, in double.
+ * Rounded once, read in order: the references' inner loops stay cheap in the
+ * sanitizer build, which runs them at -O0. */
+static double *rounded_rows(const float *X, int ld, int trans, int rows, int k) {
+    double *R = malloc((size_t)rows * k * sizeof *R);
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < k; q++)
+            R[(size_t)r * k + q] = round_bf16(trans ? X[(size_t)q * ld + r] : X[(size_t)r * ld + q]);
+    return R;
+}
+
+/* sum_q a[q] b[q] in double, and sum |a[q] b[q]| into *sa (the error scale) */
+static double ref_dot(const double *a, const double *b, int k, double *sa) {
+    double s = 0;
+    *sa = 0;
+    for (int q = 0; q < k; q++) {
+        const double p = a[q] * b[q];
+        s += p, *sa += fabs(p);
+    }
+    return s;
+}
+
 /* Worst error of C against alpha op(A) op(B) + beta C0 (bf16-rounded operands),
  * relative to sum |a b|; -1 if anything outside the (m, n) block changed: the
  * columns right of it and two guard rows below it (a tile store writes 16
@@ -37,16 +59,7 @@ static double gemm_error(int ta, int tb, int m, int n, int k, float alpha, float
     for (size_t i = 0; i < nc; i++)  /* beta 0: C unread */
         C[i] = beta == 0.0f && (int)(i % ldc) < n && i < (size_t)m * ldc ? NAN : C0[i];
     lm_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-    /* the rounded operands once, op(A) by rows and op(B) by columns: the
-     * reference's inner loop then reads two arrays in order (the sanitizer
-     * build runs it at -O0) */
-    double *Ar = malloc((size_t)m * k * sizeof *Ar), *Bc = malloc((size_t)n * k * sizeof *Bc);
-    for (int i = 0; i < m; i++)
-        for (int q = 0; q < k; q++)
-            Ar[(size_t)i * k + q] = round_bf16(ta ? A[(size_t)q * lda + i] : A[(size_t)i * lda + q]);
-    for (int j = 0; j < n; j++)
-        for (int q = 0; q < k; q++)
-            Bc[(size_t)j * k + q] = round_bf16(tb ? B[(size_t)j * ldb + q] : B[(size_t)q * ldb + j]);
+    double *Ar = rounded_rows(A, lda, ta, m, k), *Bc = rounded_rows(B, ldb, !tb, n, k);  /* op(A), op(B)^T */
     double worst = 0;
     for (size_t i = (size_t)m * ldc; i < nc; i++)
         if (C[i] != C0[i]) worst = -1;
@@ -57,12 +70,8 @@ static double gemm_error(int ta, int tb, int m, int n, int k, float alpha, float
                 if (got != C0[(size_t)i * ldc + j]) worst = -1;
                 continue;
             }
-            const double *a = Ar + (size_t)i * k, *b = Bc + (size_t)j * k;
-            double s = 0, sa = 0;
-            for (int q = 0; q < k; q++) {
-                const double p = a[q] * b[q];
-                s += p, sa += fabs(p);
-            }
+            double sa;
+            const double s = ref_dot(Ar + (size_t)i * k, Bc + (size_t)j * k, k, &sa);
             const double ref = alpha * s + (beta == 0.0f ? 0.0 : beta * C0[(size_t)i * ldc + j]);
             const double e = fabs(got - ref) / (fabs(alpha) * sa + fabs(beta) + 1e-30);
             if (worst >= 0 && !(e <= worst)) worst = isnan(e) ? 1e30 : e;
@@ -138,6 +147,7 @@ static void packed_case(int m, int k, int n, uint64_t seed) {
     for (int i = 0; i < m * k; i++) A[i] = urand(&seed);
     for (int i = 0; i < n * k; i++) W[i] = urand(&seed);
     for (int i = 0; i < m * n; i++) C0[i] = urand(&seed);
+    double *Ar = rounded_rows(A, k, 0, m, k), *Wr = rounded_rows(W, k, 0, n, k);  /* the reference's operands */
     /* buffers full of NaN first: packing must write every pair a kernel reads */
     uint32_t *work = malloc(lm_bf16_a_pairs(m, k) * sizeof *work);
     memset(work, 0xff, lm_bf16_a_pairs(m, k) * sizeof *work);
@@ -159,18 +169,15 @@ static void packed_case(int m, int k, int n, uint64_t seed) {
             lm_bf16_mul(m, work, &pb, C, n, acc);
             for (int i = 0; i < m; i++)
                 for (int j = 0; j < n; j++) {
-                    const float *w = W + (size_t)j * k;
-                    double s = acc ? C0[i * n + j] : 0, sa = 0;
-                    for (int q = 0; q < k; q++) {
-                        double p = (double)round_bf16(A[i * k + q]) * round_bf16(w[q]);
-                        s += p, sa += fabs(p);
-                    }
+                    double sa;
+                    const double dot = ref_dot(Ar + (size_t)i * k, Wr + (size_t)j * k, k, &sa);
+                    const double s = dot + (acc ? C0[i * n + j] : 0);
                     assert_true(fabs(C[i * n + j] - s) <= 1e-6 * (sa + 1));
                 }
             free(Wt);
         }
     lm_bf16_b_free(&pb);
-    free(A), free(W), free(C), free(C0), free(work);
+    free(A), free(W), free(C), free(C0), free(work), free(Ar), free(Wr);
 }
 
 static void test_packed(void **state) {
